@@ -1,0 +1,67 @@
+"""Challenge output files: ``#NAME``, then a line of class codes, binary labels and probabilities.
+
+Reading follows the official 2020 scorer exactly: blank and ``#`` lines are skipped; a file with
+fewer than three remaining lines, or lines with different numbers of fields, counts as all-negative;
+line 2 is positive for ``1, True, true, T, t``; line 3 values that are not numbers count as 0.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from ecg12.files import atomic_write_text
+
+TRUE_VALUES = frozenset({"1", "True", "true", "T", "t"})
+
+
+def format_outputs(
+    recording_id: str, codes: Sequence[str], labels: Sequence[bool | int], probabilities: Sequence[float]
+) -> str:
+    """The text of one output file."""
+    if not len(codes) == len(labels) == len(probabilities):
+        raise ValueError("codes, labels and probabilities must have the same length")
+    return (
+        f"#{recording_id}\n"
+        + ",".join(codes)
+        + "\n"
+        + ",".join(str(int(bool(label))) for label in labels)
+        + "\n"
+        + ",".join(repr(float(p)) for p in probabilities)
+        + "\n"
+    )
+
+
+def save_outputs(
+    output_file: str | os.PathLike[str],
+    recording_id: str,
+    codes: Sequence[str],
+    labels: Sequence[bool | int],
+    probabilities: Sequence[float],
+) -> None:
+    """Write one output file atomically (temporary file, then rename)."""
+    atomic_write_text(output_file, format_outputs(recording_id, codes, labels, probabilities))
+
+
+def parse_outputs(text: str) -> tuple[list[str], list[bool], list[float]]:
+    """Codes, binary outputs and scores of an output file's text; empty lists if it is malformed."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    if len(lines) < 3 or len({line.count(",") for line in lines}) != 1:
+        return [], [], []
+    codes = [field.strip() for field in lines[0].split(",")]
+    labels = [field.strip() in TRUE_VALUES for field in lines[1].split(",")]
+    scores = [_number_or_zero(field.strip()) for field in lines[2].split(",")]
+    return codes, labels, scores
+
+
+def load_outputs(output_file: str | os.PathLike[str]) -> tuple[list[str], list[bool], list[float]]:
+    """Read one output file with the official scorer's rules (see :func:`parse_outputs`)."""
+    with open(output_file, "rb") as handle:
+        return parse_outputs(handle.read().decode("utf-8", errors="replace"))
+
+
+def _number_or_zero(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
