@@ -55,8 +55,10 @@ def load_recording(
     Without ``header``, the ``.hea`` beside the recording is read; its shape is always checked.
     """
     path = Path(recording_file)
-    parsed = _as_header(header, source=path.with_suffix(".hea")) if header is not None else read_header(
-        path.with_suffix(".hea")
+    parsed = (
+        _as_header(header, source=path.with_suffix(".hea"))
+        if header is not None
+        else read_header(path.with_suffix(".hea"))
     )
     counts = load_counts(path, parsed)
     return to_millivolts(counts, parsed) if physical else counts

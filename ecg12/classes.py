@@ -84,9 +84,7 @@ def load_weights(path: str | os.PathLike[str] = WEIGHTS_FILE) -> ScoredClasses:
         k = merged.index(code)
         if not (np.array_equal(values[j], values[k]) and np.array_equal(values[:, j], values[:, k])):
             raise ValueError(f"{path}: equivalent classes {row_codes[k]} and {row_codes[j]} have different weights")
-    return ScoredClasses(
-        codes=tuple(codes), weights=values[np.ix_(first, first)], output_codes=tuple(row_codes)
-    )
+    return ScoredClasses(codes=tuple(codes), weights=values[np.ix_(first, first)], output_codes=tuple(row_codes))
 
 
 @cache

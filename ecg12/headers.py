@@ -115,9 +115,7 @@ def read_header(path: str | os.PathLike[str]) -> Header:
 def _parse_record_line(line: str, number: int, source: str | os.PathLike[str]) -> tuple[str, int, float, int]:
     fields = line.split()
     if len(fields) < 4:
-        raise RecordError(
-            source, f"line {number}: malformed record line {line!r} (expected NAME NLEADS FS NSAMPLES)"
-        )
+        raise RecordError(source, f"line {number}: malformed record line {line!r} (expected NAME NLEADS FS NSAMPLES)")
     # Some Georgia headers write the record name as 'E00015.mat'; the name is what precedes the extension.
     record_name = fields[0].split("/")[0]
     record_name = re.sub(r"\.(mat|dat|hea)$", "", record_name, flags=re.IGNORECASE)
