@@ -1,0 +1,84 @@
+# Two-command set-up: `make demo` (train, classify and score the shipped demo records) and `make test`
+# (lint, format check, Dockerfile lint, unit tests). Both create the virtual environment .venv when needed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+# Python used to create the venv: python3.11 when present, else python3 (3.11 or newer).
+PYTHON ?= $(shell command -v python3.11 2> /dev/null || command -v python3)
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+RUNTIME_STAMP := $(VENV)/.requirements.stamp
+DEV_STAMP := $(VENV)/.requirements-dev.stamp
+
+DEMO_DATA ?= data/sample
+DEMO_DIR ?= work/demo
+DEMO_MODEL_SIZE ?= tiny
+DEMO_EPOCHS ?= 3
+DEMO_SEED ?= 0
+DEMO_DEVICE ?= auto
+
+IMAGE ?= ecg12
+BASE_IMAGE ?=
+DOCKER ?= docker
+
+.PHONY: help venv venv-dev demo test lint format docker-build clean distclean
+
+help:
+	@echo "make demo          train a tiny model on $(DEMO_DATA)/train, classify $(DEMO_DATA)/test, score: $(DEMO_DIR)/"
+	@echo "make test          ruff check, ruff format --check, hadolint, pytest"
+	@echo "make lint          ruff check, ruff format --check, hadolint"
+	@echo "make format        ruff format and ruff check --fix"
+	@echo "make docker-build  docker build -t $(IMAGE) . (IMAGE=..., BASE_IMAGE=... to override)"
+	@echo "make clean         remove $(DEMO_DIR), work/ci and caches; make distclean also removes $(VENV)"
+
+# The venv is (re)installed whenever a requirements file is newer than its stamp.
+$(RUNTIME_STAMP): requirements.txt
+	@test -x "$(VPY)" || { echo "creating $(VENV) with $(PYTHON)"; "$(PYTHON)" -m venv "$(VENV)"; }
+	"$(VPY)" -m pip install -r requirements.txt
+	touch "$@"
+
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
+	"$(VPY)" -m pip install -r requirements-dev.txt
+	touch "$@"
+
+venv: $(RUNTIME_STAMP)
+
+venv-dev: $(DEV_STAMP)
+
+demo: $(RUNTIME_STAMP)
+	rm -rf "$(DEMO_DIR)"
+	mkdir -p "$(DEMO_DIR)"
+	"$(VPY)" train_model.py "$(DEMO_DATA)/train" "$(DEMO_DIR)/model" --model-size $(DEMO_MODEL_SIZE) \
+		--epochs $(DEMO_EPOCHS) --seed $(DEMO_SEED) --device $(DEMO_DEVICE)
+	"$(VPY)" driver.py "$(DEMO_DIR)/model" "$(DEMO_DATA)/test" "$(DEMO_DIR)/outputs"
+	"$(VPY)" evaluate_model.py "$(DEMO_DATA)/test" "$(DEMO_DIR)/outputs" "$(DEMO_DIR)/scores.csv" \
+		"$(DEMO_DIR)/class_scores.csv"
+	@echo
+	@echo "Scores of the demo model on $(DEMO_DATA)/test ($(DEMO_DIR)/scores.csv):"
+	@cat "$(DEMO_DIR)/scores.csv"
+	@echo "Per-class scores: $(DEMO_DIR)/class_scores.csv; model: $(DEMO_DIR)/model; outputs: $(DEMO_DIR)/outputs"
+
+lint: $(DEV_STAMP)
+	"$(VENV)/bin/ruff" check .
+	"$(VENV)/bin/ruff" format --check .
+	"$(VENV)/bin/hadolint" --failure-threshold error Dockerfile
+
+test: lint
+	"$(VENV)/bin/pytest"
+
+format: $(DEV_STAMP)
+	"$(VENV)/bin/ruff" format .
+	"$(VENV)/bin/ruff" check --fix .
+
+docker-build:
+	$(DOCKER) build $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t $(IMAGE) .
+
+clean:
+	rm -rf "$(DEMO_DIR)" work/ci .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf "$(VENV)"
