@@ -1,0 +1,202 @@
+"""The training data cache: every recording preprocessed once into one memory-mapped int16 file.
+
+The full 2020 training set (43,101 recordings, incl. 30-minute INCART records) does not fit in RAM
+as float32 at 500 Hz, so the preprocessed signals (standard lead order, 500 Hz) are stored as
+int16 microvolts in one file that training reads through ``np.memmap``; the OS keeps in memory only
+what is used. The cache is built in parallel with joblib, each worker writing its records straight
+into the memory-mapped file, and it is reused while the data folder is unchanged: its folder name
+is a fingerprint of the file names, sizes and modification times and of the preprocessing settings.
+The cache folder is renamed into place only when complete, so an interrupted build leaves nothing
+that could be mistaken for a cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from ecg12.files import atomic_write_text
+from ecg12.headers import RecordError, read_header
+from ecg12.preprocess import TARGET_FREQUENCY, demographic_features, prepare_signal
+from ecg12.recordings import find_recordings, load_counts, signal_file, to_millivolts
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+MICROVOLTS_PER_MV = 1000.0
+_INT16_MAX = np.iinfo(np.int16).max
+
+
+@dataclass(frozen=True)
+class SignalCache:
+    """Preprocessed recordings: signal ``i`` is ``signals[offsets[i] : offsets[i] + lengths[i]]`` (time x 12)."""
+
+    folder: Path
+    names: tuple[str, ...]
+    codes: tuple[tuple[str, ...], ...]  # #Dx codes per recording
+    demographics: np.ndarray  # (n, 4) float32
+    offsets: np.ndarray  # (n,) int64
+    lengths: np.ndarray  # (n,) int64, samples at 500 Hz
+    skipped: tuple[tuple[str, str], ...]  # (recording, reason) that could not be used
+    signals: np.ndarray  # (total samples, 12) int16 microvolts, memory-mapped
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def signal(self, index: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Recording ``index`` (or samples ``start:stop`` of it) as float32 mV, shape (12, samples)."""
+        length = int(self.lengths[index])
+        stop = length if stop is None else min(stop, length)
+        start = max(start, 0)
+        offset = int(self.offsets[index])
+        return self.signals[offset + start : offset + stop].T.astype(np.float32) / MICROVOLTS_PER_MV
+
+
+def resampled_length(num_samples: int, frequency: float, target: int = TARGET_FREQUENCY) -> int:
+    """Length of a signal after :func:`ecg12.preprocess.resample` (scipy's resample_poly rule)."""
+    if math.isclose(frequency, target):
+        return num_samples
+    ratio = Fraction(target / frequency).limit_denominator(1000)
+    return math.ceil(num_samples * ratio.numerator / ratio.denominator)
+
+
+def fingerprint(header_paths: Sequence[Path]) -> str:
+    """Hash of the data files (names, sizes, mtimes) and of the preprocessing settings."""
+    digest = hashlib.sha256(f"format={CACHE_FORMAT};fs={TARGET_FREQUENCY}".encode())
+    for header in header_paths:
+        for path in (header, signal_file(header)):
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:20]
+
+
+def load_or_build_cache(
+    data_folder: str | os.PathLike[str], cache_root: str | os.PathLike[str], workers: int = 1
+) -> SignalCache:
+    """The cache of ``data_folder`` under ``cache_root``, built first if it does not exist yet."""
+    headers = find_recordings(data_folder)
+    folder = Path(cache_root) / fingerprint(headers)
+    if (folder / "index.json").is_file():
+        log.info("Using the cached signals in %s", folder)
+    else:
+        _build(headers, folder, workers)
+    return open_cache(folder)
+
+
+def open_cache(folder: str | os.PathLike[str]) -> SignalCache:
+    """Open a complete cache folder."""
+    folder = Path(folder)
+    index = json.loads((folder / "index.json").read_text())
+    if index["format"] != CACHE_FORMAT:
+        raise ValueError(f"{folder}: cache format {index['format']} is not {CACHE_FORMAT}; delete the folder")
+    records = index["records"]
+    total = int(index["total_samples"])
+    signals = (
+        np.memmap(folder / "signals.int16", dtype=np.int16, mode="r", shape=(total, 12))
+        if total
+        else np.zeros((0, 12), np.int16)
+    )
+    return SignalCache(
+        folder=folder,
+        names=tuple(r["name"] for r in records),
+        codes=tuple(tuple(r["codes"]) for r in records),
+        demographics=np.array([r["demographics"] for r in records], dtype=np.float32).reshape(-1, 4),
+        offsets=np.array([r["offset"] for r in records], dtype=np.int64),
+        lengths=np.array([r["length"] for r in records], dtype=np.int64),
+        skipped=tuple((s["name"], s["reason"]) for s in index["skipped"]),
+        signals=signals,
+    )
+
+
+def _build(headers: list[Path], folder: Path, workers: int) -> None:
+    building = folder.parent / f".{folder.name}.building-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    try:
+        records, skipped = _plan(headers)
+        total = sum(r["length"] for r in records)
+        log.info("Caching %d recordings (%.1f M samples at 500 Hz) in %s", len(records), total / 1e6, folder)
+        signals_path = building / "signals.int16"
+        if total:
+            np.memmap(signals_path, dtype=np.int16, mode="w+", shape=(total, 12)).flush()
+        chunks = [records[i : i + 64] for i in range(0, len(records), 64)]
+        results = Parallel(n_jobs=workers, return_as="generator")(
+            delayed(_write_chunk)(chunk, signals_path, total) for chunk in chunks
+        )
+        failed: dict[str, str] = {}
+        with tqdm(total=len(records), desc="caching signals", unit="rec") as progress:
+            for chunk, errors in zip(chunks, results, strict=True):
+                failed.update(errors)
+                progress.update(len(chunk))
+        kept = [r for r in records if r["name"] not in failed]
+        skipped += [{"name": name, "reason": reason} for name, reason in failed.items()]
+        index = {"format": CACHE_FORMAT, "total_samples": total, "records": kept, "skipped": skipped}
+        atomic_write_text(building / "index.json", json.dumps(index))
+        os.replace(building, folder)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+
+
+def _plan(headers: list[Path]) -> tuple[list[dict], list[dict]]:
+    """Read every header: where each recording goes in the cache, and which cannot be used."""
+    records: list[dict] = []
+    skipped: list[dict] = []
+    offset = 0
+    for path in headers:
+        try:
+            header = read_header(path)
+        except RecordError as error:
+            skipped.append({"name": path.stem, "reason": error.problem})
+            continue
+        length = resampled_length(header.num_samples, header.frequency)
+        if length == 0:
+            skipped.append({"name": path.stem, "reason": "recording has no samples"})
+            continue
+        records.append(
+            {
+                "name": path.stem,
+                "header": str(path),
+                "codes": list(header.labels),
+                "demographics": demographic_features(header.age, header.sex).tolist(),
+                "offset": offset,
+                "length": length,
+            }
+        )
+        offset += length
+    return records, skipped
+
+
+def _write_chunk(records: list[dict], signals_path: Path, total: int) -> dict[str, str]:
+    """Preprocess recordings and write them into the memory-mapped file; return {name: error}."""
+    signals = np.memmap(signals_path, dtype=np.int16, mode="r+", shape=(total, 12))
+    errors: dict[str, str] = {}
+    for record in records:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # missing leads are zero-filled; training tolerates that
+                header = read_header(record["header"])
+                counts = load_counts(signal_file(record["header"]), header)
+                signal = prepare_signal(to_millivolts(counts, header), header)
+        except RecordError as error:
+            errors[record["name"]] = error.problem
+            continue
+        if signal.shape[1] != record["length"]:
+            errors[record["name"]] = f"resampled to {signal.shape[1]} samples, expected {record['length']}"
+            continue
+        microvolts = np.clip(np.rint(signal * MICROVOLTS_PER_MV), -_INT16_MAX, _INT16_MAX).astype(np.int16)
+        signals[record["offset"] : record["offset"] + record["length"]] = microvolts.T
+    signals.flush()
+    return errors

@@ -1,0 +1,210 @@
+"""Model folders and classification: saving and loading a trained model, recording probabilities.
+
+A recording is cut into 10 s windows; each window gets per-class probabilities and the recording
+takes, per class, the maximum over its windows (the paper's one-vote-in-favour rule: positive if
+any patch is). Windows of many recordings are batched through the network together, a bounded
+number at a time, so a 30-minute recording costs time but not memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ecg12 import __version__
+from ecg12.classes import ScoredClasses, scored_classes
+from ecg12.files import atomic_write, atomic_write_text
+from ecg12.headers import Header
+from ecg12.model import ModelConfig, MultiScaleSENet
+from ecg12.preprocess import WINDOW_SAMPLES, demographic_features, prepare_signal, window_starts
+from ecg12.recordings import to_millivolts
+from ecg12.thresholds import DecisionRule
+
+MODEL_FILE = "model.pt"
+MODEL_FORMAT = 1  # bump when the contents of model.pt change incompatibly
+_REQUIRED_KEYS = ("format", "model_config", "classes", "decision_rule", "state_dict", "window_stride")
+
+
+class ModelFolderError(RuntimeError):
+    """A model folder that is missing, incomplete or from an incompatible version."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cpu', 'cuda', 'cuda:1' as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was requested but no CUDA device is available")
+    return device
+
+
+def iterate_windows(signal: np.ndarray, stride: int, batch: int, window: int = WINDOW_SAMPLES) -> Iterator[np.ndarray]:
+    """(k, 12, window) float32 blocks of a (12, N) signal's windows, at most ``batch`` at a time, zero-padded."""
+    starts = window_starts(signal.shape[1], window, stride)
+    for first in range(0, len(starts), batch):
+        block = starts[first : first + batch]
+        out = np.zeros((len(block), signal.shape[0], window), dtype=np.float32)
+        for row, start in enumerate(block):
+            piece = signal[:, start : start + window]
+            out[row, :, : piece.shape[1]] = piece
+        yield out
+
+
+@torch.inference_mode()
+def predict_probabilities(
+    model: torch.nn.Module,
+    records: Iterable[tuple[np.ndarray, np.ndarray]],
+    device: torch.device,
+    stride: int = WINDOW_SAMPLES,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Per-class probabilities (n, classes) of recordings given as ((12, N) mV at 500 Hz, demographics).
+
+    Windows of consecutive recordings share batches; each recording's probability is the maximum
+    over its windows.
+    """
+    model.eval()
+    results: list[np.ndarray] = []
+    pending_windows: list[np.ndarray] = []
+    pending_demographics: list[np.ndarray] = []
+    pending_owner: list[np.ndarray] = []
+    pending = 0
+
+    def flush() -> None:
+        nonlocal pending
+        if not pending:
+            return
+        windows = torch.from_numpy(np.concatenate(pending_windows)).to(device)
+        demographics = torch.from_numpy(np.concatenate(pending_demographics)).to(device)
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            logits = model(windows, demographics)
+        probabilities = torch.sigmoid(logits.float()).cpu().numpy()
+        owners = np.concatenate(pending_owner)
+        for owner in np.unique(owners):
+            window_max = probabilities[owners == owner].max(axis=0)
+            results[owner] = np.maximum(results[owner], window_max)
+        pending_windows.clear()
+        pending_demographics.clear()
+        pending_owner.clear()
+        pending = 0
+
+    for signal, demographics in records:
+        owner = len(results)
+        results.append(np.zeros(_num_classes(model), dtype=np.float64))
+        for block in iterate_windows(signal, stride, batch_size):
+            if pending + len(block) > batch_size:
+                flush()
+            pending_windows.append(block)
+            pending_demographics.append(np.repeat(demographics[None, :], len(block), axis=0))
+            pending_owner.append(np.full(len(block), owner))
+            pending += len(block)
+    flush()
+    return np.stack(results) if results else np.zeros((0, _num_classes(model)))
+
+
+def _num_classes(model: torch.nn.Module) -> int:
+    return model.config.num_classes  # type: ignore[union-attr,return-value]
+
+
+@dataclass
+class Classifier:
+    """A loaded model folder: the network, its decision rule and the class list."""
+
+    model: MultiScaleSENet
+    decision_rule: DecisionRule
+    classes: ScoredClasses
+    device: torch.device
+    window_stride: int = WINDOW_SAMPLES
+    batch_size: int = 64
+
+    def probabilities(self, records: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """(n, 24) probabilities of prepared recordings ((12, N) mV at 500 Hz, demographics)."""
+        return predict_probabilities(self.model, records, self.device, self.window_stride, self.batch_size)
+
+    def challenge_outputs(self, probabilities: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The 27 output codes, their binary labels and probabilities for (n, 24) probabilities."""
+        labels = self.decision_rule.apply(probabilities)
+        return list(self.classes.output_codes), self.classes.expand(labels), self.classes.expand(probabilities)
+
+
+def prepare_recording(header: Header, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw ADC counts and their header -> ((12, N) mV at 500 Hz, demographic features)."""
+    signal = prepare_signal(to_millivolts(counts, header), header)
+    return signal, demographic_features(header.age, header.sex)
+
+
+def save_model_folder(
+    folder: str | os.PathLike[str],
+    model: MultiScaleSENet,
+    decision_rule: DecisionRule,
+    window_stride: int,
+    training: dict[str, object],
+) -> None:
+    """Write ``model.pt`` (everything inference needs, atomically) and readable JSON copies beside it."""
+    folder = Path(folder)
+    classes = scored_classes()
+    bundle = {
+        "format": MODEL_FORMAT,
+        "version": __version__,
+        "model_config": model.config.to_dict(),
+        "classes": list(classes.codes),
+        "decision_rule": decision_rule.to_dict(),
+        "window_stride": window_stride,
+        "training": training,
+        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+    }
+    atomic_write(folder / MODEL_FILE, lambda handle: torch.save(bundle, handle))
+    readable = {key: value for key, value in bundle.items() if key != "state_dict"}
+    atomic_write_text(folder / "config.json", json.dumps(readable, indent=2) + "\n")
+    atomic_write_text(
+        folder / "thresholds.json",
+        json.dumps({"classes": list(classes.codes), **decision_rule.to_dict()}, indent=2) + "\n",
+    )
+
+
+def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Classifier:
+    """Load a model folder, checking everything before any recording is read."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFolderError(f"model folder {folder} does not exist")
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        raise ModelFolderError(f"model folder {folder} has no {MODEL_FILE} (train a model into it first)")
+    try:
+        bundle = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        raise ModelFolderError(f"{path} is not a readable model file ({type(error).__name__}: {error})") from error
+    if not isinstance(bundle, dict):
+        raise ModelFolderError(f"{path} is not an ecg12 model file")
+    missing = [key for key in _REQUIRED_KEYS if key not in bundle]
+    if missing:
+        raise ModelFolderError(f"{path} is incomplete: missing {', '.join(missing)}")
+    if bundle["format"] != MODEL_FORMAT:
+        raise ModelFolderError(
+            f"{path} has model format {bundle['format']} (written by ecg12 {bundle.get('version', '?')}); "
+            f"this ecg12 {__version__} reads format {MODEL_FORMAT}: retrain the model"
+        )
+    classes = scored_classes()
+    if list(bundle["classes"]) != list(classes.codes):
+        raise ModelFolderError(f"{path} was trained on other classes than this weights.csv defines")
+    try:
+        model = MultiScaleSENet(ModelConfig.from_dict(bundle["model_config"]))
+        model.load_state_dict(bundle["state_dict"])
+        rule = DecisionRule.from_dict(bundle["decision_rule"])
+    except (TypeError, ValueError, KeyError, RuntimeError) as error:
+        raise ModelFolderError(f"{path} does not match this version's model ({error})") from error
+    torch_device = resolve_device(device)
+    return Classifier(
+        model=model.to(torch_device).eval(),
+        decision_rule=rule,
+        classes=classes,
+        device=torch_device,
+        window_stride=int(bundle["window_stride"]),
+    )

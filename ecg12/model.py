@@ -1,0 +1,155 @@
+"""The CQUPT_ECG multi-scale shared-convolution-kernel network with squeeze-and-excitation.
+
+The 12-lead signal is treated as a one-channel image of height 12 (leads) and width T (time).
+Every convolution has a 1 x k kernel, so one kernel is shared by all twelve leads: the network
+learns waveform detectors once and applies them to each lead, which is what the paper means by a
+shared convolution kernel. Leads stay separate rows through the whole network, so the classifier
+at the end still knows in which lead a pattern occurred (needed for bundle branch blocks and axis
+deviations).
+
+    input (B, 1, 12, T)
+      stem: conv 1x50 /2 -> BN -> ReLU -> conv 1x15 /2
+      branch k=3: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
+      branch k=5: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
+      concat(branch features, age/sex features) -> FC -> ReLU -> dropout -> FC -> logits
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+NUM_LEADS = 12
+NUM_DEMOGRAPHICS = 4  # see ecg12.preprocess.demographic_features
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture hyper-parameters; the paper leaves all of these open (see docs/model.md)."""
+
+    num_classes: int = 24
+    stem_channels: int = 32
+    stem_kernels: tuple[int, int] = (50, 15)
+    stem_pool: int = 2  # max-pooling stride after the stem
+    branch_kernels: tuple[int, ...] = (3, 5)
+    stage_channels: tuple[int, ...] = (32, 64, 96, 128)  # one stage per entry, each halves the time axis
+    blocks_per_stage: int = 1
+    se_reduction: int = 8
+    hidden_units: int = 128
+    dropout: float = 0.5
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, object]) -> ModelConfig:
+        tuples = {name: tuple(v) for name, v in values.items() if isinstance(v, list)}  # JSON turns tuples into lists
+        return cls(**{**values, **tuples})  # type: ignore[arg-type]
+
+
+MODEL_SIZES: dict[str, ModelConfig] = {
+    # the default: the paper's design at a width that classifies > 20 recordings/s on a 2-core CPU
+    "paper": ModelConfig(),
+    "small": ModelConfig(stem_channels=16, stage_channels=(16, 32, 48, 64), hidden_units=64),
+    # for tests and demos: a few thousand parameters, seconds per epoch on a CPU
+    "tiny": ModelConfig(stem_channels=4, stage_channels=(8, 8), se_reduction=4, hidden_units=16, dropout=0.2),
+}
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel attention: squeeze (global average per channel), excite (sigmoid(W2 relu(W1 z))), rescale."""
+
+    def __init__(self, channels: int, reduction: int) -> None:
+        super().__init__()
+        reduced = max(channels // reduction, 1)
+        self.excite = nn.Sequential(
+            nn.Linear(channels, reduced), nn.ReLU(inplace=True), nn.Linear(reduced, channels), nn.Sigmoid()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.excite(x.mean(dim=(2, 3)))
+        return x * weights[:, :, None, None]
+
+
+def _time_conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Conv2d:
+    """A 1 x kernel convolution along time, shared by all leads, 'same' padding."""
+    return nn.Conv2d(in_channels, out_channels, (1, kernel), stride=(1, stride), padding=(0, kernel // 2), bias=False)
+
+
+class ResidualSEBlock(nn.Module):
+    """Pre-activation residual block: (BN, ReLU, conv) x 2, then SE, plus a projected shortcut."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, reduction: int) -> None:
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(in_channels)
+        self.conv1 = _time_conv(in_channels, out_channels, kernel, stride)
+        self.norm2 = nn.BatchNorm2d(out_channels)
+        self.conv2 = _time_conv(out_channels, out_channels, kernel)
+        self.se = SqueezeExcitation(out_channels, reduction)
+        self.relu = nn.ReLU(inplace=True)
+        needs_projection = stride != 1 or in_channels != out_channels
+        self.shortcut = _time_conv(in_channels, out_channels, 1, stride) if needs_projection else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        activated = self.relu(self.norm1(x))
+        # As in pre-activation ResNets, a projection shortcut takes the activated input.
+        shortcut = x if self.shortcut is None else self.shortcut(activated)
+        out = self.conv1(activated)
+        out = self.conv2(self.relu(self.norm2(out)))
+        return self.se(out) + shortcut
+
+
+class Branch(nn.Module):
+    """Serial residual SE blocks of one kernel size, ending in dual (max and average) pooling over time."""
+
+    def __init__(self, config: ModelConfig, kernel: int) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        channels = config.stem_channels
+        for out_channels in config.stage_channels:
+            for index in range(config.blocks_per_stage):
+                stride = 2 if index == 0 else 1
+                blocks.append(ResidualSEBlock(channels, out_channels, kernel, stride, config.se_reduction))
+                channels = out_channels
+        self.blocks = nn.Sequential(*blocks)
+        self.norm = nn.BatchNorm2d(channels)
+        self.out_channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.norm(self.blocks(x)))
+        # Pool over time only: one max and one average per channel and lead -> (B, 2 * C * leads).
+        pooled = torch.cat([x.amax(dim=3), x.mean(dim=3)], dim=1)
+        return pooled.flatten(1)
+
+
+class MultiScaleSENet(nn.Module):
+    """Stem, two parallel branches (kernels 3 and 5), demographics, fully connected head; returns logits."""
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        config = config or ModelConfig()
+        self.config = config
+        first, second = config.stem_kernels
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, config.stem_channels, (1, first), stride=(1, 2), padding=(0, first // 2), bias=False),
+            nn.BatchNorm2d(config.stem_channels),
+            nn.ReLU(inplace=True),
+            _time_conv(config.stem_channels, config.stem_channels, second, stride=2),
+            nn.MaxPool2d((1, config.stem_pool), stride=(1, config.stem_pool)),
+        )
+        self.branches = nn.ModuleList(Branch(config, kernel) for kernel in config.branch_kernels)
+        features = sum(2 * branch.out_channels * NUM_LEADS for branch in self.branches) + NUM_DEMOGRAPHICS
+        self.head = nn.Sequential(
+            nn.Linear(features, config.hidden_units),
+            nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden_units, config.num_classes),
+        )
+
+    def forward(self, signals: torch.Tensor, demographics: torch.Tensor) -> torch.Tensor:
+        """``signals`` (B, 12, T) in mV, ``demographics`` (B, 4) -> logits (B, classes)."""
+        x = self.stem(signals.unsqueeze(1))
+        features = [branch(x) for branch in self.branches]
+        return self.head(torch.cat([*features, demographics], dim=1))

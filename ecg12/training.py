@@ -1,0 +1,409 @@
+"""Training: data split, the epoch loop, validation with the Challenge metric, checkpoints and resume.
+
+Reproducibility: everything random in an epoch (record order, window positions, noise) comes from
+generators seeded with (seed, epoch), and the checkpoint written atomically at the end of every
+epoch holds the model, optimiser, scheduler, scaler and global RNG states. A run killed at any
+moment therefore resumes (``resume=True``) from the last complete epoch and repeats exactly what an
+uninterrupted run would have done. ``model.pt`` is only ever replaced, atomically, by a complete
+better model.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from ecg12.classes import scored_classes
+from ecg12.data import SignalCache, load_or_build_cache
+from ecg12.files import atomic_write, atomic_write_text
+from ecg12.inference import predict_probabilities, resolve_device, save_model_folder
+from ecg12.loss import HardExampleBCELoss, class_weights
+from ecg12.metrics import ChallengeScores, score
+from ecg12.model import MODEL_SIZES, MultiScaleSENet
+from ecg12.plots import plot_training_curves
+from ecg12.preprocess import WINDOW_SAMPLES
+from ecg12.split import train_validation_split
+from ecg12.thresholds import DecisionRule, tune_class_thresholds
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "metrics.csv"
+CURVES_FILE = "training_curves.png"
+SKIPPED_FILE = "skipped_records.csv"
+SPLIT_FILE = "split.csv"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe; the defaults are the paper's where it gives them (docs/model.md)."""
+
+    model_size: str = "paper"
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    patience: int = 10  # epochs without a better validation Challenge metric before stopping
+    validation_fraction: float = 0.2
+    seed: int = 0
+    hard_example_fraction: float = 0.7
+    noise_std: float = 0.05  # mV, Gaussian noise added to training windows
+    max_shift: int = 500  # samples a window may start before/after the recording (random shift)
+    window_stride: int = WINDOW_SAMPLES  # between windows at validation and inference
+    decision_rule: str = "max-fraction"  # or "per-class": thresholds tuned on the validation set
+    device: str = "auto"
+    workers: int = -1  # DataLoader workers; -1: 0 on CPU, 4 on CUDA
+    amp: bool = True  # mixed precision on CUDA
+    cache_dir: str = ""  # signal cache root; empty: $ECG12_CACHE or ~/.cache/ecg12
+
+    def __post_init__(self) -> None:
+        if self.model_size not in MODEL_SIZES:
+            raise ValueError(f"unknown model size {self.model_size!r} (choose from {', '.join(MODEL_SIZES)})")
+        DecisionRule(self.decision_rule, class_thresholds=(0.5,))  # validates the name
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("epochs must be >= 1 and batch_size >= 2")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, object]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
+
+
+def default_cache_root() -> Path:
+    return Path(os.environ.get("ECG12_CACHE", Path.home() / ".cache" / "ecg12"))
+
+
+class WindowDataset(Dataset):
+    """Training windows: item (record, start) -> (12 x 5000 mV window, demographics, labels)."""
+
+    def __init__(self, cache: SignalCache, labels: np.ndarray) -> None:
+        self.cache = cache
+        self.labels = labels.astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        record, start = item
+        window = np.zeros((12, WINDOW_SAMPLES), dtype=np.float32)
+        piece = self.cache.signal(record, start, start + WINDOW_SAMPLES)
+        offset = max(-start, 0)  # a negative start shifts the recording right, zero-filling the front
+        width = min(piece.shape[1], WINDOW_SAMPLES - offset)
+        window[:, offset : offset + width] = piece[:, :width]
+        return window, self.cache.demographics[record], self.labels[record]
+
+
+def epoch_batches(
+    lengths: np.ndarray, records: np.ndarray, batch_size: int, max_shift: int, seed: int, epoch: int
+) -> list[list[tuple[int, int]]]:
+    """This epoch's batches of (record, window start): shuffled records, one random window each.
+
+    The start is uniform over every position that keeps the window within the recording, extended
+    by ``max_shift`` samples on both sides (random shift; the uncovered part is zero-filled). A last
+    batch of one is dropped (batch normalisation needs two samples).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(records)
+    latest = np.maximum(lengths[order] - WINDOW_SAMPLES, 0) + max_shift
+    starts = rng.integers(-max_shift, latest + 1)
+    items = [(int(r), int(s)) for r, s in zip(order, starts, strict=True)]
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    return [b for b in batches if len(b) > 1]
+
+
+def _add_noise(windows: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
+    if std <= 0:
+        return windows
+    return windows + std * torch.randn(windows.shape, generator=generator)
+
+
+def _learning_rate_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Linear warm-up, then cosine decay to 1% of the peak."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+@dataclass
+class Validation:
+    """Validation outputs of one epoch."""
+
+    loss: float
+    probabilities: np.ndarray
+    rule: DecisionRule
+    scores: ChallengeScores
+
+
+def validate(
+    model: MultiScaleSENet,
+    cache: SignalCache,
+    records: np.ndarray,
+    labels: np.ndarray,
+    criterion: HardExampleBCELoss,
+    config: TrainConfig,
+    device: torch.device,
+) -> Validation:
+    """Record-level probabilities of the validation records, their decision rule and Challenge scores."""
+    classes = scored_classes()
+    inputs = ((cache.signal(int(r)), cache.demographics[int(r)]) for r in records)
+    probabilities = predict_probabilities(model, inputs, device, config.window_stride)
+    truth = labels[records]
+    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    logits = torch.from_numpy(np.log(clipped / (1 - clipped)))
+    loss = float(criterion.per_sample(logits, torch.from_numpy(truth)).mean())
+    if config.decision_rule == "per-class":
+        thresholds = tune_class_thresholds(truth, probabilities, classes.weights)
+        rule = DecisionRule("per-class", class_thresholds=tuple(float(t) for t in thresholds))
+    else:
+        rule = DecisionRule("max-fraction")
+    return Validation(loss, probabilities, rule, score(truth, rule.apply(probabilities), probabilities, classes))
+
+
+def train(
+    data_folder: str | os.PathLike[str],
+    model_folder: str | os.PathLike[str],
+    config: TrainConfig | None = None,
+    resume: bool = False,
+) -> dict[str, object]:
+    """Train a model on a folder of Challenge recordings into ``model_folder``; returns the best epoch's row."""
+    config = config or TrainConfig()
+    model_folder = Path(model_folder)
+    model_folder.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    classes = scored_classes()
+
+    cache = load_or_build_cache(
+        data_folder, config.cache_dir or default_cache_root(), workers=max(1, min(os.cpu_count() or 1, 8))
+    )
+    _report_skipped(cache, model_folder)
+    if len(cache) == 0:
+        raise ValueError(f"{data_folder}: no usable recording (see {model_folder / SKIPPED_FILE})")
+    labels = classes.encode(cache.codes)
+    if not labels.any():
+        raise ValueError(f"{data_folder}: no recording carries any of the {len(classes.codes)} scored classes")
+
+    validation_mask = train_validation_split(labels, config.validation_fraction, config.seed)
+    train_records = np.flatnonzero(~validation_mask)
+    validation_records = np.flatnonzero(validation_mask)
+    if len(train_records) < 2 or len(validation_records) < 1:
+        raise ValueError(f"{data_folder}: too few recordings ({len(cache)}) for a training/validation split")
+    _write_split(model_folder, cache, validation_mask)
+    log.info(
+        "%d recordings: %d for training, %d for validation; device %s",
+        len(cache),
+        len(train_records),
+        len(validation_records),
+        device,
+    )
+
+    torch.manual_seed(config.seed)
+    model = MultiScaleSENet(MODEL_SIZES[config.model_size]).to(device)
+    weights = class_weights(labels[train_records].sum(axis=0))
+    criterion = HardExampleBCELoss(weights, config.hard_example_fraction).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps_per_epoch = len(epoch_batches(cache.lengths, train_records, config.batch_size, 0, config.seed, 0))
+    warmup_steps = max(1, round(config.warmup_epochs * steps_per_epoch))
+    total_steps = config.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _learning_rate_factor(step, warmup_steps, total_steps)
+    )
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+
+    state = _TrainingState()
+    checkpoint_path = model_folder / CHECKPOINT_FILE
+    if resume:
+        if not checkpoint_path.is_file():
+            raise FileNotFoundError(f"cannot resume: {checkpoint_path} does not exist")
+        state = _load_checkpoint(checkpoint_path, config, model, optimizer, scheduler, scaler)
+        log.info("Resuming after epoch %d (best %.4f at epoch %d)", state.epoch, state.best_score, state.best_epoch)
+
+    workers = config.workers if config.workers >= 0 else (4 if device.type == "cuda" else 0)
+    dataset = WindowDataset(cache, labels)
+    training_info = {
+        "train_config": asdict(config),
+        "data_folder": str(Path(data_folder).resolve()),
+        "cache": str(cache.folder),
+        "recordings": len(cache),
+        "training_recordings": len(train_records),
+        "validation_recordings": len(validation_records),
+        "class_weights": weights.tolist(),
+        "torch": torch.__version__,
+    }
+
+    for epoch in range(state.epoch + 1, config.epochs + 1):
+        if state.epochs_without_improvement >= config.patience:
+            break
+        started = time.time()
+        batches = epoch_batches(cache.lengths, train_records, config.batch_size, config.max_shift, config.seed, epoch)
+        loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=device.type == "cuda")
+        noise = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        model.train()
+        total_loss = 0.0
+        progress = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False)
+        for windows, demographics, targets in progress:
+            windows = _add_noise(windows, config.noise_std, noise).to(device, non_blocking=True)
+            with torch.autocast(device.type, enabled=use_amp):
+                logits = model(windows, demographics.to(device))
+            loss = criterion(logits, targets.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            total_loss += float(loss)
+            progress.set_postfix(loss=f"{float(loss):.4f}")
+        train_loss = total_loss / max(len(batches), 1)
+
+        result = validate(model, cache, validation_records, labels, criterion, config, device)
+        improved = result.scores.challenge_metric > state.best_score
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "validation_loss": result.loss,
+            **{f"validation_{key}": value for key, value in result.scores.summary().items()},
+            "learning_rate": scheduler.get_last_lr()[0],
+            "seconds": time.time() - started,
+        }
+        state.history.append(row)
+        if improved:
+            state.best_score = result.scores.challenge_metric
+            state.best_epoch = epoch
+            state.epochs_without_improvement = 0
+            save_model_folder(
+                model_folder, model, result.rule, config.window_stride, {**training_info, "best_epoch": epoch}
+            )
+        else:
+            state.epochs_without_improvement += 1
+        state.epoch = epoch
+        _save_checkpoint(checkpoint_path, state, config, model, optimizer, scheduler, scaler)
+        _write_history(model_folder, state.history)
+        log.info(
+            "epoch %d: train loss %.4f, validation loss %.4f, Challenge metric %.4f, AUROC %.3f%s (%.0f s)",
+            epoch,
+            train_loss,
+            result.loss,
+            result.scores.challenge_metric,
+            result.scores.auroc,
+            " *best*" if improved else "",
+            row["seconds"],
+        )
+
+    plot_training_curves(state.history, model_folder / CURVES_FILE)
+    best = next(row for row in state.history if row["epoch"] == state.best_epoch)
+    log.info("Best epoch %d: validation Challenge metric %.4f", state.best_epoch, state.best_score)
+    return best
+
+
+@dataclass
+class _TrainingState:
+    epoch: int = 0
+    best_epoch: int = 0
+    best_score: float = -math.inf
+    epochs_without_improvement: int = 0
+    history: list[dict[str, object]] | None = None
+
+    def __post_init__(self) -> None:
+        self.history = self.history or []
+
+
+def _save_checkpoint(
+    path: Path,
+    state: _TrainingState,
+    config: TrainConfig,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+) -> None:
+    checkpoint = {
+        "train_config": asdict(config),
+        "epoch": state.epoch,
+        "best_epoch": state.best_epoch,
+        "best_score": state.best_score,
+        "epochs_without_improvement": state.epochs_without_improvement,
+        "history": state.history,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    atomic_write(path, lambda handle: torch.save(checkpoint, handle))
+
+
+def _load_checkpoint(
+    path: Path,
+    config: TrainConfig,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+) -> _TrainingState:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    saved = TrainConfig.from_dict(checkpoint["train_config"])
+    # Only where the run goes may change on resume: the device, the workers and the number of epochs.
+    ignored = {"device", "workers", "epochs", "cache_dir"}
+    differences = [
+        f.name
+        for f in fields(TrainConfig)
+        if f.name not in ignored and getattr(saved, f.name) != getattr(config, f.name)
+    ]
+    if differences:
+        raise ValueError(f"cannot resume {path}: the run used different {', '.join(differences)}")
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    scaler.load_state_dict(checkpoint["scaler"])
+    torch.set_rng_state(checkpoint["torch_rng"])
+    if checkpoint["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
+    return _TrainingState(
+        epoch=checkpoint["epoch"],
+        best_epoch=checkpoint["best_epoch"],
+        best_score=checkpoint["best_score"],
+        epochs_without_improvement=checkpoint["epochs_without_improvement"],
+        history=checkpoint["history"],
+    )
+
+
+def _write_history(folder: Path, history: list[dict[str, object]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_text(folder / HISTORY_FILE, buffer.getvalue())
+
+
+def _write_split(folder: Path, cache: SignalCache, validation_mask: np.ndarray) -> None:
+    lines = ["recording,subset"] + [
+        f"{name},{'validation' if v else 'training'}" for name, v in zip(cache.names, validation_mask, strict=True)
+    ]
+    atomic_write_text(folder / SPLIT_FILE, "\n".join(lines) + "\n")
+
+
+def _report_skipped(cache: SignalCache, folder: Path) -> None:
+    lines = ["recording,reason"] + [f"{name},{json.dumps(reason)}" for name, reason in cache.skipped]
+    atomic_write_text(folder / SKIPPED_FILE, "\n".join(lines) + "\n")
+    if cache.skipped:
+        log.warning(
+            "Skipped %d unreadable recordings (listed in %s), e.g. %s: %s",
+            len(cache.skipped),
+            folder / SKIPPED_FILE,
+            *cache.skipped[0],
+        )
