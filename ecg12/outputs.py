@@ -1,8 +1,12 @@
-"""Challenge output files: ``#NAME``, then a line of class codes, binary labels and probabilities.
+r"""Challenge output files: ``#NAME``, then a line of class codes, binary labels and probabilities.
 
 Reading follows the official 2020 scorer exactly: blank and ``#`` lines are skipped; a file with
 fewer than three remaining lines, or lines with different numbers of fields, counts as all-negative;
 line 2 is positive for ``1, True, true, T, t``; line 3 values that are not numbers count as 0.
+Lines are split as Python's text-mode file iteration splits them (``\n``, ``\r\n`` and a lone
+``\r``), not as :meth:`str.splitlines` does: that would also break lines at form feeds, vertical
+tabs, ``\x1c``-``\x1e``, ``\x85`` and ``\u2028``/``\u2029``, which the official scorer keeps
+inside a line.
 """
 
 from __future__ import annotations
@@ -43,9 +47,14 @@ def save_outputs(
     atomic_write_text(output_file, format_outputs(recording_id, codes, labels, probabilities))
 
 
+def universal_lines(text: str) -> list[str]:
+    """Split text into lines the way text-mode file iteration does (universal newlines), without the ends."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
 def parse_outputs(text: str) -> tuple[list[str], list[bool], list[float]]:
     """Codes, binary outputs and scores of an output file's text; empty lists if it is malformed."""
-    lines = [line for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    lines = [line for line in universal_lines(text) if line.strip() and not line.strip().startswith("#")]
     if len(lines) < 3 or len({line.count(",") for line in lines}) != 1:
         return [], [], []
     codes = [field.strip() for field in lines[0].split(",")]
