@@ -78,6 +78,8 @@ def read_header_text(path: str | os.PathLike[str]) -> str:
 
 def parse_header(text: str, source: str | os.PathLike[str] = "<header>") -> Header:
     """Parse header text; ``source`` is the file name used in error messages."""
+    # A byte-order mark (written by some Windows editors) is not part of the record name.
+    text = text.removeprefix("\ufeff")
     lines = [line.strip() for line in text.splitlines()]
     body = [(number, line) for number, line in enumerate(lines, start=1) if line and not line.startswith("#")]
     if not body:
