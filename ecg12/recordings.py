@@ -1,5 +1,8 @@
 """Loading Challenge recordings: ``NAME.mat`` (MATLAB ``val``, leads x samples) or WFDB ``.dat``.
 
+WFDB ``.dat`` files in formats 16, 61, 80, 24, 32 and 212 with all leads in one file (PTB-XL's
+layout) are decoded here from the parsed header; other WFDB layouts go through the ``wfdb`` package.
+
 Signals come back as float64 arrays of shape (leads, samples), either in raw ADC counts (what the
 Challenge's ``run_12ECG_classifier`` receives) or in millivolts. Every failure is a
 :class:`~ecg12.headers.RecordError` naming the file and what is wrong with it.
@@ -8,6 +11,7 @@ Challenge's ``run_12ECG_classifier`` receives) or in millivolts. Every failure i
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,9 @@ import scipy.io
 from ecg12.headers import Header, RecordError, read_header
 
 SIGNAL_SUFFIXES = (".mat", ".dat")
+
+# Millivolts per physical unit, by lower-case unit name (micro sign and Greek mu both occur); others are taken as mV.
+_MILLIVOLTS_PER_UNIT = {"mv": 1.0, "uv": 1e-3, "\u00b5v": 1e-3, "\u03bcv": 1e-3, "nv": 1e-6, "v": 1e3}
 
 
 def find_recordings(folder: str | os.PathLike[str]) -> list[Path]:
@@ -38,12 +45,21 @@ def signal_file(header_path: str | os.PathLike[str]) -> Path:
 
 
 def load_counts(path: str | os.PathLike[str], header: Header) -> np.ndarray:
-    """Raw ADC counts (leads x samples, float64), checked against the header's shape."""
+    """Raw ADC counts (leads x samples, float64), checked against the header's shape.
+
+    Non-finite samples (NaN or infinite values in a floating-point ``val``) are an error: no ADC
+    produces them, and they would poison every computation downstream.
+    """
     path = Path(path)
+    if not path.is_file():
+        raise RecordError(path, "signal file not found")
     counts = _load_dat(path, header) if path.suffix.lower() == ".dat" else _load_mat(path)
     expected = (header.num_leads, header.num_samples)
     if counts.shape != expected:
         raise RecordError(path, f"signal has shape {counts.shape} but the header declares {expected} (leads, samples)")
+    finite = np.isfinite(counts)
+    if not finite.all():
+        raise RecordError(path, f"signal has {counts.size - int(finite.sum())} non-finite samples (NaN or infinite)")
     return counts
 
 
@@ -51,8 +67,8 @@ def to_millivolts(counts: np.ndarray, header: Header) -> np.ndarray:
     """Convert ADC counts to physical units: (counts - baseline) / gain, per lead."""
     gains = np.array([lead.adc_gain for lead in header.leads], dtype=np.float64)[:, None]
     baselines = np.array([lead.baseline for lead in header.leads], dtype=np.float64)[:, None]
-    # Headers in microvolts exist in WFDB data; express everything in mV.
-    scale = np.array([1e-3 if lead.units.lower() in ("uv", "µv") else 1.0 for lead in header.leads])[:, None]
+    # Headers in microvolts (or volts) exist in WFDB data; express everything in mV.
+    scale = np.array([_MILLIVOLTS_PER_UNIT.get(lead.units.lower(), 1.0) for lead in header.leads])[:, None]
     return (counts - baselines) / gains * scale
 
 
@@ -64,10 +80,10 @@ def load_signal(header_path: str | os.PathLike[str]) -> tuple[Header, np.ndarray
 
 
 def _load_mat(path: Path) -> np.ndarray:
+    if path.stat().st_size == 0:
+        raise RecordError(path, "MAT file is empty (0 bytes)")
     try:
         contents = scipy.io.loadmat(path)
-    except FileNotFoundError as error:
-        raise RecordError(path, "file not found") from error
     except Exception as error:  # scipy raises many types for empty, truncated or non-MAT files
         raise RecordError(path, f"unreadable MAT file ({type(error).__name__}: {error})") from error
     if "val" not in contents:
@@ -79,8 +95,73 @@ def _load_mat(path: Path) -> np.ndarray:
     return val.astype(np.float64)
 
 
+# A WFDB format field: FORMAT[xSAMPLES_PER_FRAME][:SKEW][+BYTE_OFFSET].
+_FORMAT_FIELD = re.compile(r"^(?P<format>\d+)(?:x(?P<per_frame>\d+))?(?::(?P<skew>\d+))?(?:\+(?P<offset>\d+))?$")
+# Bytes per sample of the formats decoded here (212 packs two 12-bit samples into 3 bytes).
+_BYTES_PER_SAMPLE = {"16": 2.0, "61": 2.0, "80": 1.0, "24": 3.0, "32": 4.0, "212": 1.5}
+
+
 def _load_dat(path: Path, header: Header) -> np.ndarray:
-    import wfdb  # imported here: it is slow to import and only PTB-XL-style records need it
+    """Counts of a WFDB signal file with all leads interleaved in one file (as PTB-XL ships them).
+
+    The common formats (16, 61, 80, 24, 32, 212) are decoded here from the parsed header, so that
+    the quirks this package accepts (a record name written ``NAME.dat``, non-ASCII bytes) hold for
+    ``.dat`` records too and a short file gets a clear message; anything else (several signal
+    files, several samples per frame, skew, other formats) is left to the ``wfdb`` package.
+    """
+    fields = {
+        (match["format"], int(match["offset"] or 0)) if (match := _plain_format(lead.fmt)) else None
+        for lead in header.leads
+    }
+    files = {Path(lead.file_name).name for lead in header.leads}
+    if len(fields) != 1 or None in fields or len(files) != 1:
+        return _load_dat_with_wfdb(path)
+    ((fmt, offset),) = fields
+    total = header.num_leads * header.num_samples
+    needed = int(np.ceil(total * _BYTES_PER_SAMPLE[fmt]))
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read(needed)
+    if len(data) < needed:
+        raise RecordError(
+            path,
+            f"signal file is truncated: {len(data)} bytes after offset {offset}, but {header.num_leads} leads x "
+            f"{header.num_samples} samples in format {fmt} need {needed}",
+        )
+    samples = _decode(np.frombuffer(data, dtype=np.uint8), fmt)[:total]
+    return samples.reshape(header.num_samples, header.num_leads).T.astype(np.float64)
+
+
+def _plain_format(fmt: str) -> re.Match[str] | None:
+    """The match of a format field decoded here: a known format, one sample per frame, no skew."""
+    match = _FORMAT_FIELD.match(fmt)
+    if match is None or match["format"] not in _BYTES_PER_SAMPLE:
+        return None
+    if (match["per_frame"] or "1") != "1" or (match["skew"] or "0") != "0":
+        return None
+    return match
+
+
+def _decode(raw: np.ndarray, fmt: str) -> np.ndarray:
+    """Signed sample values (int64) of the bytes of a WFDB signal file, in file order."""
+    if fmt in ("16", "61", "32"):
+        return raw.view({"16": "<i2", "61": ">i2", "32": "<i4"}[fmt]).astype(np.int64)
+    if fmt == "80":  # offset binary
+        return raw.astype(np.int64) - 128
+    if fmt == "24":  # little-endian two's complement
+        triples = raw.reshape(-1, 3).astype(np.int64)
+        values = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+        return np.where(values >= 1 << 23, values - (1 << 24), values)
+    # 212: per pair, byte 0 = low 8 bits of sample 0, byte 1 = high nibbles (sample 1 | sample 0), byte 2 = sample 1
+    padded = np.concatenate([raw, np.zeros(-len(raw) % 3, dtype=np.uint8)]).reshape(-1, 3).astype(np.int64)
+    first = padded[:, 0] | ((padded[:, 1] & 0x0F) << 8)
+    second = padded[:, 2] | ((padded[:, 1] & 0xF0) << 4)
+    values = np.stack([first, second], axis=1).reshape(-1)
+    return np.where(values >= 1 << 11, values - (1 << 12), values)
+
+
+def _load_dat_with_wfdb(path: Path) -> np.ndarray:
+    import wfdb  # imported here: it is slow to import and only unusual WFDB records need it
 
     try:
         record = wfdb.rdrecord(str(path.with_suffix("")), physical=False)

@@ -1,0 +1,302 @@
+"""Signal loading: .mat and WFDB .dat files, counts -> mV, and a RecordError for every broken file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+from conftest import STANDARD_LEADS, make_header_text, write_mat
+
+from ecg12.headers import RecordError, parse_header, read_header
+from ecg12.recordings import find_recordings, load_counts, load_signal, signal_file, to_millivolts
+
+MakeRecord = Callable[..., tuple[Path, Path]]
+
+# wfdb (imported by some tests to cross-check) uses a pandas idiom that newer pandas deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:Warning")
+
+
+# --- .mat files ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mat_format", ["4", "5"])
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.float64])
+def test_mat_counts_round_trip(tmp_path: Path, mat_format: str, dtype: type) -> None:
+    val = np.random.default_rng(1).integers(-32768, 32767, (12, 777)).astype(dtype)
+    write_mat(tmp_path / "r.mat", val, fmt=mat_format)
+    header = parse_header(make_header_text("r", 12, 777), tmp_path / "r.hea")
+    counts = load_counts(tmp_path / "r.mat", header)
+    assert counts.dtype == np.float64
+    np.testing.assert_array_equal(counts, val.astype(np.float64))
+
+
+@pytest.mark.parametrize(
+    ("gain", "units", "expected"),
+    [
+        ("1000/mV", "mV", lambda c: c / 1000.0),
+        ("1000(0)/mV", "mV", lambda c: c / 1000.0),
+        ("1000.0(5)/mV", "mV", lambda c: (c - 5) / 1000.0),
+        ("4880/mV", "mV", lambda c: c / 4880.0),
+        ("200.0(-12)/mv", "mv", lambda c: (c + 12) / 200.0),
+        ("1000/uV", "uV", lambda c: c / 1000.0 / 1000.0),  # counts per microvolt -> mV
+        ("1/\u00b5V", "\u00b5V", lambda c: c / 1000.0),
+        ("2/V", "V", lambda c: c / 2.0 * 1000.0),
+    ],
+)
+def test_millivolts_are_counts_minus_baseline_over_gain(
+    gain: str, units: str, expected: Callable[[np.ndarray], np.ndarray]
+) -> None:
+    counts = np.random.default_rng(2).integers(-3000, 3000, (12, 50)).astype(np.float64)
+    header = parse_header(make_header_text("r", 12, 50, gain=gain), "r.hea")
+    assert header.leads[0].units == units
+    np.testing.assert_allclose(to_millivolts(counts, header), expected(counts), rtol=1e-12, atol=0)
+
+
+def test_millivolts_per_lead_gain_and_baseline() -> None:
+    text = "r 3 500 4\nr.mat 16 100(1)/mV 16 0 0 0 0 I\nr.mat 16 200/mV 16 -4 0 0 0 II\nr.mat 16 0/mV 16 0 0 0 0 V1\n"
+    header = parse_header(text, "r.hea")
+    counts = np.arange(12, dtype=np.float64).reshape(3, 4)
+    expected = np.stack([(counts[0] - 1) / 100, (counts[1] + 4) / 200, counts[2] / 200])
+    np.testing.assert_allclose(to_millivolts(counts, header), expected)
+
+
+def test_load_signal_reads_the_header_beside_the_signal(make_record: MakeRecord) -> None:
+    header_path, _ = make_record("A0001", num_samples=321, gain="500(10)/mV")
+    header, signal = load_signal(header_path)
+    val = scipy.io.loadmat(header_path.with_suffix(".mat"))["val"]
+    assert header.record_name == "A0001"
+    np.testing.assert_allclose(signal, (val - 10) / 500.0)
+
+
+def test_float_val_with_finite_values_loads(make_record: MakeRecord) -> None:
+    header_path, mat_path = make_record(val=np.linspace(-5, 5, 24).reshape(12, 2))
+    np.testing.assert_array_equal(
+        load_counts(mat_path, read_header(header_path)), np.linspace(-5, 5, 24).reshape(12, 2)
+    )
+
+
+# --- WFDB .dat files -----------------------------------------------------------------------------------------------
+
+
+def wfdb_record(folder: Path, name: str, digital: np.ndarray, fmt: str) -> Path:
+    """Write a record with wfdb.wrsamp (digital samples x leads); returns the .dat path.
+
+    wfdb cannot write formats 61 (big-endian 16 bit) and 160 (offset-binary 16 bit); those are
+    written as format 16, then their bytes and the header's format field are rewritten.
+    """
+    import wfdb
+
+    leads = digital.shape[1]
+    wfdb.wrsamp(
+        name,
+        fs=500,
+        units=["mV"] * leads,
+        sig_name=list(STANDARD_LEADS[:leads]),
+        d_signal=digital,
+        fmt=["16" if fmt in ("61", "160") else fmt] * leads,
+        adc_gain=[1000.0] * leads,
+        baseline=[0] * leads,
+        write_dir=str(folder),
+        comments=["Age: 56", "Sex: Female", "Dx: 426783006"],
+    )
+    dat, header = folder / f"{name}.dat", folder / f"{name}.hea"
+    if fmt in ("61", "160"):
+        values = digital.astype(np.int64).reshape(-1)
+        dat.write_bytes(values.astype(">i2").tobytes() if fmt == "61" else (values + 32768).astype("<u2").tobytes())
+        header.write_text(header.read_text().replace(f"{name}.dat 16 ", f"{name}.dat {fmt} "))
+    return dat
+
+
+def test_ptbxl_style_dat_matches_wfdb(tmp_path: Path) -> None:
+    import wfdb
+
+    physical = np.random.default_rng(3).normal(0, 1, (1000, 12)).round(3)
+    wfdb.wrsamp(
+        "00001_hr",
+        fs=500,
+        units=["mV"] * 12,
+        sig_name=list(STANDARD_LEADS),
+        p_signal=physical,
+        fmt=["16"] * 12,
+        adc_gain=[1000.0] * 12,
+        baseline=[0] * 12,
+        write_dir=str(tmp_path),
+    )
+    header_path = tmp_path / "00001_hr.hea"
+    assert "1000.0(0)/mV" in header_path.read_text()  # the PTB-XL gain style
+    header, signal = load_signal(header_path)
+    record = wfdb.rdrecord(str(tmp_path / "00001_hr"))
+    digital = wfdb.rdrecord(str(tmp_path / "00001_hr"), physical=False)
+    assert signal_file(header_path).suffix == ".dat"
+    np.testing.assert_array_equal(load_counts(tmp_path / "00001_hr.dat", header), digital.d_signal.T)
+    np.testing.assert_allclose(signal, record.p_signal.T, atol=1e-12)
+    np.testing.assert_allclose(signal, physical.T, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "low", "high", "shape"),
+    [
+        ("16", -32767, 32767, (200, 12)),
+        ("61", -32767, 32767, (200, 12)),
+        ("80", -127, 127, (200, 12)),
+        ("24", -(2**23) + 1, 2**23 - 1, (200, 12)),
+        ("32", -(2**31) + 1, 2**31 - 1, (200, 12)),
+        ("212", -2047, 2047, (200, 12)),
+        ("212", -2047, 2047, (5, 3)),  # an odd number of samples in all
+        ("160", -32767, 32767, (200, 12)),  # decoded by the wfdb package
+    ],
+)
+def test_dat_formats_match_wfdb(tmp_path: Path, fmt: str, low: int, high: int, shape: tuple[int, int]) -> None:
+    import wfdb
+
+    digital = np.random.default_rng(4).integers(low, high, shape, endpoint=True)
+    digital[0, 0], digital[1, 0] = low, high
+    dat = wfdb_record(tmp_path, "rec", digital, fmt)
+    header = read_header(dat.with_suffix(".hea"))
+    counts = load_counts(dat, header)
+    np.testing.assert_array_equal(counts, wfdb.rdrecord(str(tmp_path / "rec"), physical=False).d_signal.T)
+    np.testing.assert_array_equal(counts, digital.T)
+
+
+def test_dat_with_georgia_record_name_and_non_ascii_header(tmp_path: Path) -> None:
+    digital = np.random.default_rng(5).integers(-500, 500, (300, 12))
+    dat = wfdb_record(tmp_path, "E00015", digital, "16")
+    header_path = dat.with_suffix(".hea")
+    raw = header_path.read_bytes().replace(b"E00015 12", b"E00015.dat 12", 1) + "#Sx: \u00e9\n".encode("latin-1")
+    header_path.write_bytes(raw)
+    header, signal = load_signal(header_path)
+    assert header.record_name == "E00015"
+    np.testing.assert_allclose(signal, digital.T / 1000.0)
+
+
+def test_truncated_dat(tmp_path: Path) -> None:
+    dat = wfdb_record(tmp_path, "rec", np.ones((100, 12), dtype=np.int64), "16")
+    dat.write_bytes(dat.read_bytes()[:1000])
+    with pytest.raises(RecordError, match=r"rec\.dat: signal file is truncated: 1000 bytes .* need 2400"):
+        load_counts(dat, read_header(dat.with_suffix(".hea")))
+
+
+def test_dat_shorter_than_header_through_wfdb(tmp_path: Path) -> None:
+    dat = wfdb_record(tmp_path, "rec", np.ones((100, 12), dtype=np.int64), "160")
+    dat.write_bytes(dat.read_bytes()[:1001])
+    with pytest.raises(RecordError, match=r"rec\.dat: "):
+        load_counts(dat, read_header(dat.with_suffix(".hea")))
+
+
+# --- broken .mat files: RecordError naming the file and the problem ------------------------------------------------
+
+
+def load_error(header_path: Path, mat_path: Path) -> str:
+    with pytest.raises(RecordError) as caught:
+        load_signal(header_path)
+    message = str(caught.value)
+    assert mat_path.name in message or header_path.name in message
+    return message
+
+
+def test_mat_without_val_lists_its_variables(make_record: MakeRecord) -> None:
+    header_path, mat_path = make_record("X1")
+    scipy.io.savemat(mat_path, {"data": np.zeros((12, 500)), "fs": 500})
+    message = load_error(header_path, mat_path)
+    assert "X1.mat" in message
+    assert "no variable 'val'" in message
+    assert "data, fs" in message
+
+
+def test_empty_mat(make_record: MakeRecord) -> None:
+    header_path, mat_path = make_record("X2")
+    mat_path.write_bytes(b"")
+    assert "X2.mat: MAT file is empty (0 bytes)" in load_error(header_path, mat_path)
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.9, 0.01])
+def test_truncated_mat(make_record: MakeRecord, fraction: float) -> None:
+    header_path, mat_path = make_record("X3")
+    data = mat_path.read_bytes()
+    mat_path.write_bytes(data[: int(len(data) * fraction)])
+    assert "X3.mat: unreadable MAT file" in load_error(header_path, mat_path)
+
+
+@pytest.mark.parametrize("content", [b"this is not a MAT file, just some text\n" * 10, bytes(range(256)) * 4])
+def test_not_a_mat_file(make_record: MakeRecord, content: bytes) -> None:
+    header_path, mat_path = make_record("X4")
+    mat_path.write_bytes(content)
+    assert "X4.mat: unreadable MAT file" in load_error(header_path, mat_path)
+
+
+def test_transposed_val(make_record: MakeRecord) -> None:
+    val = np.zeros((12, 500), dtype=np.int16)
+    header_path, mat_path = make_record("X5", val=val)
+    write_mat(mat_path, val.T)
+    message = load_error(header_path, mat_path)
+    assert "X5.mat: signal has shape (500, 12) but the header declares (12, 500)" in message
+
+
+@pytest.mark.parametrize("shape", [(12, 499), (12, 501), (11, 500), (1, 6000)])
+def test_val_shape_disagrees_with_header(make_record: MakeRecord, shape: tuple[int, int]) -> None:
+    header_path, mat_path = make_record("X6", num_samples=500, header=make_header_text("X6", 12, 500))
+    write_mat(mat_path, np.zeros(shape, dtype=np.int16))
+    assert f"signal has shape {shape} but the header declares (12, 500)" in load_error(header_path, mat_path)
+
+
+def test_three_dimensional_val(make_record: MakeRecord) -> None:
+    header_path, mat_path = make_record("X7", header=make_header_text("X7", 12, 500))
+    scipy.io.savemat(mat_path, {"val": np.zeros((12, 500, 2))})
+    assert "'val' must be a 2-D numeric array" in load_error(header_path, mat_path)
+
+
+def test_non_numeric_val(make_record: MakeRecord) -> None:
+    header_path, mat_path = make_record("X8", header=make_header_text("X8", 1, 5))
+    scipy.io.savemat(mat_path, {"val": np.array(["hello"])})
+    assert "'val' must be a 2-D numeric array" in load_error(header_path, mat_path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_samples(make_record: MakeRecord, bad: float) -> None:
+    val = np.zeros((12, 500))
+    val[3, 100:110] = bad
+    header_path, mat_path = make_record("X9", val=val)
+    assert "X9.mat: signal has 10 non-finite samples" in load_error(header_path, mat_path)
+
+
+def test_missing_signal_file(make_record: MakeRecord) -> None:
+    header_path, mat_path = make_record("X10")
+    mat_path.unlink()
+    with pytest.raises(RecordError, match=r"X10\.hea: no \.mat or \.dat signal file"):
+        load_signal(header_path)
+    with pytest.raises(RecordError, match=r"X10\.mat: signal file not found"):
+        load_counts(mat_path, read_header(header_path))
+
+
+def test_missing_header_file(make_record: MakeRecord) -> None:
+    header_path, _ = make_record("X11")
+    header_path.unlink()
+    with pytest.raises(RecordError, match=r"X11\.hea: cannot read header"):
+        load_signal(header_path)
+
+
+# --- finding recordings --------------------------------------------------------------------------------------------
+
+
+def test_find_recordings(tmp_path: Path, make_record: MakeRecord) -> None:
+    make_record("B2")
+    make_record("A1")
+    make_record("with space")
+    orphan, _ = make_record("C3")
+    orphan.with_suffix(".mat").unlink()  # a header whose signal file is absent is not listed
+    make_record(".hidden")
+    (tmp_path / "lonely.mat").write_bytes(b"")  # a signal file without header is not listed either
+    (tmp_path / "notes.txt").write_text("x")
+    dat = wfdb_record(tmp_path, "D4", np.zeros((10, 12), dtype=np.int64), "16")
+    found = find_recordings(tmp_path)
+    assert [path.name for path in found] == ["A1.hea", "B2.hea", "D4.hea", "with space.hea"]
+    assert signal_file(found[2]) == dat
+    assert signal_file(found[3]) == tmp_path / "with space.mat"
+
+
+def test_find_recordings_in_a_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(RecordError, match="not a directory"):
+        find_recordings(tmp_path / "absent")
