@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ecg12.metrics import ChallengeMetric
+
 MAX_FRACTION = 0.2  # the paper: threshold = max probability over classes / 5
 THRESHOLD_GRID = np.round(np.arange(0.02, 0.99, 0.01), 2)  # candidate per-class thresholds
 DEFAULT_THRESHOLD = 0.5
@@ -60,41 +62,28 @@ def tune_class_thresholds(
     labels: np.ndarray,
     probabilities: np.ndarray,
     weights: np.ndarray,
-    initial: np.ndarray | None = None,
+    normal_index: int,
     grid: np.ndarray = THRESHOLD_GRID,
     passes: int = 3,
 ) -> np.ndarray:
     """Per-class thresholds that maximise the Challenge metric on (labels, probabilities).
 
-    Coordinate ascent: each pass visits every class and picks the grid threshold that maximises the
-    metric with the other classes' outputs fixed. The metric's normalisation (correct and inactive
-    scores) depends only on the labels, so maximising the observed score is enough, and it
-    decomposes over recordings: with the other outputs fixed, switching class j on in recording i
-    changes the score by a delta that can be computed for all recordings at once, and the score of
-    every threshold follows from a cumulative sum over recordings sorted by probability. Ties go to
-    the threshold closest to 0.5, which also fixes a defined threshold for classes without examples.
+    Coordinate ascent from 0.5 everywhere: each pass visits every class and picks the grid
+    threshold that maximises the metric with the other classes' outputs fixed
+    (:meth:`ChallengeMetric.sweep_class` scores all grid values of one class at once). A coarse grid
+    rather than every distinct probability keeps the thresholds from fitting single recordings.
+    Ties go to the threshold closest to 0.5, which also gives classes without examples a defined
+    threshold.
     """
-    labels = np.asarray(labels, dtype=bool)
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    num_classes = labels.shape[1]
-    thresholds = np.full(num_classes, DEFAULT_THRESHOLD) if initial is None else np.array(initial, dtype=np.float64)
+    metric = ChallengeMetric(labels, weights, normal_index)
+    thresholds = np.full(probabilities.shape[1], DEFAULT_THRESHOLD)
     outputs = probabilities >= thresholds[None, :]
-    credit = labels.astype(np.float64) @ weights  # credit[i, o] = sum over labels l of i of weights[l, o]
-    closeness = -np.abs(grid - DEFAULT_THRESHOLD) * 1e-12  # tie-break towards 0.5
+    preference = np.argsort(np.abs(grid - DEFAULT_THRESHOLD), kind="stable")  # grid order, closest to 0.5 first
     for _ in range(passes):
-        for j in range(num_classes):
-            others = outputs.copy()
-            others[:, j] = False
-            numerator_off = (credit * others).sum(axis=1)
-            union_off = (labels | others).sum(axis=1)
-            score_off = numerator_off / np.maximum(union_off, 1)
-            score_on = (numerator_off + credit[:, j]) / np.maximum(union_off + ~labels[:, j], 1)
-            gain = score_on - score_off
-            # Score of threshold t: sum of the gains of recordings with probability >= t.
-            order = np.argsort(-probabilities[:, j], kind="stable")
-            cumulative = np.concatenate([[0.0], np.cumsum(gain[order])])
-            switched_on = np.searchsorted(-probabilities[order, j], -grid, side="right")
-            best = int(np.argmax(cumulative[switched_on] + closeness))
-            thresholds[j] = grid[best]
+        for j in range(probabilities.shape[1]):
+            candidates = probabilities[None, :, j] >= grid[preference, None]
+            scores = metric.sweep_class(outputs, j, candidates)
+            thresholds[j] = grid[preference[int(np.argmax(scores))]]  # argmax takes the first of equal scores
             outputs[:, j] = probabilities[:, j] >= thresholds[j]
     return thresholds

@@ -148,6 +148,19 @@ class Validation:
     scores: ChallengeScores
 
 
+def score_columns(scores: ChallengeScores) -> dict[str, float]:
+    """The headline scores under column names for tables (metrics.csv, cross-validation)."""
+    return {
+        "challenge_metric": scores.challenge_metric,
+        "auroc": scores.auroc,
+        "auprc": scores.auprc,
+        "accuracy": scores.accuracy,
+        "f_measure": scores.f_measure,
+        "f_beta": scores.f_beta_measure,
+        "g_beta": scores.g_beta_measure,
+    }
+
+
 def validate(
     model: MultiScaleSENet,
     cache: SignalCache,
@@ -166,7 +179,7 @@ def validate(
     logits = torch.from_numpy(np.log(clipped / (1 - clipped)))
     loss = float(criterion.per_sample(logits, torch.from_numpy(truth)).mean())
     if config.decision_rule == "per-class":
-        thresholds = tune_class_thresholds(truth, probabilities, classes.weights)
+        thresholds = tune_class_thresholds(truth, probabilities, classes.weights, classes.normal_index)
         rule = DecisionRule("per-class", class_thresholds=tuple(float(t) for t in thresholds))
     else:
         rule = DecisionRule("max-fraction")
@@ -242,7 +255,7 @@ def train(
         "training_recordings": len(train_records),
         "validation_recordings": len(validation_records),
         "class_weights": weights.tolist(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
 
     for epoch in range(state.epoch + 1, config.epochs + 1):
@@ -265,8 +278,9 @@ def train(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            total_loss += float(loss)
-            progress.set_postfix(loss=f"{float(loss):.4f}")
+            batch_loss = loss.item()
+            total_loss += batch_loss
+            progress.set_postfix(loss=f"{batch_loss:.4f}")
         train_loss = total_loss / max(len(batches), 1)
 
         result = validate(model, cache, validation_records, labels, criterion, config, device)
@@ -275,7 +289,7 @@ def train(
             "epoch": epoch,
             "train_loss": train_loss,
             "validation_loss": result.loss,
-            **{f"validation_{key}": value for key, value in result.scores.summary().items()},
+            **{f"validation_{key}": value for key, value in score_columns(result.scores).items()},
             "learning_rate": scheduler.get_last_lr()[0],
             "seconds": time.time() - started,
         }

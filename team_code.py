@@ -1,0 +1,54 @@
+"""The Challenge 2020 entry points: training_code, load_12ECG_model, run_12ECG_classifier.
+
+The organisers' scripts call exactly these three functions; the work is done by the ecg12 package.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ecg12.classify import classify_recording
+from ecg12.headers import RecordError, parse_header
+from ecg12.inference import Classifier, load_classifier
+from ecg12.training import TrainConfig, train
+
+
+def training_code(
+    data_directory: str | os.PathLike[str],
+    model_directory: str | os.PathLike[str],
+    config: TrainConfig | None = None,
+    resume: bool = False,
+) -> None:
+    """Train a model on the recordings in ``data_directory`` and save it in ``model_directory``."""
+    train(data_directory, model_directory, config, resume=resume)
+
+
+def load_12ECG_model(model_directory: str | os.PathLike[str], device: str = "cpu") -> Classifier:
+    """Load a trained model folder (checked completely before any recording is read)."""
+    return load_classifier(model_directory, device)
+
+
+def run_12ECG_classifier(
+    data: np.ndarray, header_data: list[str] | str, model: Classifier
+) -> tuple[list[int], list[float], list[str]]:
+    """Classify one recording: ``data`` is the ``val`` array (raw ADC counts), ``header_data`` the header's lines.
+
+    Returns binary labels, probabilities and the 27 scored SNOMED CT codes (both codes of an
+    equivalent pair carry the same value).
+    """
+    text = (
+        header_data
+        if isinstance(header_data, str)
+        else "".join(line if line.endswith("\n") else line + "\n" for line in header_data)
+    )
+    header = parse_header(text, "<header>")
+    counts = np.asarray(data, dtype=np.float64)
+    if counts.shape != (header.num_leads, header.num_samples):
+        raise RecordError(
+            header.record_name,
+            f"data has shape {counts.shape} but the header declares {header.num_leads} x {header.num_samples}",
+        )
+    codes, labels, probabilities = classify_recording(model, header, counts)
+    return [int(v) for v in labels], [float(p) for p in probabilities], codes
