@@ -75,16 +75,24 @@ def load_weights(path: str | os.PathLike[str] = WEIGHTS_FILE) -> ScoredClasses:
     row_codes = [row[0] for row in table[1:]]
     if row_codes != column_codes or any(len(row) != len(column_codes) + 1 for row in table[1:]):
         raise ValueError(f"{path}: the weights table must be square with the same codes on rows and columns")
-    values = np.array([[float(cell) for cell in row[1:]] for row in table[1:]], dtype=np.float64)
+    # As in the official scorer, a cell that is not a number is NaN, and NaN weights count as 0 in the metric.
+    values = np.array([[_number_or_nan(cell) for cell in row[1:]] for row in table[1:]], dtype=np.float64)
 
     merged = [canonical_code(code) for code in row_codes]
     codes = list(dict.fromkeys(merged))
     first = [merged.index(code) for code in codes]
     for j, code in enumerate(merged):
         k = merged.index(code)
-        if not (np.array_equal(values[j], values[k]) and np.array_equal(values[:, j], values[:, k])):
+        if k != j and not (np.array_equal(values[j], values[k]) and np.array_equal(values[:, j], values[:, k])):
             raise ValueError(f"{path}: equivalent classes {row_codes[k]} and {row_codes[j]} have different weights")
     return ScoredClasses(codes=tuple(codes), weights=values[np.ix_(first, first)], output_codes=tuple(row_codes))
+
+
+def _number_or_nan(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return float("nan")
 
 
 @cache

@@ -1,0 +1,241 @@
+"""Scoring folders of label (``.hea``) and output (``.csv``) files, as ``evaluate_model.py`` does.
+
+The rules are those of the final official 2020 scorer (``evaluate_12ECG_score.py``):
+
+* every ``.hea`` file of the labels folder (any case of the extension, hidden files skipped), in
+  sorted order, needs ``NAME.csv`` in the outputs folder, otherwise it is an error naming the file;
+  no label files at all is an error;
+* a recording's labels are the codes of its ``#Dx`` line: a line starting with ``#Dx``, the codes
+  after ``': '`` separated by commas, equivalent codes replaced by their class's first code;
+* outputs are read by :func:`ecg12.outputs.parse_outputs`; a class named twice (or by two
+  equivalent codes) is positive if any of its entries is, and its score is the mean of its
+  entries' non-NaN scores; NaN scores become 0.
+
+Where the official scorer crashes or misbehaves, this module does something reasonable and says so:
+a header without a ``#Dx`` line has no labels (officially, the remaining labels shift onto the wrong
+recordings or the scorer crashes); only the first ``#Dx`` line counts; ``#Dx:code`` without a space
+is accepted.
+
+Only the standard library, NumPy and light ``ecg12`` modules are imported, so that the command
+starts quickly (no torch, scipy or wfdb on this path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from ecg12.classes import WEIGHTS_FILE, ScoredClasses, canonical_code, load_weights
+from ecg12.files import atomic_write_text
+from ecg12.headers import RecordError, read_header_text
+from ecg12.metrics import SCORE_NAMES, ChallengeScores, score
+from ecg12.outputs import parse_outputs, universal_lines
+
+# np.sum adds up to this many values strictly left to right, as np.bincount does; longer runs
+# use pairwise sums, so classes named this often in one file are averaged by np.nanmean itself.
+_SEQUENTIAL_SUM_LIMIT = 7
+
+
+class EvaluationError(Exception):
+    """A problem with the folders or files to score; the message says which and what."""
+
+
+def find_challenge_files(
+    labels_dir: str | os.PathLike[str], outputs_dir: str | os.PathLike[str]
+) -> tuple[list[str], list[str]]:
+    """Label files and their output files (paths), sorted by label file name.
+
+    Raises :class:`EvaluationError` if a folder is missing, an output file is missing (naming it)
+    or there are no label files.
+    """
+    for folder, role in ((labels_dir, "labels"), (outputs_dir, "outputs")):
+        if not os.path.isdir(folder):
+            raise EvaluationError(f"{role} folder {os.fspath(folder)!r} does not exist or is not a folder")
+    try:
+        with os.scandir(labels_dir) as entries:
+            label_names = sorted(
+                entry.name
+                for entry in entries
+                if entry.name.lower().endswith(".hea") and not entry.name.startswith(".") and entry.is_file()
+            )
+        with os.scandir(outputs_dir) as entries:
+            output_names = {entry.name for entry in entries if entry.is_file()}
+    except OSError as error:
+        raise EvaluationError(f"cannot list {error.filename!r}: {error.strerror}") from error
+
+    label_files, output_files = [], []
+    for name in label_names:
+        output_name = os.path.splitext(name)[0] + ".csv"
+        output_file = os.path.join(outputs_dir, output_name)
+        # The listing settles almost every case; isfile covers case-insensitive file systems.
+        if output_name not in output_names and not os.path.isfile(output_file):
+            raise EvaluationError(
+                f"output file {output_file!r} not found for label file {os.path.join(labels_dir, name)!r}"
+            )
+        label_files.append(os.path.join(labels_dir, name))
+        output_files.append(output_file)
+    if not label_files:
+        raise EvaluationError(f"no label files (.hea) found in {os.fspath(labels_dir)!r}")
+    return label_files, output_files
+
+
+def label_codes(header_text: str) -> tuple[str, ...]:
+    """The codes of a header's first ``#Dx`` line, as the official scorer reads them.
+
+    No ``#Dx`` line means no labels. Empty codes (``#Dx: ``) are dropped; they match no class.
+    """
+    for line in universal_lines(header_text):
+        if line.startswith("#Dx"):
+            fields = line.split(": ")
+            value = fields[1] if len(fields) > 1 else line.partition(":")[2]
+            return tuple(code for code in (field.strip() for field in value.split(",")) if code)
+    return ()
+
+
+def load_label_matrix(label_files: Sequence[str | os.PathLike[str]], classes: ScoredClasses) -> np.ndarray:
+    """(recordings x classes) bool labels of the given header files."""
+    codes = []
+    for path in label_files:
+        try:
+            codes.append(label_codes(read_header_text(path)))
+        except RecordError as error:
+            raise EvaluationError(str(error)) from error
+    return classes.encode(codes)
+
+
+def load_output_matrices(
+    output_files: Sequence[str | os.PathLike[str]], classes: ScoredClasses
+) -> tuple[np.ndarray, np.ndarray]:
+    """(recordings x classes) binary outputs (bool) and scores (float64) of the given output files.
+
+    Files are parsed one by one (:func:`ecg12.outputs.parse_outputs`); the merging of duplicate
+    classes is then done for all files at once on flat arrays of (recording, class, value) entries.
+    """
+    num_classes = len(classes.codes)
+    position = {code: j for j, code in enumerate(classes.codes)}
+    column_classes: dict[tuple[str, ...], list[int]] = {}  # the files usually share one header line
+    entry_recording: list[int] = []
+    entry_class: list[int] = []
+    entry_binary: list[bool] = []
+    entry_score: list[float] = []
+    for recording, path in enumerate(output_files):
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read().decode("utf-8", errors="replace")
+        except OSError as error:
+            raise EvaluationError(f"cannot read output file {os.fspath(path)!r}: {error.strerror}") from error
+        codes, binary, scores = parse_outputs(text)
+        key = tuple(codes)
+        mapped = column_classes.get(key)
+        if mapped is None:
+            mapped = column_classes[key] = [position.get(canonical_code(code), -1) for code in codes]
+        entry_recording.extend([recording] * len(codes))
+        entry_class.extend(mapped)
+        entry_binary.extend(binary)
+        entry_score.extend(scores)
+    return _merge_entries(
+        len(output_files),
+        num_classes,
+        np.array(entry_recording, dtype=np.int64),
+        np.array(entry_class, dtype=np.int64),
+        np.array(entry_binary, dtype=bool),
+        np.array(entry_score, dtype=np.float64),
+    )
+
+
+def _merge_entries(
+    num_recordings: int,
+    num_classes: int,
+    recording: np.ndarray,
+    class_index: np.ndarray,
+    binary: np.ndarray,
+    scores: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Combine (recording, class) entries: binary by any(), scores by np.nanmean, NaN -> 0."""
+    scored = class_index >= 0
+    cell = recording[scored] * num_classes + class_index[scored]
+    binary, scores = binary[scored], scores[scored]
+    size = num_recordings * num_classes
+
+    binary_outputs = np.zeros(size, dtype=bool)
+    binary_outputs[cell[binary]] = True
+
+    # np.nanmean = (sum with NaN as 0) / (number of non-NaN values); bincount adds left to right.
+    missing = np.isnan(scores)
+    present = np.bincount(cell, weights=~missing, minlength=size)
+    total = np.bincount(cell, weights=np.where(missing, 0.0, scores), minlength=size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score_outputs = total / present
+    entries = np.bincount(cell, minlength=size)
+    for many in np.flatnonzero(entries > _SEQUENTIAL_SUM_LIMIT):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all NaN: the mean is NaN, then 0
+            score_outputs[many] = np.nanmean(scores[cell == many])
+    score_outputs[np.isnan(score_outputs)] = 0.0
+    return binary_outputs.reshape(num_recordings, num_classes), score_outputs.reshape(num_recordings, num_classes)
+
+
+def evaluate_folders(
+    labels_dir: str | os.PathLike[str],
+    outputs_dir: str | os.PathLike[str],
+    weights_file: str | os.PathLike[str] = WEIGHTS_FILE,
+) -> tuple[ScoredClasses, ChallengeScores]:
+    """Score the output files of ``outputs_dir`` against the label files of ``labels_dir``."""
+    try:
+        classes = load_weights(weights_file)
+    except OSError as error:
+        raise EvaluationError(f"cannot read weights file {os.fspath(weights_file)!r}: {error.strerror}") from error
+    except ValueError as error:
+        raise EvaluationError(str(error)) from error
+    label_files, output_files = find_challenge_files(labels_dir, outputs_dir)
+    labels = load_label_matrix(label_files, classes)
+    binary, scores = load_output_matrices(output_files, classes)
+    return classes, score(labels, binary, scores, classes)
+
+
+def format_scores(scores: ChallengeScores) -> str:
+    """The official scores.csv text: a header line and one line of values with 3 decimals."""
+    summary = scores.summary()
+    return ",".join(SCORE_NAMES) + "\n" + ",".join(f"{summary[name]:.3f}" for name in SCORE_NAMES)
+
+
+def format_class_scores(codes: Sequence[str], scores: ChallengeScores) -> str:
+    """The official class_scores.csv text: class codes, then per-class AUROC, AUPRC and F-measure."""
+    rows = [
+        ("Classes", list(codes)),
+        ("AUROC", [f"{x:.3f}" for x in scores.auroc_classes]),
+        ("AUPRC", [f"{x:.3f}" for x in scores.auprc_classes]),
+        ("F-measure", [f"{x:.3f}" for x in scores.f_measure_classes]),
+    ]
+    return "\n".join(",".join([name, *values]) for name, values in rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]] [--weights PATH]``."""
+    parser = argparse.ArgumentParser(
+        prog="evaluate_model.py",
+        description="Score Challenge output files against labels with the official 2020 metrics.",
+    )
+    parser.add_argument("labels", help="folder of label files (.hea)")
+    parser.add_argument("outputs", help="folder of output files (NAME.csv for each NAME.hea)")
+    parser.add_argument("scores_file", nargs="?", help="write the scores here (else print them)")
+    parser.add_argument("class_scores_file", nargs="?", help="write the per-class scores here")
+    parser.add_argument("--weights", default=WEIGHTS_FILE, help="weights table (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        classes, scores = evaluate_folders(args.labels, args.outputs, args.weights)
+        if args.scores_file is None:
+            print(format_scores(scores))
+        else:
+            atomic_write_text(args.scores_file, format_scores(scores))
+        if args.class_scores_file is not None:
+            atomic_write_text(args.class_scores_file, format_class_scores(classes.codes, scores))
+    except (EvaluationError, OSError) as error:
+        print(f"evaluate_model.py: error: {error}", file=sys.stderr)
+        return 1
+    return 0
