@@ -196,28 +196,44 @@ def train(
     config = config or TrainConfig()
     model_folder = Path(model_folder)
     model_folder.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
-    classes = scored_classes()
-
-    cache = load_or_build_cache(
-        data_folder, config.cache_dir or default_cache_root(), workers=max(1, min(os.cpu_count() or 1, 8))
-    )
+    cache = load_cache(data_folder, config)
     _report_skipped(cache, model_folder)
     if len(cache) == 0:
         raise ValueError(f"{data_folder}: no usable recording (see {model_folder / SKIPPED_FILE})")
-    labels = classes.encode(cache.codes)
-    if not labels.any():
-        raise ValueError(f"{data_folder}: no recording carries any of the {len(classes.codes)} scored classes")
+    return fit(cache, np.arange(len(cache)), model_folder, config, resume)
 
-    validation_mask = train_validation_split(labels, config.validation_fraction, config.seed)
-    train_records = np.flatnonzero(~validation_mask)
-    validation_records = np.flatnonzero(validation_mask)
+
+def load_cache(data_folder: str | os.PathLike[str], config: TrainConfig) -> SignalCache:
+    """The signal cache of a data folder, built with all CPU cores (up to 8) if needed."""
+    workers = max(1, min(os.cpu_count() or 1, 8))
+    return load_or_build_cache(data_folder, config.cache_dir or default_cache_root(), workers=workers)
+
+
+def fit(
+    cache: SignalCache,
+    records: np.ndarray,
+    model_folder: str | os.PathLike[str],
+    config: TrainConfig,
+    resume: bool = False,
+) -> dict[str, object]:
+    """Train on the cache's ``records`` (split into training and validation) into ``model_folder``."""
+    model_folder = Path(model_folder)
+    model_folder.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    classes = scored_classes()
+    labels = classes.encode(cache.codes)
+    if not labels[records].any():
+        raise ValueError(f"no recording carries any of the {len(classes.codes)} scored classes")
+
+    validation_mask = train_validation_split(labels[records], config.validation_fraction, config.seed)
+    train_records = records[~validation_mask]
+    validation_records = records[validation_mask]
     if len(train_records) < 2 or len(validation_records) < 1:
-        raise ValueError(f"{data_folder}: too few recordings ({len(cache)}) for a training/validation split")
-    _write_split(model_folder, cache, validation_mask)
+        raise ValueError(f"too few recordings ({len(records)}) for a training/validation split")
+    _write_split(model_folder, cache, train_records, validation_records)
     log.info(
         "%d recordings: %d for training, %d for validation; device %s",
-        len(cache),
+        len(records),
         len(train_records),
         len(validation_records),
         device,
@@ -249,9 +265,8 @@ def train(
     dataset = WindowDataset(cache, labels)
     training_info = {
         "train_config": asdict(config),
-        "data_folder": str(Path(data_folder).resolve()),
         "cache": str(cache.folder),
-        "recordings": len(cache),
+        "recordings": len(records),
         "training_recordings": len(train_records),
         "validation_recordings": len(validation_records),
         "class_weights": weights.tolist(),
@@ -404,10 +419,11 @@ def _write_history(folder: Path, history: list[dict[str, object]]) -> None:
     atomic_write_text(folder / HISTORY_FILE, buffer.getvalue())
 
 
-def _write_split(folder: Path, cache: SignalCache, validation_mask: np.ndarray) -> None:
-    lines = ["recording,subset"] + [
-        f"{name},{'validation' if v else 'training'}" for name, v in zip(cache.names, validation_mask, strict=True)
+def _write_split(folder: Path, cache: SignalCache, train_records: np.ndarray, validation_records: np.ndarray) -> None:
+    rows = [(cache.names[i], "training") for i in train_records] + [
+        (cache.names[i], "validation") for i in validation_records
     ]
+    lines = ["recording,subset"] + [f"{name},{subset}" for name, subset in sorted(rows)]
     atomic_write_text(folder / SPLIT_FILE, "\n".join(lines) + "\n")
 
 

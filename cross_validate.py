@@ -1,0 +1,39 @@
+#!/usr/bin/env python
+"""k-fold cross-validation: python cross_validate.py DATA OUT [--folds 5] [training options].
+
+Writes OUT/foldK/ (models), OUT/outputs/ (out-of-fold Challenge outputs), OUT/cv_scores.csv,
+OUT/report.md and OUT/class_scores.png, and prints the per-fold, mean and pooled scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ecg12.cli import add_training_arguments, training_config
+from ecg12.crossval import cross_validate
+from ecg12.logs import configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", help="folder of Challenge recordings")
+    parser.add_argument("output", help="folder for fold models, out-of-fold outputs and the report")
+    parser.add_argument("--folds", type=int, default=5)
+    add_training_arguments(parser)
+    arguments = parser.parse_args(argv)
+    try:
+        rows = cross_validate(arguments.data, arguments.output, training_config(arguments), arguments.folds)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"cross_validate.py: {error}", file=sys.stderr)
+        return 1
+    columns = ["challenge_metric", "auroc", "auprc", "f_measure", "f_beta", "g_beta"]
+    print(f"{'':46s}" + "".join(f"{c:>17s}" for c in columns))
+    for name, row in rows.items():
+        print(f"{name:46s}" + "".join(f"{row[c]:17.3f}" for c in columns))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

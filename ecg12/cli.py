@@ -1,0 +1,40 @@
+"""Command-line options shared by train_model.py and cross_validate.py."""
+
+from __future__ import annotations
+
+import argparse
+
+from ecg12.model import MODEL_SIZES
+from ecg12.training import TrainConfig
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training recipe's options; defaults are TrainConfig's (the paper's recipe)."""
+    defaults = TrainConfig()
+    parser.add_argument("--model-size", choices=sorted(MODEL_SIZES), default=defaults.model_size)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak learning rate")
+    parser.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience (epochs)")
+    parser.add_argument("--val-fraction", type=float, default=defaults.validation_fraction)
+    parser.add_argument("--decision-rule", choices=["max-fraction", "per-class"], default=defaults.decision_rule)
+    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader workers (-1: auto)")
+    parser.add_argument("--cache-dir", default=defaults.cache_dir, help="signal cache root (default ~/.cache/ecg12)")
+
+
+def training_config(arguments: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        model_size=arguments.model_size,
+        epochs=arguments.epochs,
+        batch_size=arguments.batch_size,
+        learning_rate=arguments.lr,
+        patience=arguments.patience,
+        validation_fraction=arguments.val_fraction,
+        decision_rule=arguments.decision_rule,
+        device=arguments.device,
+        seed=arguments.seed,
+        workers=arguments.workers,
+        cache_dir=arguments.cache_dir,
+    )

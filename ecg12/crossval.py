@@ -1,0 +1,171 @@
+"""k-fold cross-validation: per-fold and pooled out-of-fold scores, and a report.
+
+The recordings are split into k multilabel-stratified folds. For each fold a model is trained on
+the other folds (which it splits again for early stopping and, with the per-class rule, threshold
+tuning) and classifies the held-out fold. Every recording so gets exactly one out-of-fold output;
+these are written as Challenge output files and scored per fold and pooled. Alongside the
+recipe's own decision rule the report gives the paper's max/5 rule and per-class thresholds tuned
+on the pooled out-of-fold outputs themselves (an optimistic bound: tuned and scored on the same
+outputs).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ecg12.classes import abbreviate, scored_classes
+from ecg12.files import atomic_write_text
+from ecg12.inference import load_classifier
+from ecg12.metrics import ChallengeScores, score
+from ecg12.outputs import save_outputs
+from ecg12.plots import plot_class_scores
+from ecg12.split import k_folds
+from ecg12.thresholds import DecisionRule, tune_class_thresholds
+from ecg12.training import TrainConfig, fit, load_cache, score_columns
+
+log = logging.getLogger(__name__)
+
+
+def cross_validate(
+    data_folder: str | os.PathLike[str], output_folder: str | os.PathLike[str], config: TrainConfig, folds: int = 5
+) -> dict[str, dict[str, float]]:
+    """Run k-fold cross-validation; writes fold models, out-of-fold outputs, tables and a report."""
+    started = time.time()
+    output_folder = Path(output_folder)
+    output_folder.mkdir(parents=True, exist_ok=True)
+    classes = scored_classes()
+    cache = load_cache(data_folder, config)
+    labels = classes.encode(cache.codes)
+    fold_of = k_folds(labels, folds, config.seed)
+    probabilities = np.zeros(labels.shape)
+    binary = np.zeros(labels.shape, dtype=bool)
+    rows: dict[str, dict[str, float]] = {}
+    for fold in range(folds):
+        held_out = np.flatnonzero(fold_of == fold)
+        fold_folder = output_folder / f"fold{fold + 1}"
+        fold_started = time.time()
+        log.info("Fold %d/%d: training on %d recordings", fold + 1, folds, len(labels) - len(held_out))
+        fit(cache, np.flatnonzero(fold_of != fold), fold_folder, config)
+        classifier = load_classifier(fold_folder, config.device if config.device != "auto" else "cpu")
+        inputs = ((cache.signal(int(i)), cache.demographics[int(i)]) for i in held_out)
+        probabilities[held_out] = classifier.probabilities(inputs)
+        binary[held_out] = classifier.decision_rule.apply(probabilities[held_out])
+        fold_scores = score(labels[held_out], binary[held_out], probabilities[held_out], classes)
+        rows[f"fold {fold + 1}"] = {**score_columns(fold_scores), "seconds": time.time() - fold_started}
+        log.info("Fold %d: Challenge metric %.4f", fold + 1, fold_scores.challenge_metric)
+
+    fold_rows = list(rows.values())
+    rows["mean of folds"] = {key: float(np.mean([r[key] for r in fold_rows])) for key in fold_rows[0]}
+    rows["sd of folds"] = {key: float(np.std([r[key] for r in fold_rows], ddof=1)) for key in fold_rows[0]}
+    pooled = score(labels, binary, probabilities, classes)
+    rows["pooled out-of-fold"] = {**score_columns(pooled), "seconds": time.time() - started}
+    max_fraction = DecisionRule("max-fraction").apply(probabilities)
+    rows["pooled, max/5 rule"] = score_columns(score(labels, max_fraction, probabilities, classes))
+    tuned = tune_class_thresholds(labels, probabilities, classes.weights, classes.normal_index)
+    tuned_binary = DecisionRule("per-class", class_thresholds=tuple(tuned)).apply(probabilities)
+    rows["pooled, thresholds tuned on OOF (optimistic)"] = score_columns(
+        score(labels, tuned_binary, probabilities, classes)
+    )
+
+    _write_outputs(output_folder / "outputs", cache.names, classes.expand(binary), classes.expand(probabilities))
+    _write_table(output_folder / "cv_scores.csv", rows)
+    np.savez_compressed(
+        output_folder / "oof.npz",
+        names=np.array(cache.names),
+        labels=labels,
+        probabilities=probabilities,
+        binary=binary,
+        folds=fold_of,
+    )
+    write_report(output_folder, config, folds, rows, pooled, labels, time.time() - started)
+    return rows
+
+
+def _write_outputs(folder: Path, names: tuple[str, ...], binary: np.ndarray, probabilities: np.ndarray) -> None:
+    codes = list(scored_classes().output_codes)
+    for name, labels, scores in zip(names, binary, probabilities, strict=True):
+        save_outputs(folder / f"{name}.csv", name, codes, labels, scores)
+
+
+def _write_table(path: Path, rows: dict[str, dict[str, float]]) -> None:
+    columns = list(next(iter(rows.values())))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["run", *columns])
+    for name, row in rows.items():
+        writer.writerow([name, *(f"{row[c]:.4f}" if c in row else "" for c in columns)])
+    atomic_write_text(path, buffer.getvalue())
+
+
+def write_report(
+    folder: Path,
+    config: TrainConfig,
+    folds: int,
+    rows: dict[str, dict[str, float]],
+    pooled: ChallengeScores,
+    labels: np.ndarray,
+    seconds: float,
+) -> None:
+    """report.md (tables) and class_scores.png (per-class AUROC and F-measure of the pooled outputs)."""
+    classes = scored_classes()
+    names = abbreviate(classes.codes)
+    positives = labels.sum(axis=0)
+    plot_class_scores(
+        names,
+        pooled.auroc_classes,
+        pooled.f_measure_classes,
+        positives,
+        folder / "class_scores.png",
+        f"{folds}-fold cross-validation, pooled out-of-fold outputs",
+    )
+    headline = ["challenge_metric", "auroc", "auprc", "f_measure", "f_beta", "g_beta", "accuracy"]
+    lines = [
+        f"# {folds}-fold cross-validation",
+        "",
+        f"{labels.shape[0]} recordings, wall time {seconds / 60:.1f} min. Recipe: `{json.dumps(asdict(config))}`",
+        "",
+        "| run | " + " | ".join(headline) + " |",
+        "|---|" + "---|" * len(headline),
+    ]
+    lines += [
+        f"| {name} | " + " | ".join(f"{row.get(k, float('nan')):.3f}" for k in headline) + " |"
+        for name, row in rows.items()
+    ]
+    lines += [
+        "",
+        "## Per class (pooled out-of-fold outputs)",
+        "",
+        "![per-class scores](class_scores.png)",
+        "",
+        "| class | code | positives | AUROC | AUPRC | F-measure |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {code} | {int(n)} | {a:.3f} | {p:.3f} | {f:.3f} |"
+        for name, code, n, a, p, f in zip(
+            names,
+            classes.codes,
+            positives,
+            pooled.auroc_classes,
+            pooled.auprc_classes,
+            pooled.f_measure_classes,
+            strict=True,
+        )
+    ]
+    too_few = [f"{name} ({int(n)})" for name, n in zip(names, positives, strict=True) if n < 2]
+    lines += [
+        "",
+        "Classes with fewer than 2 positive recordings cannot be scored meaningfully "
+        f"(AUROC needs positives, F-measure is all-or-nothing): {', '.join(too_few) or 'none'}.",
+        "",
+    ]
+    atomic_write_text(folder / "report.md", "\n".join(lines))
