@@ -1,0 +1,106 @@
+"""The network: shapes, kernels shared across leads, squeeze-and-excitation, the paper's kernel sizes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ecg12.model import MODEL_SIZES, ModelConfig, MultiScaleSENet, ResidualSEBlock, SqueezeExcitation
+
+
+@pytest.fixture
+def tiny() -> MultiScaleSENet:
+    torch.manual_seed(0)
+    return MultiScaleSENet(MODEL_SIZES["tiny"]).eval()
+
+
+@pytest.mark.parametrize("size", sorted(MODEL_SIZES))
+def test_logits_have_one_column_per_class(size: str) -> None:
+    model = MultiScaleSENet(MODEL_SIZES[size]).eval()
+    with torch.inference_mode():
+        logits = model(torch.randn(2, 12, 5000), torch.zeros(2, 4))
+    assert logits.shape == (2, 24)
+    assert torch.isfinite(logits).all()
+
+
+def test_every_convolution_is_one_lead_high(tiny: MultiScaleSENet) -> None:
+    convolutions = [m for m in tiny.modules() if isinstance(m, nn.Conv2d)]
+    assert convolutions
+    assert all(conv.kernel_size[0] == 1 and conv.stride[0] == 1 for conv in convolutions)
+
+
+def test_paper_kernel_sizes() -> None:
+    model = MultiScaleSENet(ModelConfig())
+    stem = [m for m in model.stem.modules() if isinstance(m, nn.Conv2d)]
+    assert [conv.kernel_size[1] for conv in stem] == [50, 15]
+    branch_kernels = {
+        conv.kernel_size[1]
+        for branch in model.branches
+        for block in branch.blocks
+        for conv in (block.conv1, block.conv2)
+    }
+    assert branch_kernels == {3, 5}
+    assert all(isinstance(block, ResidualSEBlock) for branch in model.branches for block in branch.blocks)
+
+
+def test_one_kernel_serves_all_leads(tiny: MultiScaleSENet) -> None:
+    """Permuting the input leads permutes the per-lead features the same way: one kernel for all leads."""
+    x = torch.randn(3, 12, 5000)
+    permutation = torch.randperm(12)
+    with torch.inference_mode():
+        stem = tiny.stem(x.unsqueeze(1))
+        stem_permuted = tiny.stem(x[:, permutation].unsqueeze(1))
+        torch.testing.assert_close(stem_permuted, stem[:, :, permutation])
+        for branch in tiny.branches:
+            features = branch(stem).reshape(3, -1, 12)
+            features_permuted = branch(stem_permuted).reshape(3, -1, 12)
+            torch.testing.assert_close(features_permuted, features[:, :, permutation], rtol=1e-5, atol=1e-5)
+
+
+def test_leads_do_not_mix_before_pooling(tiny: MultiScaleSENet) -> None:
+    """Changing lead V1 leaves the stem output of every other lead untouched."""
+    x = torch.randn(1, 12, 5000)
+    changed = x.clone()
+    changed[0, 6] += torch.randn(5000)
+    with torch.inference_mode():
+        a, b = tiny.stem(x.unsqueeze(1)), tiny.stem(changed.unsqueeze(1))
+    others = [lead for lead in range(12) if lead != 6]
+    torch.testing.assert_close(a[:, :, others], b[:, :, others])
+    assert not torch.allclose(a[:, :, 6], b[:, :, 6])
+
+
+def test_squeeze_excitation_rescales_channels_by_sigmoid_of_pooled_input() -> None:
+    se = SqueezeExcitation(channels=4, reduction=2)
+    first, _, second, _ = se.excite
+    with torch.no_grad():
+        first.weight.fill_(1.0)
+        first.bias.zero_()
+        second.weight.zero_()
+        second.bias.copy_(torch.tensor([0.0, 1.0, -1.0, 2.0]))
+    x = torch.rand(2, 4, 12, 30)
+    expected = x * torch.sigmoid(second.bias)[None, :, None, None]
+    torch.testing.assert_close(se(x), expected)
+
+
+def test_squeeze_is_a_global_average_over_leads_and_time() -> None:
+    se = SqueezeExcitation(channels=2, reduction=1)
+    captured: list[torch.Tensor] = []
+    se.excite[0].register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
+    x = torch.randn(1, 2, 12, 50)
+    se(x)
+    torch.testing.assert_close(captured[0], x.mean(dim=(2, 3)))
+
+
+def test_demographics_change_the_output(tiny: MultiScaleSENet) -> None:
+    x = torch.randn(1, 12, 5000)
+    with torch.inference_mode():
+        male = tiny(x, torch.tensor([[0.5, 0.0, 1.0, 0.0]]))
+        female = tiny(x, torch.tensor([[0.5, 0.0, 0.0, 1.0]]))
+    assert not torch.allclose(male, female)
+
+
+def test_config_round_trips_through_a_dictionary() -> None:
+    config = MODEL_SIZES["small"]
+    restored = ModelConfig.from_dict({k: list(v) if isinstance(v, tuple) else v for k, v in config.to_dict().items()})
+    assert restored == config

@@ -1,0 +1,64 @@
+"""Decision rules: the paper's max/5 rule and per-class thresholds tuned for the Challenge metric."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecg12.classes import scored_classes
+from ecg12.metrics import challenge_metric
+from ecg12.thresholds import DecisionRule, max_fraction_labels, tune_class_thresholds
+
+
+def test_max_fraction_rule_is_relative_to_the_recordings_top_probability() -> None:
+    probabilities = np.array([[0.9, 0.2, 0.17], [0.05, 0.011, 0.009]])
+    assert max_fraction_labels(probabilities).tolist() == [[True, True, False], [True, True, False]]
+
+
+def test_every_recording_gets_at_least_one_label() -> None:
+    probabilities = np.random.default_rng(0).random((50, 24)) * 1e-3
+    assert max_fraction_labels(probabilities).any(axis=1).all()
+
+
+def test_decision_rule_round_trips_and_applies_per_class_thresholds() -> None:
+    rule = DecisionRule("per-class", class_thresholds=(0.3, 0.6))
+    assert DecisionRule.from_dict(rule.to_dict()) == rule
+    assert rule.apply(np.array([[0.4, 0.5]])).tolist() == [[True, False]]
+    with pytest.raises(ValueError):
+        DecisionRule("per-class")
+    with pytest.raises(ValueError):
+        DecisionRule("majority")
+
+
+def _separable_problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Labels over the 24 classes and probabilities where each class is separable at 0.3."""
+    rng = np.random.default_rng(seed)
+    classes = scored_classes()
+    labels = rng.random((300, 24)) < 0.15
+    labels[:, 5] = False  # a class without any example
+    probabilities = np.where(labels, rng.uniform(0.32, 0.45, labels.shape), rng.uniform(0.0, 0.28, labels.shape))
+    labels[:, classes.normal_index] |= ~labels.any(axis=1)
+    probabilities[:, classes.normal_index] = np.where(labels[:, classes.normal_index], 0.4, 0.1)
+    return labels, probabilities
+
+
+def test_tuned_thresholds_separate_classes_and_beat_a_fixed_threshold() -> None:
+    classes = scored_classes()
+    labels, probabilities = _separable_problem()
+    thresholds = tune_class_thresholds(labels, probabilities, classes.weights, classes.normal_index)
+    tuned = challenge_metric(labels, probabilities >= thresholds, classes.weights, classes.normal_index)
+    fixed = challenge_metric(labels, probabilities >= 0.5, classes.weights, classes.normal_index)
+    assert tuned == pytest.approx(1.0)
+    assert fixed < 0.5
+    for j in np.flatnonzero(labels.any(axis=0)):
+        positives, negatives = probabilities[labels[:, j], j], probabilities[~labels[:, j], j]
+        assert negatives.max() < thresholds[j] <= positives.min()
+
+
+def test_a_class_without_examples_gets_a_defined_threshold() -> None:
+    classes = scored_classes()
+    labels, probabilities = _separable_problem()
+    thresholds = tune_class_thresholds(labels, probabilities, classes.weights, classes.normal_index)
+    assert np.isfinite(thresholds).all()
+    # switching class 5 on never helps (no positives), so it stays off for every probability seen
+    assert thresholds[5] > probabilities[:, 5].max()
