@@ -27,13 +27,12 @@ def _header(leads: tuple[str, ...], frequency: float, samples: int) -> str:
 
 
 def test_leads_are_reordered_by_name_case_insensitively() -> None:
-    names = list(reversed(STANDARD_LEADS))
-    names[0] = "v6".upper()
+    names = [name.upper() for name in reversed(STANDARD_LEADS)]  # V6 ... AVR ... I
     signal = np.arange(12, dtype=np.float32)[:, None] * np.ones((1, 5))
     out = standardize_leads(signal, names, "r.hea")
-    # row i of the input is lead names[i]; after reordering, row of lead L holds its input row index
-    for row, name in enumerate(names):
-        assert out[STANDARD_LEADS.index(name if name != "V6" else "V6"), 0] == row
+    # input row i holds lead names[i]; after reordering, lead L's row holds its input row index
+    assert out[:, 0].tolist() == [float(names.index(name.upper())) for name in STANDARD_LEADS]
+    assert out[STANDARD_LEADS.index("aVR"), 0] == names.index("AVR")
 
 
 def test_missing_leads_are_zero_filled_with_a_warning() -> None:
