@@ -47,8 +47,9 @@ def signal_file(header_path: str | os.PathLike[str]) -> Path:
 def load_counts(path: str | os.PathLike[str], header: Header) -> np.ndarray:
     """Raw ADC counts (leads x samples, float64), checked against the header's shape.
 
-    Non-finite samples (NaN or infinite values in a floating-point ``val``) are an error: no ADC
-    produces them, and they would poison every computation downstream.
+    Non-finite samples (NaN or infinite values in a floating-point ``val``) are loaded as they are;
+    :func:`ecg12.preprocess.prepare_signal`, which every classification and training path goes
+    through, rejects them.
     """
     path = Path(path)
     if not path.is_file():
@@ -57,9 +58,6 @@ def load_counts(path: str | os.PathLike[str], header: Header) -> np.ndarray:
     expected = (header.num_leads, header.num_samples)
     if counts.shape != expected:
         raise RecordError(path, f"signal has shape {counts.shape} but the header declares {expected} (leads, samples)")
-    finite = np.isfinite(counts)
-    if not finite.all():
-        raise RecordError(path, f"signal has {counts.size - int(finite.sum())} non-finite samples (NaN or infinite)")
     return counts
 
 

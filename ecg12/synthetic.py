@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+from ecg12.preprocess import STANDARD_LEADS
+
 LIMB_LEADS: tuple[str, ...] = STANDARD_LEADS[:6]
 
 # Scored SNOMED CT codes of the classes the learnable dataset uses.

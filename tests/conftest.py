@@ -9,7 +9,6 @@ the test's temporary folder, so that each test states exactly the bytes it reads
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,12 +16,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-# The tests import ``ecg12`` and ``helper_code`` from the repository root, wherever pytest is started.
-REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
-if str(REPOSITORY_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPOSITORY_ROOT))
-
-STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+from ecg12.preprocess import STANDARD_LEADS
 
 _SAMPLE_CANDIDATES = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "cinc2020-sample",

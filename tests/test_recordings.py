@@ -11,6 +11,7 @@ import scipy.io
 from conftest import STANDARD_LEADS, make_header_text, write_mat
 
 from ecg12.headers import RecordError, parse_header, read_header
+from ecg12.preprocess import prepare_signal
 from ecg12.recordings import find_recordings, load_counts, load_signal, signal_file, to_millivolts
 
 MakeRecord = Callable[..., tuple[Path, Path]]
@@ -255,11 +256,15 @@ def test_non_numeric_val(make_record: MakeRecord) -> None:
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_samples(make_record: MakeRecord, bad: float) -> None:
+def test_non_finite_samples_load_but_cannot_be_prepared(make_record: MakeRecord, bad: float) -> None:
     val = np.zeros((12, 500))
     val[3, 100:110] = bad
     header_path, mat_path = make_record("X9", val=val)
-    assert "X9.mat: signal has 10 non-finite samples" in load_error(header_path, mat_path)
+    header = read_header(header_path)
+    counts = load_counts(mat_path, header)
+    assert np.count_nonzero(~np.isfinite(counts)) == 10
+    with pytest.raises(RecordError, match=r"X9\.hea: 10 samples are NaN or infinite"):
+        prepare_signal(to_millivolts(counts, header), header)
 
 
 def test_missing_signal_file(make_record: MakeRecord) -> None:
