@@ -131,7 +131,7 @@ def classify_folder(
     # A chunk holds at most chunk_size recordings or chunk_size windows' worth of samples, so that
     # memory stays bounded however long the recordings are.
     sample_budget = max(chunk_size, 1) * WINDOW_SAMPLES
-    for path in tqdm(files, desc="classifying", unit="rec", disable=not show_progress):
+    for path in tqdm(files, desc="classifying", unit="rec", disable=None if show_progress else True):
         stage = "read"
         try:
             header = read_header(path.with_suffix(".hea"))

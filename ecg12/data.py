@@ -137,7 +137,8 @@ def _build(headers: list[Path], folder: Path, workers: int) -> None:
             delayed(_write_chunk)(chunk, signals_path, total) for chunk in chunks
         )
         failed: dict[str, str] = {}
-        with tqdm(total=len(records), desc="caching signals", unit="rec") as progress:
+        # disable=None: a progress bar on a terminal, none in logs (non-TTY)
+        with tqdm(total=len(records), desc="caching signals", unit="rec", disable=None) as progress:
             for chunk, errors in zip(chunks, results, strict=True):
                 failed.update(errors)
                 progress.update(len(chunk))

@@ -282,7 +282,7 @@ def fit(
         noise = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         model.train()
         total_loss = 0.0
-        progress = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False)
+        progress = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, disable=None)
         for windows, demographics, targets in progress:
             windows = _add_noise(windows, config.noise_std, noise).to(device, non_blocking=True)
             with torch.autocast(device.type, enabled=use_amp):
