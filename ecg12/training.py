@@ -62,6 +62,7 @@ class TrainConfig:
     hard_example_fraction: float = 0.7
     noise_std: float = 0.05  # mV, Gaussian noise added to training windows
     max_shift: int = 500  # samples a window may start before/after the recording (random shift)
+    min_epoch_windows: int = 1024  # small training sets are passed over several times per epoch
     window_stride: int = WINDOW_SAMPLES  # between windows at validation and inference
     decision_rule: str = "max-fraction"  # or "per-class": thresholds tuned on the validation set
     device: str = "auto"
@@ -107,20 +108,27 @@ class WindowDataset(Dataset):
 
 
 def epoch_batches(
-    lengths: np.ndarray, records: np.ndarray, batch_size: int, max_shift: int, seed: int, epoch: int
+    lengths: np.ndarray,
+    records: np.ndarray,
+    config: TrainConfig,
+    epoch: int,
 ) -> list[list[tuple[int, int]]]:
     """This epoch's batches of (record, window start): shuffled records, one random window each.
 
-    The start is uniform over every position that keeps the window within the recording, extended
-    by ``max_shift`` samples on both sides (random shift; the uncovered part is zero-filled). A last
-    batch of one is dropped (batch normalisation needs two samples).
+    A small training set is passed over several times, in fresh orders, until the epoch holds
+    ``config.min_epoch_windows`` windows, so that an epoch is enough optimiser steps to be worth a
+    validation. The start is uniform over every position that keeps the window within the
+    recording, extended by ``max_shift`` samples on both sides (random shift; the uncovered part
+    is zero-filled). A last batch of one is dropped (batch normalisation needs two samples).
     """
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(records)
+    max_shift = config.max_shift
+    rng = np.random.default_rng([config.seed, epoch])
+    passes = max(1, math.ceil(config.min_epoch_windows / max(len(records), 1)))
+    order = np.concatenate([rng.permutation(records) for _ in range(passes)])
     latest = np.maximum(lengths[order] - WINDOW_SAMPLES, 0) + max_shift
     starts = rng.integers(-max_shift, latest + 1)
     items = [(int(r), int(s)) for r, s in zip(order, starts, strict=True)]
-    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    batches = [items[i : i + config.batch_size] for i in range(0, len(items), config.batch_size)]
     return [b for b in batches if len(b) > 1]
 
 
@@ -244,7 +252,7 @@ def fit(
     weights = class_weights(labels[train_records].sum(axis=0))
     criterion = HardExampleBCELoss(weights, config.hard_example_fraction).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    steps_per_epoch = len(epoch_batches(cache.lengths, train_records, config.batch_size, 0, config.seed, 0))
+    steps_per_epoch = len(epoch_batches(cache.lengths, train_records, config, 0))
     warmup_steps = max(1, round(config.warmup_epochs * steps_per_epoch))
     total_steps = config.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -277,7 +285,7 @@ def fit(
         if state.epochs_without_improvement >= config.patience:
             break
         started = time.time()
-        batches = epoch_batches(cache.lengths, train_records, config.batch_size, config.max_shift, config.seed, epoch)
+        batches = epoch_batches(cache.lengths, train_records, config, epoch)
         loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=device.type == "cuda")
         noise = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         model.train()
