@@ -64,6 +64,11 @@ def _same_shape(labels: np.ndarray, other: np.ndarray, other_name: str) -> None:
         raise ValueError(f"labels have shape {labels.shape} but {other_name} have shape {other.shape}")
 
 
+def _nonzero(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the true cells in row-major order: np.nonzero, several times faster for 2-D."""
+    return np.divmod(np.flatnonzero(matrix), matrix.shape[1])
+
+
 def _nanmean(values: np.ndarray) -> float:
     """np.nanmean without its warning: NaN when every value is NaN (e.g. no class has positives)."""
     return float(np.nanmean(values)) if not np.isnan(values).all() else float("nan")
@@ -85,45 +90,53 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float, np.ndarra
     recall, as in the official scorer. A class without positive labels has NaN for both, one
     without negative labels NaN for AUROC; the macro values are the means over non-NaN classes.
 
-    All classes are done at once: one sort per class (one ``argsort`` call), cumulative counts, and
-    the curve points kept only at the last recording of each run of equal scores.
+    Per class, the scores are sorted once and the curve points are read at the last recording of
+    each run of equal scores; the true positives above each threshold come from a binary search in
+    the sorted scores of the positive recordings. The terms of all classes are then computed
+    together and summed per class in threshold order, as the official loop adds them.
     """
     y = _bool_matrix("labels", labels)
     s = _float_matrix("scores", scores)
     _same_shape(y, s, "scores")
     num_recordings, num_classes = y.shape
+    by_class = np.ascontiguousarray(s.T)
+    labels_by_class = np.ascontiguousarray(y.T)
 
-    # Classes as rows, recordings sorted by decreasing score (order within ties does not matter).
-    order = np.argsort(s.T, axis=1)[:, ::-1]
-    sorted_scores = np.take_along_axis(s.T, order, axis=1)
-    true_positives = np.cumsum(np.take_along_axis(y.T, order, axis=1), axis=1, dtype=np.int64)
+    point_class, tp, predicted_positive, positives = [], [], [], []
+    for k in range(num_classes):
+        descending = np.sort(by_class[k])[::-1]
+        # Last index of each run of equal scores: each distinct score is one threshold.
+        run_end = np.flatnonzero(descending[1:] != descending[:-1])
+        run_end = np.append(run_end, num_recordings - 1)
+        positive_scores = np.sort(by_class[k][labels_by_class[k]])
+        # Positives with a score >= threshold: all of them but those below it.
+        tp.append(positive_scores.size - np.searchsorted(positive_scores, descending[run_end], side="left"))
+        predicted_positive.append(run_end + 1)
+        point_class.append(np.full(run_end.size, k))
+        positives.append(np.full(run_end.size, positive_scores.size))
+    point_class_array = np.concatenate(point_class)
+    tp_array = np.concatenate(tp).astype(np.float64)
+    predicted = np.concatenate(predicted_positive).astype(np.float64)
+    fp = predicted - tp_array
+    positive = np.concatenate(positives).astype(np.float64)
+    negative = num_recordings - positive
 
-    run_end = np.empty((num_classes, num_recordings), dtype=bool)
-    np.not_equal(sorted_scores[:, :-1], sorted_scores[:, 1:], out=run_end[:, :-1])
-    run_end[:, -1] = True
-    point_class, point_index = np.nonzero(run_end)  # grouped by class, in decreasing threshold order
-
-    tp = true_positives[point_class, point_index]
-    predicted_positive = point_index + 1
-    fp = predicted_positive - tp
     # Each class's curve starts at the threshold above every score: no predicted positives.
-    first_point = np.ones(point_class.size, dtype=bool)
-    first_point[1:] = point_class[1:] != point_class[:-1]
-    tp_before = np.where(first_point, 0, np.roll(tp, 1))
-    fp_before = np.where(first_point, 0, np.roll(fp, 1))
+    first_point = np.ones(point_class_array.size, dtype=bool)
+    first_point[1:] = point_class_array[1:] != point_class_array[:-1]
+    tp_before = np.where(first_point, 0.0, np.roll(tp_array, 1))
+    fp_before = np.where(first_point, 0.0, np.roll(fp, 1))
 
-    positives = true_positives[:, -1].astype(np.float64)[point_class]
-    negatives = num_recordings - positives
     with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 = NaN marks an undefined class curve
-        tpr, tpr_before = tp / positives, tp_before / positives
-        tnr, tnr_before = (negatives - fp) / negatives, (negatives - fp_before) / negatives
-        ppv = tp / predicted_positive
+        tpr, tpr_before = tp_array / positive, tp_before / positive
+        tnr, tnr_before = (negative - fp) / negative, (negative - fp_before) / negative
+        ppv = tp_array / predicted
         roc_terms = 0.5 * (tpr - tpr_before) * (tnr + tnr_before)
         pr_terms = (tpr - tpr_before) * ppv
 
     # bincount adds each class's terms in order, as the official loop does; NaN terms give NaN.
-    auroc = np.bincount(point_class, weights=roc_terms, minlength=num_classes)
-    auprc = np.bincount(point_class, weights=pr_terms, minlength=num_classes)
+    auroc = np.bincount(point_class_array, weights=roc_terms, minlength=num_classes)
+    auprc = np.bincount(point_class_array, weights=pr_terms, minlength=num_classes)
     return _nanmean(auroc), _nanmean(auprc), auroc, auprc
 
 
@@ -147,16 +160,20 @@ def confusion_counts(
     y = _bool_matrix("labels", labels)
     o = _bool_matrix("outputs", outputs)
     _same_shape(y, o, "outputs")
-    num_classes = y.shape[1]
     cells = (y & o, ~y & o, y & ~o, ~y & ~o)
     if not normalize:
         return tuple(np.count_nonzero(cell, axis=0).astype(np.float64) for cell in cells)  # type: ignore[return-value]
+    return tuple(_label_normalized_counts(y, cells))  # type: ignore[return-value]
+
+
+def _label_normalized_counts(y: np.ndarray, cells: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    """Per-class sums over each cell's recordings of 1 / max(number of labels, 1), in recording order."""
     contribution = 1.0 / np.maximum(np.count_nonzero(y, axis=1), 1)
     counts = []
     for cell in cells:
-        recording, class_index = np.nonzero(cell)  # recording-major order
-        counts.append(np.bincount(class_index, weights=contribution[recording], minlength=num_classes))
-    return tuple(counts)  # type: ignore[return-value]
+        recording, class_index = _nonzero(cell)  # recording-major order
+        counts.append(np.bincount(class_index, weights=contribution[recording], minlength=y.shape[1]))
+    return counts
 
 
 def f_measure(labels: np.ndarray, outputs: np.ndarray) -> tuple[float, np.ndarray]:
@@ -181,7 +198,10 @@ def beta_measures(labels: np.ndarray, outputs: np.ndarray, beta: float = 2.0) ->
     where each recording counts 1 / max(number of its labels, 1) so that multi-label recordings do
     not dominate. Undefined classes (zero denominator) are left out of the means.
     """
-    tp, fp, fn, _ = confusion_counts(labels, outputs, normalize=True)
+    y = _bool_matrix("labels", labels)
+    o = _bool_matrix("outputs", outputs)
+    _same_shape(y, o, "outputs")
+    tp, fp, fn = _label_normalized_counts(y, (y & o, ~y & o, y & ~o))  # true negatives are not needed
     b2 = beta**2
     f_beta = _divide((1 + b2) * tp, (1 + b2) * tp + fp + b2 * fn)
     g_beta = _divide(tp, tp + fp + beta * fn)
@@ -204,13 +224,13 @@ def modified_confusion_matrix(labels: np.ndarray, outputs: np.ndarray) -> np.nda
 def _confusion_pairs(y: np.ndarray, o: np.ndarray) -> np.ndarray:
     num_classes = y.shape[1]
     contribution = 1.0 / np.maximum(np.count_nonzero(y | o, axis=1), 1)
-    label_recording, label_class = np.nonzero(y)
+    label_recording, label_class = _nonzero(y)
     output_counts = np.count_nonzero(o, axis=1)
     # Every (label, output) pair of a recording, in recording-major order.
     repeat = output_counts[label_recording]
     pair_recording = np.repeat(label_recording, repeat)
     pair_label = np.repeat(label_class, repeat)
-    _, output_class = np.nonzero(o)
+    output_class = np.flatnonzero(o) % num_classes
     output_start = np.concatenate(([0], np.cumsum(output_counts)[:-1]))
     # Position of each pair's output within its recording's outputs.
     label_start = np.repeat(np.cumsum(repeat) - repeat, repeat)
@@ -255,9 +275,14 @@ class ChallengeMetric:
         # The reference scores follow the official summation exactly, so that the test
         # correct == inactive gives the official answer in degenerate cases.
         self.correct_score = float(np.nansum(w * _confusion_pairs(y, y)))
-        inactive = np.zeros_like(y)
-        inactive[:, normal_index] = True
-        self.inactive_score = float(np.nansum(w * _confusion_pairs(y, inactive)))
+        # Normal-only outputs: a recording's labels all pair with the normal class alone.
+        label_recording, label_class = _nonzero(y)
+        union = self._label_counts + ~y[:, normal_index]
+        inactive = np.zeros((num_classes, num_classes))
+        inactive[:, normal_index] = np.bincount(
+            label_class, weights=1.0 / union[label_recording], minlength=num_classes
+        )
+        self.inactive_score = float(np.nansum(w * inactive))
 
     @property
     def num_recordings(self) -> int:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ecg12.files import atomic_write_text
-
 TRUE_VALUES = frozenset({"1", "True", "true", "T", "t"})
 
 
@@ -44,6 +42,8 @@ def save_outputs(
     probabilities: Sequence[float],
 ) -> None:
     """Write one output file atomically (temporary file, then rename)."""
+    from ecg12.files import atomic_write_text  # here, so that reading outputs (scoring) does not import tempfile
+
     atomic_write_text(output_file, format_outputs(recording_id, codes, labels, probabilities))
 
 
@@ -52,15 +52,48 @@ def universal_lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+def output_lines(text: str) -> tuple[str, str, str] | None:
+    """The code, binary-output and score lines of an output file's text; None if it is malformed.
+
+    Blank and ``#`` lines are skipped; fewer than three lines, or lines with different numbers of
+    fields (any further lines included), make the file malformed: the recording is all-negative.
+    """
+    lines = [line for line in universal_lines(text) if line.strip() and not line.lstrip().startswith("#")]
+    if len(lines) < 3 or len({line.count(",") for line in lines}) != 1:
+        return None
+    return lines[0], lines[1], lines[2]
+
+
+def parse_codes(line: str) -> list[str]:
+    """The class codes of a code line (fields stripped of surrounding whitespace)."""
+    return [field.strip() for field in line.split(",")]
+
+
+def parse_binary(line: str) -> list[bool]:
+    """Binary outputs of a line of fields: true for ``1, True, true, T, t``, false for anything else."""
+    fields = line.split(",")
+    if line.split() == [line]:  # no whitespace anywhere: no field needs stripping
+        return list(map(TRUE_VALUES.__contains__, fields))
+    return [field.strip() in TRUE_VALUES for field in fields]
+
+
+def parse_scores(line: str) -> list[float]:
+    """Scores of a line of fields: the number each field spells, 0 for a field that is not a number."""
+    fields = line.split(",")
+    try:
+        # float() accepts surrounding whitespace, and only whitespace that str.strip() removes too,
+        # so where it succeeds on every field it gives what the field-by-field rule gives.
+        return list(map(float, fields))
+    except ValueError:
+        return [_number_or_zero(field.strip()) for field in fields]
+
+
 def parse_outputs(text: str) -> tuple[list[str], list[bool], list[float]]:
     """Codes, binary outputs and scores of an output file's text; empty lists if it is malformed."""
-    lines = [line for line in universal_lines(text) if line.strip() and not line.strip().startswith("#")]
-    if len(lines) < 3 or len({line.count(",") for line in lines}) != 1:
+    lines = output_lines(text)
+    if lines is None:
         return [], [], []
-    codes = [field.strip() for field in lines[0].split(",")]
-    labels = [field.strip() in TRUE_VALUES for field in lines[1].split(",")]
-    scores = [_number_or_zero(field.strip()) for field in lines[2].split(",")]
-    return codes, labels, scores
+    return parse_codes(lines[0]), parse_binary(lines[1]), parse_scores(lines[2])
 
 
 def load_outputs(output_file: str | os.PathLike[str]) -> tuple[list[str], list[bool], list[float]]:

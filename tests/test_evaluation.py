@@ -24,6 +24,7 @@ from ecg12.evaluation import (
     load_label_matrix,
     load_output_matrices,
     main,
+    read_text,
 )
 from ecg12.metrics import SCORE_NAMES
 
@@ -175,6 +176,18 @@ def test_label_codes_follow_the_official_dx_line():
     assert label_codes("#Dx:164889003\n") == ("164889003",)  # officially a crash
     assert label_codes("A 12 500 5000\r#Dx: 1,2\r#Dx: 3\r") == ("1", "2")  # old Mac line ends; first line only
     assert label_codes(" #Dx: 1\n# Dx: 2\n") == ()  # the line must start with '#Dx'
+    assert label_codes("#Age: 5 #Dx: 9\r\n#Dx: 1\r\n") == ("1",)
+    assert label_codes("#Dx: 1\x0c2,3\x1c\n") == ("1\x0c2", "3")  # not line breaks for the official reader
+
+
+def test_large_and_undecodable_files_are_read_whole(tmp_path):
+    text = "#Age: 1\n" * 20000 + f"#Dx: {AF},\xff\n"
+    path = tmp_path / "A.hea"
+    path.write_bytes(text.encode("latin-1"))  # > 64 KiB, and not UTF-8
+    assert read_text(path, "label file").endswith("#Dx: 164889003,\ufffd\n")
+    assert label_codes(read_text(path, "label file")) == (AF, "\ufffd")
+    with pytest.raises(EvaluationError, match=r"cannot read label file .*B\.hea"):
+        read_text(tmp_path / "B.hea", "label file")
 
 
 def test_equivalent_label_codes_are_merged(tmp_path):

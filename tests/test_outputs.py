@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from ecg12.outputs import format_outputs, load_outputs, parse_outputs, save_outputs, universal_lines
+from ecg12.outputs import (
+    format_outputs,
+    load_outputs,
+    output_lines,
+    parse_binary,
+    parse_codes,
+    parse_outputs,
+    parse_scores,
+    save_outputs,
+    universal_lines,
+)
 
 MALFORMED: tuple[list[str], list[bool], list[float]] = ([], [], [])
 
@@ -83,3 +94,36 @@ def test_undecodable_bytes_do_not_fail(tmp_path):
     path = tmp_path / "A.csv"
     path.write_bytes(b"#A\xff\na,b\n1,0\n0.5,\xff\n")
     assert load_outputs(path) == (["a", "b"], [True, False], [0.5, 0.0])
+
+
+def official_binary(field: str) -> bool:
+    return field.strip() in ("1", "True", "true", "T", "t")
+
+
+def official_score(field: str) -> float:
+    try:
+        return float(field.strip())
+    except ValueError:
+        return 0.0
+
+
+FIELD_POOL = ["1", "0", "T", " t", "true ", "True", "F", "x", "", " ", "0.5", " 2e-3 ", "nan", "-inf", "1_0"]
+FIELD_POOL += ["\x1c1\x1c", "\x0c0.25", "1\u2028", "\xa01", "0x10", "１", "+.5", "5.", "t\t"]
+
+
+def test_line_parsers_equal_the_field_by_field_rules():
+    # The fast paths (no stripping when a line has no whitespace, one float() per field) must not
+    # change any result: compare with the official per-field rules on random lines.
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        fields = [FIELD_POOL[i] for i in rng.integers(0, len(FIELD_POOL), rng.integers(1, 8))]
+        line = ",".join(fields)
+        assert parse_binary(line) == [official_binary(f) for f in fields], line
+        np.testing.assert_array_equal(parse_scores(line), [official_score(f) for f in fields], err_msg=repr(line))
+        assert parse_codes(line) == [f.strip() for f in fields]
+
+
+def test_output_lines():
+    assert output_lines("#A\r\n a,b\n\n1,0\n#c\n0.5,x\n") == (" a,b", "1,0", "0.5,x")
+    assert output_lines("a,b\n1,0\n") is None
+    assert output_lines("a,b\n1,0\n1,0\n1\n") is None
