@@ -326,7 +326,8 @@ class ChallengeMetric:
 
         ``candidates`` is (m x n) bool, e.g. ``scores[:, k] >= thresholds[:, None]`` for m thresholds
         of class k. Only the replaced column's contribution is recomputed, so all m candidates cost
-        about as much as a few full evaluations. Returns the m normalised scores.
+        about as much as a few full evaluations. Returns the m normalised scores; candidates that
+        are equal get exactly equal scores, so ties can be broken by preference.
         """
         o = self._outputs(outputs)
         if o.ndim != 2:
@@ -340,15 +341,18 @@ class ChallengeMetric:
         others[:, k] = False
         base_credit = np.einsum("ij,ij->i", self._credit, others, dtype=np.float64)
         base_union = self._label_counts + np.count_nonzero(others & ~self.labels, axis=1)
-        class_credit = self._credit[:, k]
-        unlabelled = ~self.labels[:, k]  # an output there enlarges the recording's union
+        # Each recording contributes one of two values, with the class off or on: the score of a
+        # candidate is the all-off total plus the changes of the recordings it turns on.
+        off = base_credit / np.maximum(base_union, 1)
+        on = (base_credit + self._credit[:, k]) / np.maximum(base_union + ~self.labels[:, k], 1)
+        change = on - off
+        off_total = float(np.sum(off))
         observed = np.empty(c.shape[0])
         block = max(1, _SWEEP_BLOCK_ELEMENTS // self.num_recordings)
         for start in range(0, c.shape[0], block):
-            chosen = c[start : start + block]
-            credit = base_credit + chosen * class_credit
-            union = base_union + (chosen & unlabelled)
-            observed[start : start + block] = np.sum(credit / np.maximum(union, 1), axis=1)
+            # Row sums of the same data are bitwise equal, so equal candidates tie exactly.
+            turned_on = np.where(c[start : start + block], change, 0.0)
+            observed[start : start + block] = off_total + np.sum(turned_on, axis=1)
         return np.asarray(self.normalize(observed))
 
 

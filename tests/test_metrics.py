@@ -341,6 +341,23 @@ def test_sweep_works_in_blocks(monkeypatch):
         assert value == pytest.approx(metric(changed), abs=1e-13)
 
 
+def test_sweep_gives_equal_candidates_exactly_equal_scores(monkeypatch):
+    import ecg12.metrics
+
+    # Blocks of 3 candidates, the last one shorter: equal candidates in different blocks still tie.
+    monkeypatch.setattr(ecg12.metrics, "_SWEEP_BLOCK_ELEMENTS", 3 * 400)
+    rng = np.random.default_rng(2)
+    labels = rng.random((400, 24)) < 0.1
+    outputs = rng.random((400, 24)) < 0.2
+    classes = scored_classes()
+    metric = ChallengeMetric(labels, classes.weights, classes.normal_index)
+    column = rng.random(400) < 0.3
+    candidates = np.array([column, ~column, column, column, ~column, column, column])
+    swept = metric.sweep_class(outputs, 4, candidates)
+    assert len(set(swept[[0, 2, 3, 5, 6]].tolist())) == 1
+    assert swept[1] == swept[4] != swept[0]
+
+
 def test_input_checks():
     labels = np.zeros((3, 2), dtype=bool)
     with pytest.raises(ValueError, match="shape"):
