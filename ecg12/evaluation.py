@@ -7,17 +7,20 @@ The rules are those of the final official 2020 scorer (``evaluate_12ECG_score.py
   no label files at all is an error;
 * a recording's labels are the codes of its ``#Dx`` line: a line starting with ``#Dx``, the codes
   after ``': '`` separated by commas, equivalent codes replaced by their class's first code;
-* outputs are read with the rules of :func:`ecg12.outputs.parse_outputs`; a class named twice (or by two
-  equivalent codes) is positive if any of its entries is, and its score is the mean of its
-  entries' non-NaN scores; NaN scores become 0.
+* outputs are read with the rules of :func:`ecg12.outputs.parse_outputs`; a class named twice
+  (or by two equivalent codes) is positive if any of its entries is, and its score is the mean of
+  its entries' non-NaN scores; NaN scores become 0.
 
 Where the official scorer crashes or misbehaves, this module does something reasonable and says so:
 a header without a ``#Dx`` line has no labels (officially, the remaining labels shift onto the wrong
 recordings or the scorer crashes); only the first ``#Dx`` line counts; ``#Dx:code`` without a space
 is accepted.
 
+Labels come from the header text itself, not from :func:`ecg12.headers.parse_header`: the official
+rule is the raw ``#Dx`` line, and a label file need not be a complete, valid header to be scored.
+
 Only the standard library, NumPy and light ``ecg12`` modules are imported, so that the command
-starts quickly (no torch, scipy or wfdb on this path).
+starts quickly (no torch, scipy, wfdb or matplotlib on this path; a test checks it).
 """
 
 from __future__ import annotations

@@ -266,7 +266,8 @@ class ChallengeMetric:
             raise ValueError("weights must be finite (NaN counts as 0)")
         if not 0 <= normal_index < num_classes:
             raise ValueError(f"normal_index {normal_index} out of range for {num_classes} classes")
-        self.labels = y
+        self.labels = y.copy()  # a private, read-only copy: the precomputed values depend on it
+        self.labels.setflags(write=False)
         self.weights = w
         self.normal_index = normal_index
         self._label_counts = np.count_nonzero(y, axis=1)

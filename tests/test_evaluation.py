@@ -356,3 +356,16 @@ def test_weights_that_are_not_numbers_are_nan_and_count_as_zero(tmp_path):
     labels, outs = write_case(tmp_path, {"A": (header(AF), outputs([AF, NORMAL], ["1", "1"], ["1", "1"]))})
     # Observed: AF->AF 1/2 + AF->normal NaN (ignored) = 0.5; correct 1; inactive: NaN -> 0.
     assert evaluate_folders(labels, outs, weights)[1].challenge_metric == pytest.approx(0.5)
+
+
+def test_scoring_path_imports_no_heavy_modules():
+    code = (
+        "import sys, runpy; sys.argv = ['evaluate_model.py', '--help']\n"
+        "try:\n    runpy.run_path('evaluate_model.py', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "import ecg12.evaluation, ecg12.files\n"
+        "print(sorted(m for m in ('torch', 'scipy', 'wfdb', 'matplotlib', 'pandas') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPOSITORY, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
