@@ -9,7 +9,8 @@
    measured in the same run; and ChallengeMetric's repeated calls and class sweep (threshold tuning).
 2. ``--files`` synthetic header + output file pairs written to a temporary folder, and the whole
    ``python evaluate_model.py LABELS OUTPUTS scores.csv class_scores.csv`` command timed end to end
-   (a fresh interpreter each time, so imports count), next to a bare ``python -c "import numpy"``.
+   (a fresh interpreter each time, so imports count), next to a bare ``python -c "import numpy"``,
+   and the in-process time of its phases (finding files, labels, outputs, metrics).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
 from ecg12.classes import scored_classes  # noqa: E402
+from ecg12.evaluation import find_challenge_files, load_label_matrix, load_output_matrices  # noqa: E402
 from ecg12.metrics import ChallengeMetric, score  # noqa: E402
 from ecg12.outputs import format_outputs  # noqa: E402
 
@@ -188,6 +190,15 @@ def main() -> None:
         print(f"  whole command: {describe(timed(run, args.repeats))}")
         bare = timed(lambda: subprocess.run([sys.executable, "-c", "import numpy"], check=True), args.repeats)
         print(f"  for comparison, python -c 'import numpy': {describe(bare)}")
+        found = find_challenge_files(label_dir, output_dir)
+        phases = {
+            "find files": lambda: find_challenge_files(label_dir, output_dir),
+            "labels": lambda: load_label_matrix(found[0], classes),
+            "outputs": lambda: load_output_matrices(found[1], classes),
+            "metrics": lambda: score(labels, binary, scores, classes),
+        }
+        best = {name: min(timed(phase, args.repeats)) for name, phase in phases.items()}
+        print("  in-process phases (best): " + ", ".join(f"{name} {t:.3f} s" for name, t in best.items()))
         print("  scores.csv:", (folder / "scores.csv").read_text().splitlines()[1])
 
 

@@ -69,16 +69,15 @@ def find_challenge_files(
     except OSError as error:
         raise EvaluationError(f"cannot list {error.filename!r}: {error.strerror}") from error
 
+    label_prefix, output_prefix = os.path.join(labels_dir, ""), os.path.join(outputs_dir, "")
     label_files, output_files = [], []
     for name in label_names:
-        output_name = os.path.splitext(name)[0] + ".csv"
-        output_file = os.path.join(outputs_dir, output_name)
+        output_name = name[:-4] + ".csv"  # the name ends with '.hea' in some case: its root + .csv
+        output_file = output_prefix + output_name
         # The listing settles almost every case; isfile covers case-insensitive file systems.
         if output_name not in output_names and not os.path.isfile(output_file):
-            raise EvaluationError(
-                f"output file {output_file!r} not found for label file {os.path.join(labels_dir, name)!r}"
-            )
-        label_files.append(os.path.join(labels_dir, name))
+            raise EvaluationError(f"output file {output_file!r} not found for label file {label_prefix + name!r}")
+        label_files.append(label_prefix + name)
         output_files.append(output_file)
     if not label_files:
         raise EvaluationError(f"no label files (.hea) found in {os.fspath(labels_dir)!r}")

@@ -303,9 +303,12 @@ def test_file_discovery(tmp_path):
     (labels / ".hidden.hea").write_text(header(AF))  # hidden: skipped, needs no output
     (labels / "notes.txt").write_text("x")
     (labels / "folder.hea").mkdir()  # not a file
+    (labels / "C.v2.Hea").write_text(header(AF))
+    (outs / "C.v2.csv").write_text(outputs([AF], ["1"], ["1"]))
     label_files, output_files = find_challenge_files(labels, outs)
-    assert [Path(f).name for f in label_files] == ["A.HEA", "B.hea"]
-    assert [Path(f).name for f in output_files] == ["A.csv", "B.csv"]
+    assert [Path(f).name for f in label_files] == ["A.HEA", "B.hea", "C.v2.Hea"]
+    assert [Path(f).name for f in output_files] == ["A.csv", "B.csv", "C.v2.csv"]
+    assert Path(label_files[0]).parent == labels and Path(output_files[0]).parent == outs
 
 
 def test_missing_output_file_is_an_error_naming_it(tmp_path):
