@@ -95,10 +95,13 @@ def label_codes(header_text: str) -> tuple[str, ...]:
         start = header_text.find("#Dx", start + 1)
     if start < 0:
         return ()
-    line = header_text[start:].split("\n", 1)[0].split("\r", 1)[0]
+    end = header_text.find("\n", start)
+    line = header_text[start:end] if end >= 0 else header_text[start:]
+    if "\r" in line:
+        line = line.partition("\r")[0]
     fields = line.split(": ")
     value = fields[1] if len(fields) > 1 else line.partition(":")[2]
-    return tuple(code for code in (field.strip() for field in value.split(",")) if code)
+    return tuple(filter(None, [field.strip() for field in value.split(",")]))
 
 
 def read_text(path: str | os.PathLike[str], role: str) -> str:
