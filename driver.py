@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="trained model folder")
     parser.add_argument("data", help="folder of recordings to classify")
     parser.add_argument("outputs", help="folder for the output files")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     parser.add_argument("--chunk-size", type=int, default=16, help="recordings batched through the network together")
     arguments = parser.parse_args(argv)
     try:
