@@ -14,12 +14,15 @@ FROM ${BASE_IMAGE}
 ARG APP_UID=1000
 ARG APP_GID=1000
 
+# Caches in /tmp: a user given with --user has no home folder (HOME=/).
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MPLBACKEND=Agg \
     MPLCONFIGDIR=/tmp/matplotlib \
     TORCH_HOME=/tmp/torch \
     XDG_CACHE_HOME=/tmp/cache \
+    CUDA_CACHE_PATH=/tmp/cuda-cache \
+    ECG12_CACHE=/tmp/ecg12-cache \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
