@@ -8,7 +8,7 @@ at the end still knows in which lead a pattern occurred (needed for bundle branc
 deviations).
 
     input (B, 1, 12, T)
-      stem: conv 1x50 /2 -> BN -> ReLU -> conv 1x15 /2
+      stem: conv 1x50 /4 -> BN -> ReLU -> conv 1x15 /2
       branch k=3: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
       branch k=5: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
       concat(branch features, age/sex features) -> FC -> ReLU -> dropout -> FC -> logits
@@ -30,11 +30,11 @@ class ModelConfig:
     """Architecture hyper-parameters; the paper leaves all of these open (see docs/model.md)."""
 
     num_classes: int = 24
-    stem_channels: int = 32
+    stem_channels: int = 16
     stem_kernels: tuple[int, int] = (50, 15)
-    stem_pool: int = 2  # max-pooling stride after the stem
+    stem_strides: tuple[int, int] = (4, 2)  # 500 Hz in, 62.5 Hz feature rate into the branches
     branch_kernels: tuple[int, ...] = (3, 5)
-    stage_channels: tuple[int, ...] = (32, 64, 96, 128)  # one stage per entry, each halves the time axis
+    stage_channels: tuple[int, ...] = (32, 48, 64, 96)  # one stage per entry, each halves the time axis
     blocks_per_stage: int = 1
     se_reduction: int = 8
     hidden_units: int = 128
@@ -52,7 +52,8 @@ class ModelConfig:
 MODEL_SIZES: dict[str, ModelConfig] = {
     # the default: the paper's design at a width that classifies > 20 recordings/s on a 2-core CPU
     "paper": ModelConfig(),
-    "small": ModelConfig(stem_channels=16, stage_channels=(16, 32, 48, 64), hidden_units=64),
+    # half the FLOPs of "paper", for quick experiments on a CPU
+    "small": ModelConfig(stage_channels=(24, 32, 48, 64), hidden_units=64),
     # for tests and demos: a few thousand parameters, seconds per epoch on a CPU
     "tiny": ModelConfig(stem_channels=4, stage_channels=(8, 8), se_reduction=4, hidden_units=16, dropout=0.2),
 }
@@ -133,11 +134,17 @@ class MultiScaleSENet(nn.Module):
         self.config = config
         first, second = config.stem_kernels
         self.stem = nn.Sequential(
-            nn.Conv2d(1, config.stem_channels, (1, first), stride=(1, 2), padding=(0, first // 2), bias=False),
+            nn.Conv2d(
+                1,
+                config.stem_channels,
+                (1, first),
+                stride=(1, config.stem_strides[0]),
+                padding=(0, first // 2),
+                bias=False,
+            ),
             nn.BatchNorm2d(config.stem_channels),
             nn.ReLU(inplace=True),
-            _time_conv(config.stem_channels, config.stem_channels, second, stride=2),
-            nn.MaxPool2d((1, config.stem_pool), stride=(1, config.stem_pool)),
+            _time_conv(config.stem_channels, config.stem_channels, second, stride=config.stem_strides[1]),
         )
         self.branches = nn.ModuleList(Branch(config, kernel) for kernel in config.branch_kernels)
         features = sum(2 * branch.out_channels * NUM_LEADS for branch in self.branches) + NUM_DEMOGRAPHICS
