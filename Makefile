@@ -16,9 +16,13 @@ DEV_STAMP := $(VENV)/.requirements-dev.stamp
 DEMO_DATA ?= data/sample
 DEMO_DIR ?= work/demo
 DEMO_MODEL_SIZE ?= tiny
-DEMO_EPOCHS ?= 3
+# One epoch: training passes over small sets several times per epoch (at least 1024 windows), about a
+# minute on an idle 2-core CPU.
+DEMO_EPOCHS ?= 1
 DEMO_SEED ?= 0
 DEMO_DEVICE ?= auto
+# Signal cache of the training script, kept under work/ (its default is ~/.cache/ecg12).
+DEMO_CACHE ?= work/cache
 
 IMAGE ?= ecg12
 BASE_IMAGE ?=
@@ -32,7 +36,7 @@ help:
 	@echo "make lint          ruff check, ruff format --check, hadolint"
 	@echo "make format        ruff format and ruff check --fix"
 	@echo "make docker-build  docker build -t $(IMAGE) . (IMAGE=..., BASE_IMAGE=... to override)"
-	@echo "make clean         remove $(DEMO_DIR), work/ci and caches; make distclean also removes $(VENV)"
+	@echo "make clean         remove $(DEMO_DIR), $(DEMO_CACHE), work/ci and caches; make distclean also removes $(VENV)"
 
 # The venv is (re)installed whenever a requirements file is newer than its stamp.
 $(RUNTIME_STAMP): requirements.txt
@@ -52,13 +56,14 @@ demo: $(RUNTIME_STAMP)
 	rm -rf "$(DEMO_DIR)"
 	mkdir -p "$(DEMO_DIR)"
 	"$(VPY)" train_model.py "$(DEMO_DATA)/train" "$(DEMO_DIR)/model" --model-size $(DEMO_MODEL_SIZE) \
-		--epochs $(DEMO_EPOCHS) --seed $(DEMO_SEED) --device $(DEMO_DEVICE)
+		--epochs $(DEMO_EPOCHS) --seed $(DEMO_SEED) --device $(DEMO_DEVICE) --cache-dir "$(DEMO_CACHE)"
 	"$(VPY)" driver.py "$(DEMO_DIR)/model" "$(DEMO_DATA)/test" "$(DEMO_DIR)/outputs"
 	"$(VPY)" evaluate_model.py "$(DEMO_DATA)/test" "$(DEMO_DIR)/outputs" "$(DEMO_DIR)/scores.csv" \
 		"$(DEMO_DIR)/class_scores.csv"
 	@echo
 	@echo "Scores of the demo model on $(DEMO_DATA)/test ($(DEMO_DIR)/scores.csv):"
 	@cat "$(DEMO_DIR)/scores.csv"
+	@echo
 	@echo "Per-class scores: $(DEMO_DIR)/class_scores.csv; model: $(DEMO_DIR)/model; outputs: $(DEMO_DIR)/outputs"
 
 lint: $(DEV_STAMP)
@@ -77,7 +82,7 @@ docker-build:
 	$(DOCKER) build $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t $(IMAGE) .
 
 clean:
-	rm -rf "$(DEMO_DIR)" work/ci .pytest_cache .ruff_cache
+	rm -rf "$(DEMO_DIR)" "$(DEMO_CACHE)" work/ci .pytest_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
