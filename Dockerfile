@@ -6,7 +6,7 @@
 # The base image provides Python (3.11 or newer) and torch, CUDA build included; the image keeps that torch
 # and installs the rest of requirements.txt. Any image with `python` and torch on PATH works as a base:
 #   docker build --build-arg BASE_IMAGE=my/python-with-torch:tag -t ecg12 .
-ARG BASE_IMAGE=pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime
+ARG BASE_IMAGE=pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime
 FROM ${BASE_IMAGE}
 
 # Uid/gid of the default user. Mounted output folders must be writable by it; or run the container with
