@@ -133,7 +133,8 @@ def _build(headers: list[Path], folder: Path, workers: int) -> None:
         if total:
             np.memmap(signals_path, dtype=np.int16, mode="w+", shape=(total, 12)).flush()
         chunks = [records[i : i + 64] for i in range(0, len(records), 64)]
-        results = Parallel(n_jobs=workers, return_as="generator")(
+        # No more processes than chunks: a small folder is cached in this process, without starting workers.
+        results = Parallel(n_jobs=max(1, min(workers, len(chunks))), return_as="generator")(
             delayed(_write_chunk)(chunk, signals_path, total) for chunk in chunks
         )
         failed: dict[str, str] = {}
@@ -146,7 +147,12 @@ def _build(headers: list[Path], folder: Path, workers: int) -> None:
         skipped += [{"name": name, "reason": reason} for name, reason in failed.items()]
         index = {"format": CACHE_FORMAT, "total_samples": total, "records": kept, "skipped": skipped}
         atomic_write_text(building / "index.json", json.dumps(index))
-        os.replace(building, folder)
+        try:
+            os.replace(building, folder)
+        except OSError:
+            if not (folder / "index.json").is_file():
+                raise
+            log.info("Another process cached the same folder first; using %s", folder)  # same inputs, same cache
     finally:
         shutil.rmtree(building, ignore_errors=True)
 
@@ -159,10 +165,10 @@ def _plan(headers: list[Path]) -> tuple[list[dict], list[dict]]:
     for path in headers:
         try:
             header = read_header(path)
-        except RecordError as error:
-            skipped.append({"name": path.stem, "reason": error.problem})
+            length = resampled_length(header.num_samples, header.frequency)
+        except Exception as error:  # one unusable recording must not stop the others
+            skipped.append({"name": path.stem, "reason": _reason(error)})
             continue
-        length = resampled_length(header.num_samples, header.frequency)
         if length == 0:
             skipped.append({"name": path.stem, "reason": "recording has no samples"})
             continue
@@ -191,8 +197,8 @@ def _write_chunk(records: list[dict], signals_path: Path, total: int) -> dict[st
                 header = read_header(record["header"])
                 counts = load_counts(signal_file(record["header"]), header)
                 signal = prepare_signal(to_millivolts(counts, header), header)
-        except RecordError as error:
-            errors[record["name"]] = error.problem
+        except Exception as error:  # one unusable recording must not stop the others
+            errors[record["name"]] = _reason(error)
             continue
         if signal.shape[1] != record["length"]:
             errors[record["name"]] = f"resampled to {signal.shape[1]} samples, expected {record['length']}"
@@ -201,3 +207,8 @@ def _write_chunk(records: list[dict], signals_path: Path, total: int) -> dict[st
         signals[record["offset"] : record["offset"] + record["length"]] = microvolts.T
     signals.flush()
     return errors
+
+
+def _reason(error: BaseException) -> str:
+    """Why a recording was skipped: the problem of a RecordError, else the exception's type and message."""
+    return error.problem if isinstance(error, RecordError) else f"{type(error).__name__}: {error}"
