@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import os
@@ -28,7 +27,7 @@ from tqdm.auto import tqdm
 from ecg12.classes import scored_classes
 from ecg12.data import SignalCache, load_or_build_cache
 from ecg12.files import atomic_write, atomic_write_text
-from ecg12.inference import predict_probabilities, resolve_device, save_model_folder
+from ecg12.inference import MODEL_FILE, predict_probabilities, resolve_device, save_model_folder
 from ecg12.loss import HardExampleBCELoss, class_weights
 from ecg12.metrics import ChallengeScores, score
 from ecg12.model import MODEL_SIZES, MultiScaleSENet
@@ -227,6 +226,7 @@ def fit(
     """Train on the cache's ``records`` (split into training and validation) into ``model_folder``."""
     model_folder = Path(model_folder)
     model_folder.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(model_folder)
     device = resolve_device(config.device)
     classes = scored_classes()
     labels = classes.encode(cache.codes)
@@ -267,6 +267,8 @@ def fit(
         if not checkpoint_path.is_file():
             raise FileNotFoundError(f"cannot resume: {checkpoint_path} does not exist")
         state = _load_checkpoint(checkpoint_path, config, model, optimizer, scheduler, scaler)
+        if state.history:  # a kill between the checkpoint and metrics.csv leaves the file one epoch behind
+            _write_history(model_folder, state.history)
         log.info("Resuming after epoch %d (best %.4f at epoch %d)", state.epoch, state.best_score, state.best_epoch)
 
     workers = config.workers if config.workers >= 0 else (4 if device.type == "cuda" else 0)
@@ -392,8 +394,13 @@ def _load_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
 ) -> _TrainingState:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    saved = TrainConfig.from_dict(checkpoint["train_config"])
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        saved = TrainConfig.from_dict(checkpoint["train_config"])
+    except Exception as error:  # torch raises many types for damaged files; checkpoints are written atomically
+        raise ValueError(
+            f"cannot resume: {path} is not a readable checkpoint ({type(error).__name__}: {error})"
+        ) from error
     # Only where the run goes may change on resume: the device, the workers and the number of epochs.
     ignored = {"device", "workers", "epochs", "cache_dir"}
     differences = [
@@ -436,8 +443,11 @@ def _write_split(folder: Path, cache: SignalCache, train_records: np.ndarray, va
 
 
 def _report_skipped(cache: SignalCache, folder: Path) -> None:
-    lines = ["recording,reason"] + [f"{name},{json.dumps(reason)}" for name, reason in cache.skipped]
-    atomic_write_text(folder / SKIPPED_FILE, "\n".join(lines) + "\n")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")  # quotes reasons with commas, quotes or line breaks
+    writer.writerow(["recording", "reason"])
+    writer.writerows(cache.skipped)
+    atomic_write_text(folder / SKIPPED_FILE, buffer.getvalue())
     if cache.skipped:
         log.warning(
             "Skipped %d unreadable recordings (listed in %s), e.g. %s: %s",
@@ -445,3 +455,11 @@ def _report_skipped(cache: SignalCache, folder: Path) -> None:
             folder / SKIPPED_FILE,
             *cache.skipped[0],
         )
+
+
+def _remove_temporaries(folder: Path) -> None:
+    """Delete what a run killed inside an atomic write left behind (``.NAME.XXXX.tmp`` of this folder's files)."""
+    written = (MODEL_FILE, "config.json", "thresholds.json", CHECKPOINT_FILE, HISTORY_FILE, CURVES_FILE)
+    for name in (*written, SPLIT_FILE, SKIPPED_FILE):
+        for leftover in folder.glob(f".{name}.*.tmp"):
+            leftover.unlink(missing_ok=True)

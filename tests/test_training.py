@@ -1,0 +1,267 @@
+"""Training under bad input and faults: skipped recordings, unusable data, killed runs and exact resume."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from trained_model import (
+    EPOCH_WINDOWS,
+    EPOCHS,
+    REPOSITORY,
+    TRAIN_LAUNCHER,
+    TrainedModel,
+    short_epochs,
+    train_arguments,
+    trained_model,
+)
+
+import train_model
+from ecg12 import training
+from ecg12.classes import scored_classes
+from ecg12.data import load_or_build_cache
+from ecg12.inference import load_classifier
+from ecg12.loss import HardExampleBCELoss, class_weights
+from ecg12.synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
+from ecg12.training import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    return trained_model(tmp_path_factory)
+
+
+def temporaries(folder: Path) -> list[str]:
+    """Leftovers of atomic writes (``.NAME.XXXX.tmp``) in a folder."""
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def assert_same_history(rows: list[dict[str, str]], expected: list[dict[str, str]]) -> None:
+    """metrics.csv rows equal up to floating-point tolerance, apart from the wall-clock seconds."""
+    assert [row["epoch"] for row in rows] == [row["epoch"] for row in expected]
+    for row, reference in zip(rows, expected, strict=True):
+        assert row.keys() == reference.keys()
+        for key in row.keys() - {"seconds"}:
+            assert float(row[key]) == pytest.approx(float(reference[key]), rel=1e-6, abs=1e-9, nan_ok=True), key
+
+
+def assert_same_state(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+    assert state.keys() == expected.keys()
+    for name, tensor in state.items():
+        torch.testing.assert_close(tensor, expected[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+def write_broken(folder: Path, name: str, kind: str) -> None:
+    """A record that cannot be read: an empty MAT file or a garbage header."""
+    signal_mv = synthesize_ecg(np.random.default_rng(0), 500, 2, 70)
+    header = write_record(folder, name, signal_mv, 500, codes=("426783006",))
+    if kind == "empty mat":
+        header.with_suffix(".mat").write_bytes(b"")
+    else:
+        header.write_bytes(b"\x00\xff not a header\n")
+
+
+# --- skipped, unusable and unlabelled data --------------------------------------------------------------------------
+
+
+def test_unreadable_recordings_are_skipped_counted_and_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    messy = make_messy_folder(tmp_path / "data", seed=4, include_long=False)
+    used: dict[str, object] = {}
+
+    def fake_fit(cache, records, model_folder, config, resume=False):  # type: ignore[no-untyped-def]
+        used["names"] = [cache.names[i] for i in records]
+        return {}
+
+    monkeypatch.setattr(training, "fit", fake_fit)  # the skipping happens before any training
+    config = TrainConfig(model_size="tiny", device="cpu", cache_dir=str(tmp_path / "cache"))
+    with caplog.at_level(logging.WARNING, logger="ecg12.training"):
+        training.train(messy.folder, tmp_path / "model", config)
+
+    # Every bad recording with a header is skipped (bad_no_header has no .hea, so it is no recording at all).
+    expected = set(messy.bad) - {"bad_no_header"}
+    assert sorted(used["names"]) == sorted(messy.good)  # type: ignore[arg-type]
+    rows = read_rows(tmp_path / "model" / training.SKIPPED_FILE)
+    assert {row["recording"] for row in rows} == expected
+    cache = load_or_build_cache(messy.folder, tmp_path / "cache")
+    assert {row["recording"]: row["reason"] for row in rows} == dict(cache.skipped)  # reasons survive the CSV as is
+    reasons = {row["recording"]: row["reason"] for row in rows}
+    assert "NaN or infinite" in reasons["bad_nan"]
+    assert "empty" in reasons["bad_empty_mat"]
+    assert f"Skipped {len(expected)} unreadable recordings" in caplog.text
+
+
+@pytest.mark.parametrize("case", ["missing folder", "empty folder", "only unreadable", "no scored label"])
+def test_training_stops_with_a_clear_error_on_unusable_data(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    expected = {
+        "missing folder": "not a directory",
+        "empty folder": "no usable recording",
+        "only unreadable": "no usable recording",
+        "no scored label": "scored classes",
+    }[case]
+    if case != "missing folder":
+        data.mkdir()
+    if case == "only unreadable":
+        write_broken(data, "A0001", "empty mat")
+        write_broken(data, "A0002", "garbage header")
+    if case == "no scored label":
+        for index in range(4):
+            signal_mv = synthesize_ecg(np.random.default_rng(index), 500, 2, 70)
+            write_record(data, f"A{index:04d}", signal_mv, 500, codes=UNSCORED_CODES[:2])
+
+    model = tmp_path / "model"
+    arguments = [str(data), str(model), "--model-size", "tiny", "--device", "cpu", "--cache-dir", str(tmp_path / "c")]
+    assert train_model.main(arguments) == 1
+    message = capsys.readouterr().err
+    assert message.startswith("train_model.py: ")
+    assert expected in message
+    assert not (model / "model.pt").exists() and not (model / training.CHECKPOINT_FILE).exists()
+    if case == "only unreadable":
+        assert {row["recording"] for row in read_rows(model / training.SKIPPED_FILE)} == {"A0001", "A0002"}
+
+
+def test_classes_without_positive_examples_get_finite_weights_and_thresholds(shared: TrainedModel) -> None:
+    classes = scored_classes()
+    cache = load_or_build_cache(shared.data, shared.cache)
+    labels = classes.encode(cache.codes)
+    absent = ~labels.any(axis=0)
+    assert absent.sum() >= 15  # the learnable set uses 5 of the 24 classes
+
+    weights = class_weights(labels.sum(axis=0))
+    assert np.isfinite(weights).all() and (weights > 0).all()
+    bundle = torch.load(shared.model / "model.pt", map_location="cpu", weights_only=True)
+    assert np.isfinite(bundle["training"]["class_weights"]).all()
+
+    # The per-class rule tunes a threshold for every class, absent ones included.
+    classifier = load_classifier(shared.model)
+    config = TrainConfig(model_size="tiny", device="cpu", decision_rule="per-class")
+    criterion = HardExampleBCELoss(weights)
+    result = training.validate(
+        classifier.model, cache, np.arange(len(cache)), labels, criterion, config, torch.device("cpu")
+    )
+    thresholds = np.array(result.rule.class_thresholds)
+    assert thresholds.shape == (len(classes.codes),)
+    assert np.isfinite(thresholds).all() and ((thresholds > 0) & (thresholds < 1)).all()
+    assert math.isfinite(result.loss) and math.isfinite(result.scores.challenge_metric)
+
+
+# --- resume -------------------------------------------------------------------------------------------------------
+
+
+def copy_model(shared: TrainedModel, tmp_path: Path) -> Path:
+    model = tmp_path / "model"
+    shutil.copytree(shared.model, model)
+    return model
+
+
+@pytest.mark.parametrize("problem", ["no checkpoint", "truncated checkpoint", "other recipe"])
+def test_resume_refuses_with_a_clear_error(
+    problem: str, shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = copy_model(shared, tmp_path)
+    checkpoint = model / training.CHECKPOINT_FILE
+    arguments = train_arguments(shared.data, model, shared.cache)
+    if problem == "no checkpoint":
+        checkpoint.unlink()
+    elif problem == "truncated checkpoint":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    else:
+        arguments[arguments.index("--batch-size") + 1] = "8"
+    before = (model / "model.pt").read_bytes()
+    with short_epochs():
+        assert train_model.main([*arguments, "--resume"]) == 1
+    message = capsys.readouterr().err
+    assert message.startswith("train_model.py: ") and "resume" in message
+    assert {"no checkpoint": "does not exist", "truncated checkpoint": "checkpoint", "other recipe": "batch_size"}[
+        problem
+    ] in message
+    assert (model / "model.pt").read_bytes() == before
+
+
+def test_resuming_a_finished_run_restores_its_history_and_removes_temporaries(
+    shared: TrainedModel, tmp_path: Path
+) -> None:
+    # As left by a kill after the last checkpoint but before metrics.csv was written, and one inside a write.
+    model = copy_model(shared, tmp_path)
+    (model / training.HISTORY_FILE).unlink()
+    (model / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")
+    (model / ".model.pt.k1ll3d.tmp").write_bytes(b"half a model")
+    before = (model / "model.pt").read_bytes()
+    with short_epochs():
+        assert train_model.main([*train_arguments(shared.data, model, shared.cache), "--resume"]) == 0
+    assert_same_history(read_rows(model / training.HISTORY_FILE), read_rows(shared.model / training.HISTORY_FILE))
+    assert temporaries(model) == []
+    assert (model / "model.pt").read_bytes() == before
+
+
+def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(shared: TrainedModel, tmp_path: Path) -> None:
+    """kill -9 the real train_model.py during epoch 2, then --resume: the same model as the uninterrupted run."""
+    model = tmp_path / "model"
+    arguments = train_arguments(shared.data, model, tmp_path / "cache")  # a fresh cache: built by the killed run
+    log_path = tmp_path / "train.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-c", TRAIN_LAUNCHER, str(EPOCH_WINDOWS), *arguments],
+            cwd=REPOSITORY,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            # metrics.csv gets its first row right after the first checkpoint: epoch 2 is starting.
+            history = model / training.HISTORY_FILE
+            deadline = time.monotonic() + 300
+            while not history.exists() and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert history.exists(), f"no checkpoint appeared:\n{log_path.read_text()}"
+            epoch_seconds = float(read_rows(history)[0]["seconds"])
+            time.sleep(0.5 * epoch_seconds)  # into epoch 2
+            assert process.poll() is None, "the run ended before it could be killed"
+            os.kill(process.pid, signal.SIGKILL)
+        finally:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    # The folder holds complete files only: a loadable checkpoint of a finished epoch and a loadable model.
+    assert temporaries(model) == []
+    checkpoint = torch.load(model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    assert 1 <= checkpoint["epoch"] < EPOCHS
+    assert len(checkpoint["history"]) == checkpoint["epoch"]
+    load_classifier(model)
+    rows = read_rows(model / training.HISTORY_FILE)
+    assert checkpoint["epoch"] - 1 <= len(rows) <= checkpoint["epoch"]
+
+    with short_epochs():
+        assert train_model.main([*arguments, "--resume"]) == 0
+
+    assert temporaries(model) == []
+    assert_same_history(read_rows(model / training.HISTORY_FILE), read_rows(shared.model / training.HISTORY_FILE))
+    resumed = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
+    reference = torch.load(shared.model / "model.pt", map_location="cpu", weights_only=True)
+    assert resumed["training"]["best_epoch"] == reference["training"]["best_epoch"]
+    assert resumed["decision_rule"] == reference["decision_rule"]
+    assert_same_state(resumed["state_dict"], reference["state_dict"])
+    final = torch.load(model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    expected = torch.load(shared.model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    assert final["epoch"] == EPOCHS
+    assert_same_state(final["model"], expected["model"])
