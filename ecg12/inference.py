@@ -150,18 +150,21 @@ def save_model_folder(
     """Write ``model.pt`` (everything inference needs, atomically) and readable JSON copies beside it."""
     folder = Path(folder)
     classes = scored_classes()
-    bundle = {
-        "format": MODEL_FORMAT,
-        "version": __version__,
-        "model_config": model.config.to_dict(),
-        "classes": list(classes.codes),
-        "decision_rule": decision_rule.to_dict(),
-        "window_stride": window_stride,
-        "training": training,
-        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
-    }
+    # Everything but the tensors as plain JSON types: a NumPy scalar among them (a threshold, a score) would
+    # make model.pt unreadable for torch.load(weights_only=True).
+    readable = _plain(
+        {
+            "format": MODEL_FORMAT,
+            "version": __version__,
+            "model_config": model.config.to_dict(),
+            "classes": list(classes.codes),
+            "decision_rule": decision_rule.to_dict(),
+            "window_stride": int(window_stride),
+            "training": training,
+        }
+    )
+    bundle = {**readable, "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}}
     atomic_write(folder / MODEL_FILE, lambda handle: torch.save(bundle, handle))
-    readable = {key: value for key, value in bundle.items() if key != "state_dict"}
     atomic_write_text(folder / "config.json", json.dumps(readable, indent=2) + "\n")
     atomic_write_text(
         folder / "thresholds.json",
@@ -180,31 +183,51 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
     try:
         bundle = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for truncated or foreign files
-        raise ModelFolderError(f"{path} is not a readable model file ({type(error).__name__}: {error})") from error
+        detail = " ".join(str(error).split())
+        raise ModelFolderError(f"{path} is not a readable model file ({type(error).__name__}: {detail})") from error
     if not isinstance(bundle, dict):
         raise ModelFolderError(f"{path} is not an ecg12 model file")
     missing = [key for key in _REQUIRED_KEYS if key not in bundle]
     if missing:
         raise ModelFolderError(f"{path} is incomplete: missing {', '.join(missing)}")
-    if bundle["format"] != MODEL_FORMAT:
+    if not isinstance(bundle["format"], int) or bundle["format"] != MODEL_FORMAT:
         raise ModelFolderError(
-            f"{path} has model format {bundle['format']} (written by ecg12 {bundle.get('version', '?')}); "
+            f"{path} has model format {bundle['format']!r} (written by ecg12 {bundle.get('version', '?')}); "
             f"this ecg12 {__version__} reads format {MODEL_FORMAT}: retrain the model"
         )
     classes = scored_classes()
-    if list(bundle["classes"]) != list(classes.codes):
+    if not isinstance(bundle["classes"], list) or bundle["classes"] != list(classes.codes):
         raise ModelFolderError(f"{path} was trained on other classes than this weights.csv defines")
     try:
         model = MultiScaleSENet(ModelConfig.from_dict(bundle["model_config"]))
         model.load_state_dict(bundle["state_dict"])
         rule = DecisionRule.from_dict(bundle["decision_rule"])
-    except (TypeError, ValueError, KeyError, RuntimeError) as error:
-        raise ModelFolderError(f"{path} does not match this version's model ({error})") from error
+        window_stride = bundle["window_stride"]
+        if not isinstance(window_stride, int) or window_stride < 1:
+            raise ValueError(f"window_stride must be a positive number of samples, not {window_stride!r}")
+    except Exception as error:  # whatever a malformed entry raises, the user gets one line about it
+        detail = " ".join(str(error).split())  # load_state_dict lists missing keys over several lines
+        raise ModelFolderError(
+            f"{path} does not match this version's model ({type(error).__name__}: {detail})"
+        ) from error
     torch_device = resolve_device(device)
     return Classifier(
         model=model.to(torch_device).eval(),
         decision_rule=rule,
         classes=classes,
         device=torch_device,
-        window_stride=int(bundle["window_stride"]),
+        window_stride=window_stride,
     )
+
+
+def _plain(value: object) -> object:
+    """``value`` with NumPy scalars and arrays, tuples and non-string keys turned into plain JSON types."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,229 @@
+"""Inference: the maximum over windows, independence from batching, and model folders that cannot be used."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from trained_model import one_torch_thread
+
+from ecg12.classes import scored_classes
+from ecg12.inference import (
+    MODEL_FILE,
+    MODEL_FORMAT,
+    ModelFolderError,
+    iterate_windows,
+    load_classifier,
+    predict_probabilities,
+    save_model_folder,
+)
+from ecg12.model import MODEL_SIZES, MultiScaleSENet
+from ecg12.preprocess import WINDOW_SAMPLES, window_starts
+from ecg12.thresholds import DecisionRule
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread() -> Iterator[None]:
+    with one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def network() -> MultiScaleSENet:
+    """A tiny untrained network in eval mode, with non-trivial batch-norm statistics."""
+    torch.manual_seed(0)
+    net = MultiScaleSENet(MODEL_SIZES["tiny"])
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+    return net.eval()
+
+
+def recording(samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A (12, samples) float32 'signal' whose amplitude changes every 2,000 samples, and demographics."""
+    rng = np.random.default_rng(seed)
+    scale = np.repeat(rng.uniform(0.2, 3.0, samples // 2000 + 1), 2000)[:samples]
+    signal = (rng.standard_normal((12, samples)) * scale).astype(np.float32)
+    return signal, np.array([rng.uniform(0.2, 0.9), 0.0, 1.0, 0.0], dtype=np.float32)
+
+
+def by_hand(net: MultiScaleSENet, signal: np.ndarray, demographics: np.ndarray, stride: int) -> np.ndarray:
+    """Sigmoid of every window, one window at a time, and the per-class maximum (windows sliced here, not by ecg12)."""
+    outputs = []
+    for start in window_starts(signal.shape[1], WINDOW_SAMPLES, stride):
+        window = np.zeros((12, WINDOW_SAMPLES), dtype=np.float32)
+        piece = signal[:, start : start + WINDOW_SAMPLES]
+        window[:, : piece.shape[1]] = piece
+        with torch.inference_mode():
+            logits = net(torch.from_numpy(window[None]), torch.from_numpy(demographics[None]))
+        outputs.append(torch.sigmoid(logits)[0].numpy())
+    return np.stack(outputs)
+
+
+@pytest.mark.parametrize(("samples", "stride"), [(16500, WINDOW_SAMPLES), (12000, 2500), (300, WINDOW_SAMPLES)])
+def test_probability_is_the_maximum_over_windows(network: MultiScaleSENet, samples: int, stride: int) -> None:
+    signal, demographics = recording(samples, seed=samples)
+    per_window = by_hand(network, signal, demographics, stride)
+    result = predict_probabilities(network, [(signal, demographics)], CPU, stride=stride)
+    np.testing.assert_allclose(result[0], per_window.max(axis=0), rtol=1e-5, atol=1e-7)
+    if samples == 16500:  # windows at 0, 5000, 10000 and one aligned to the end; the maxima come from several
+        assert list(window_starts(samples)) == [0, 5000, 10000, 11500]
+        assert len(set(per_window.argmax(axis=0))) > 1
+
+
+def test_probabilities_do_not_depend_on_batch_size_or_batch_neighbours(network: MultiScaleSENet) -> None:
+    records = [recording(samples, seed) for seed, samples in enumerate([300, 5000, 12000, 16500, 7000, 2500])]
+    total_windows = sum(len(window_starts(signal.shape[1])) for signal, _ in records)
+    alone = np.concatenate([predict_probabilities(network, [record], CPU) for record in records])
+
+    seen: list[int] = []
+    hook = network.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape[0]))
+    try:
+        for batch_size in (1, 3, 64):
+            seen.clear()
+            together = predict_probabilities(network, iter(records), CPU, batch_size=batch_size)
+            np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-7, err_msg=f"batch size {batch_size}")
+            assert max(seen) <= batch_size and sum(seen) == total_windows
+    finally:
+        hook.remove()
+    reversed_order = predict_probabilities(network, records[::-1], CPU, batch_size=5)
+    np.testing.assert_allclose(reversed_order[::-1], alone, rtol=1e-5, atol=1e-7)
+    assert predict_probabilities(network, [], CPU).shape == (0, network.config.num_classes)
+
+
+@pytest.mark.parametrize("samples", [1, 4999, 5000, 5001, 48_000])
+def test_iterate_windows_yields_every_window_at_most_batch_at_a_time(samples: int) -> None:
+    signal = np.arange(12 * samples, dtype=np.float32).reshape(12, samples)
+    starts = window_starts(samples, WINDOW_SAMPLES, 2000)
+    blocks = list(iterate_windows(signal, 2000, batch=4))
+    assert all(1 <= len(block) <= 4 for block in blocks)
+    windows = np.concatenate(blocks)
+    assert windows.shape == (len(starts), 12, WINDOW_SAMPLES) and windows.dtype == np.float32
+    for window, start in zip(windows, starts, strict=True):
+        width = min(WINDOW_SAMPLES, samples - start)
+        np.testing.assert_array_equal(window[:, :width], signal[:, start : start + width])
+        assert not window[:, width:].any()
+
+
+# --- model folders --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def model_folder(network: MultiScaleSENet, tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    rule = DecisionRule("per-class", class_thresholds=tuple(np.linspace(0.1, 0.9, 24)))
+    save_model_folder(folder, network, rule, 2500, {"note": "test"})
+    return folder
+
+
+def test_model_folder_round_trip(network: MultiScaleSENet, model_folder: Path) -> None:
+    assert sorted(p.name for p in model_folder.iterdir()) == ["config.json", MODEL_FILE, "thresholds.json"]
+    classifier = load_classifier(model_folder)
+    assert classifier.window_stride == 2500
+    assert classifier.decision_rule.class_thresholds == tuple(np.linspace(0.1, 0.9, 24))
+    for name, tensor in network.state_dict().items():
+        torch.testing.assert_close(classifier.model.state_dict()[name], tensor, rtol=0, atol=0)
+    signal, demographics = recording(9000, seed=1)
+    np.testing.assert_array_equal(
+        classifier.probabilities([(signal, demographics)]),
+        predict_probabilities(network, [(signal, demographics)], CPU, stride=2500),
+    )
+
+
+def rewrite(change: Callable[[dict], object]) -> Callable[[Path], None]:
+    """Damage model.pt by changing its bundle in place (or replacing it by what ``change`` returns)."""
+
+    def damage(folder: Path) -> None:
+        bundle = torch.load(folder / MODEL_FILE, weights_only=True)
+        replacement = change(bundle)
+        torch.save(bundle if replacement is None else replacement, folder / MODEL_FILE)
+
+    return damage
+
+
+def without(*keys: str) -> Callable[[Path], None]:
+    def change(bundle: dict) -> None:
+        for key in keys:
+            del bundle[key]
+
+    return rewrite(change)
+
+
+def updated(**values: object) -> Callable[[Path], None]:
+    return rewrite(lambda bundle: bundle.update(values))
+
+
+def truncated(size: Callable[[int], int]) -> Callable[[Path], None]:
+    def damage(folder: Path) -> None:
+        data = (folder / MODEL_FILE).read_bytes()
+        (folder / MODEL_FILE).write_bytes(data[: size(len(data))])
+
+    return damage
+
+
+def removed(name: str | None = None) -> Callable[[Path], None]:
+    """Delete one file of the folder, or the whole folder."""
+
+    def damage(folder: Path) -> None:
+        for path in folder.iterdir():
+            if name is None or path.name == name:
+                path.unlink()
+        if name is None:
+            folder.rmdir()
+
+    return damage
+
+
+def drop_tensor(bundle: dict) -> None:
+    del bundle["state_dict"][next(iter(bundle["state_dict"]))]
+
+
+def other_width(bundle: dict) -> None:
+    bundle["model_config"]["hidden_units"] = 7
+
+
+def unknown_rule(bundle: dict) -> None:
+    bundle["decision_rule"]["mode"] = "vote"
+
+
+DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "folder missing": (removed(), "does not exist"),
+    "model.pt missing": (removed(MODEL_FILE), "has no model.pt"),
+    "model.pt empty": (truncated(lambda n: 0), "not a readable model file"),
+    "model.pt truncated": (truncated(lambda n: n // 2), "not a readable model file"),
+    "not a bundle": (rewrite(lambda bundle: [1, 2, 3]), "not an ecg12 model file"),
+    "state_dict missing": (without("state_dict"), "missing state_dict"),
+    "two keys missing": (without("decision_rule", "window_stride"), "missing decision_rule, window_stride"),
+    "other format": (updated(format=MODEL_FORMAT + 1), f"format {MODEL_FORMAT + 1}"),
+    "other classes": (updated(classes=list(scored_classes().codes)[::-1]), "other classes"),
+    "classes not a list": (updated(classes=None), "other classes"),
+    "tensor missing": (rewrite(drop_tensor), "Missing key"),
+    "other architecture": (rewrite(other_width), "size mismatch"),
+    "unknown decision rule": (rewrite(unknown_rule), "unknown decision rule 'vote'"),
+    "window stride not a number": (updated(window_stride="ten"), "window_stride"),
+    "window stride zero": (updated(window_stride=0), "window_stride"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_unusable_model_folder_gives_one_clear_error(damage: str, model_folder: Path) -> None:
+    change, expected = DAMAGES[damage]
+    change(model_folder)
+    with pytest.raises(ModelFolderError) as raised:
+        load_classifier(model_folder)
+    message = str(raised.value)
+    assert expected in message
+    assert "\n" not in message  # one line
+    assert str(model_folder) in message  # names the folder (or its model.pt)
+
+
+def test_scored_classes_of_a_saved_model_are_the_weights_file_classes(model_folder: Path) -> None:
+    bundle = torch.load(model_folder / MODEL_FILE, weights_only=True)
+    assert bundle["classes"] == list(scored_classes().codes) and bundle["format"] == MODEL_FORMAT
