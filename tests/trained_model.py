@@ -8,11 +8,17 @@ seconds. The kill-and-resume test starts the real ``train_model.py`` with the sa
 
 Built lazily and memoised in this module, so every test module gets the same folders however the
 tests are selected or ordered.
+
+Torch runs on one CPU thread in these tests (:func:`one_torch_thread`, and :func:`subprocess_env`
+for the scripts they start): on the shared 2-core machine the tiny model's two-thread kernels were
+up to 20 times slower than one thread, and runs that are compared number for number then use the
+same thread count.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +26,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+import torch
 
 import train_model
 from ecg12 import cli
@@ -78,6 +85,22 @@ def short_epochs(windows: int = EPOCH_WINDOWS) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread, restoring the previous setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment for driver.py / train_model.py subprocesses: one torch thread, as in-process."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 @dataclass(frozen=True)
 class TrainedModel:
     data: Path  # the learnable data folder it was trained on
@@ -103,7 +126,7 @@ def trained_model(factory: pytest.TempPathFactory) -> TrainedModel:
         data = learnable_data(factory)
         root = factory.mktemp("trained")
         trained = TrainedModel(data, root / "model", root / "cache")
-        with short_epochs():
+        with short_epochs(), one_torch_thread():
             code = train_model.main(train_arguments(trained.data, trained.model, trained.cache))
         assert code == 0, "training the shared tiny model failed"
         _memo["model"] = trained
