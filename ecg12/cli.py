@@ -14,6 +14,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-size", choices=sorted(MODEL_SIZES), default=defaults.model_size)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument(
+        "--epoch-windows",
+        type=int,
+        default=defaults.min_epoch_windows,
+        help="minimum training windows per epoch (small data sets are passed over several times)",
+    )
     parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak learning rate")
     parser.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience (epochs)")
     parser.add_argument("--val-fraction", type=float, default=defaults.validation_fraction)
@@ -29,6 +35,7 @@ def training_config(arguments: argparse.Namespace) -> TrainConfig:
         model_size=arguments.model_size,
         epochs=arguments.epochs,
         batch_size=arguments.batch_size,
+        min_epoch_windows=arguments.epoch_windows,
         learning_rate=arguments.lr,
         patience=arguments.patience,
         validation_fraction=arguments.val_fraction,
