@@ -4,7 +4,9 @@ Recordings are read and prepared one by one; a recording that cannot be read or 
 all-negative output (labels 0, probabilities 0, so the scorer counts it as negative) and a row in
 ``errors.csv`` (recording, stage, message). The prepared recordings of a chunk go through the
 network together (batching windows across recordings); should a chunk fail there, its recordings
-are retried one at a time so that only the culprit fails. Output files are written atomically.
+are retried one at a time so that only the culprit fails. Output files are written atomically: a
+write that fails leaves the file as it was (absent, or a previous run's) and is reported as a failure
+of stage ``write``; temporary files that a killed run left behind are removed by the next run.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def classify_folder(
     files = find_signal_files(data_folder)
     output_folder = Path(output_folder)
     output_folder.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(output_folder, {f"{path.stem}.csv" for path in files} | {ERRORS_FILE})
     result = FolderResult()
     codes = list(classifier.classes.output_codes)
     zeros = np.zeros(len(codes))
@@ -96,6 +99,8 @@ def classify_folder(
         print(f"{name}: {stage} failed: {message}", file=sys.stderr)
         result.errors.append((name, stage, message))
         result.failed += 1
+        if stage == "write":  # the atomic write left the file as it was; an all-negative one must not replace it
+            return
         try:
             save_outputs(output_folder / f"{name}.csv", name, codes, zeros, zeros)
         except OSError as write_error:
@@ -155,3 +160,12 @@ def _write_errors(path: Path, errors: list[tuple[str, str, str]]) -> None:
     writer.writerow(["recording", "stage", "message"])
     writer.writerows(errors)
     atomic_write_text(path, buffer.getvalue())
+
+
+def _remove_temporaries(folder: Path, names: set[str]) -> None:
+    """Delete the ``.NAME.XXXXXXXX.tmp`` files that a run killed inside an atomic write of NAME left behind."""
+    for path in folder.iterdir():
+        if path.name.startswith(".") and path.name.endswith(".tmp"):
+            target = path.name[1:-4].rsplit(".", 1)[0]
+            if target in names:
+                path.unlink(missing_ok=True)

@@ -1,0 +1,366 @@
+"""Classifying folders with bad input and faults: the real driver.py over a messy folder, re-runs, failed writes,
+unusable model folders, a 30-minute recording in bounded memory, and the Challenge's run_12ECG_classifier.
+
+The driver runs as a subprocess (and in-process where only its return value and messages matter) with the tiny
+model of tests/trained_model.py; torch uses one thread in both, as explained there.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+from trained_model import REPOSITORY, TrainedModel, one_torch_thread, subprocess_env, trained_model
+
+import driver
+from ecg12 import classify, inference
+from ecg12.classes import EQUIVALENT_CLASSES, scored_classes
+from ecg12.classify import ERRORS_FILE, classify_folder
+from ecg12.inference import MODEL_FILE, load_classifier
+from ecg12.outputs import load_outputs, save_outputs
+from ecg12.preprocess import WINDOW_SAMPLES, MissingLeadsWarning, window_starts
+from ecg12.synthetic import MessyFolder, make_messy_folder
+from team_code import load_12ECG_model, run_12ECG_classifier
+
+LONG = "good_incart_30min"
+READ_STAGE_EXCEPTIONS = {"bad_nan": "preprocess", "bad_inf": "preprocess"}  # readable, rejected when prepared
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread() -> Iterator[None]:
+    with one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    return trained_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory: pytest.TempPathFactory) -> MessyFolder:
+    return make_messy_folder(tmp_path_factory.mktemp("messy"), seed=21)
+
+
+@dataclass
+class DriverRun:
+    outputs: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def driver_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest.TempPathFactory) -> DriverRun:
+    """The real driver.py over the messy folder (good and bad recordings, the 30-minute one included)."""
+    outputs = tmp_path_factory.mktemp("driver") / "outputs"
+    command = [sys.executable, "driver.py", str(shared.model), str(messy.folder), str(outputs), "--device", "cpu"]
+    done = subprocess.run(
+        command, cwd=REPOSITORY, env=subprocess_env(), capture_output=True, text=True, timeout=600, check=False
+    )
+    return DriverRun(outputs, done.returncode, done.stdout, done.stderr)
+
+
+def copy_recordings(messy: MessyFolder, names: list[str], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        for suffix in (".hea", ".mat"):
+            if (messy.folder / f"{name}{suffix}").exists():
+                shutil.copy2(messy.folder / f"{name}{suffix}", folder / f"{name}{suffix}")
+    return folder
+
+
+@dataclass
+class CleanRun:
+    """The good recordings classified alone in a clean folder, in-process, with other batch sizes and chunks."""
+
+    outputs: Path
+    result: classify.FolderResult
+    batch_size: int
+    forward_rows: list[int] = field(default_factory=list)  # windows per network call
+    blocks: list[int] = field(default_factory=list)  # windows per iterate_windows block
+    calls: list[dict[str, float]] = field(default_factory=list)  # per Classifier.probabilities call
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.fixture(scope="module")
+def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CleanRun]:
+    root = tmp_path_factory.mktemp("clean")
+    data = copy_recordings(messy, list(messy.good), root / "data")
+    classifier = load_classifier(shared.model)
+    classifier.batch_size = 8  # the driver's is 64: other batches than the driver run's
+    run = CleanRun(root / "outputs", classify.FolderResult(), classifier.batch_size)
+    hook = classifier.model.register_forward_pre_hook(lambda module, inputs: run.forward_rows.append(len(inputs[0])))
+    probabilities = classifier.probabilities
+    iterate_windows = inference.iterate_windows
+
+    def counted_windows(*args: object, **kwargs: object) -> Iterator[np.ndarray]:
+        for block in iterate_windows(*args, **kwargs):  # type: ignore[arg-type]
+            run.blocks.append(len(block))
+            yield block
+
+    def measured(records: object) -> np.ndarray:
+        """Network phase of a chunk: windows, NumPy peak (tracemalloc) and resident-memory peak growth."""
+        rows_before = sum(run.forward_rows)
+        baseline, peak_rss, stop = rss_bytes(), [0], threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak_rss[0] = max(peak_rss[0], rss_bytes())
+                time.sleep(0.002)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        tracemalloc.start()
+        try:
+            result = probabilities(records)  # type: ignore[arg-type]
+            _, numpy_peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            stop.set()
+            sampler.join()
+        run.calls.append(
+            {"windows": sum(run.forward_rows) - rows_before, "numpy_peak": numpy_peak, "rss": peak_rss[0] - baseline}
+        )
+        return result
+
+    classifier.probabilities = measured  # type: ignore[method-assign]
+    inference.iterate_windows = counted_windows  # type: ignore[assignment]
+    try:
+        with pytest.warns(MissingLeadsWarning, match="V1, V2, V3, V4, V5, V6 missing"):  # good_six_limb_leads
+            run.result = classify_folder(classifier, data, run.outputs, chunk_size=5, show_progress=False)
+    finally:
+        inference.iterate_windows = iterate_windows
+        hook.remove()
+    yield run
+
+
+def output_names(folder: Path) -> set[str]:
+    return {p.stem for p in folder.glob("*.csv") if p.name != ERRORS_FILE}
+
+
+def read_errors(folder: Path) -> list[dict[str, str]]:
+    with open(folder / ERRORS_FILE, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def temporaries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or p.name.endswith(".tmp"))
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+# --- the driver over a messy folder ---------------------------------------------------------------------------------
+
+
+def test_driver_gives_every_recording_an_output_and_reports_exactly_the_bad_ones(
+    driver_run: DriverRun, messy: MessyFolder
+) -> None:
+    assert "Traceback" not in driver_run.stderr, driver_run.stderr
+    assert driver_run.returncode == 1
+    summary = f"classified {len(messy.recordings)} recordings: {len(messy.good)} done, {len(messy.bad)} failed, "
+    assert re.search(re.escape(summary) + r"\d+\.\d s", driver_run.stdout), driver_run.stdout
+
+    assert output_names(driver_run.outputs) == set(messy.recordings)  # one per .mat, bad ones included
+    assert temporaries(driver_run.outputs) == []
+    errors = read_errors(driver_run.outputs)
+    assert sorted(row["recording"] for row in errors) == sorted(messy.bad)
+    codes = list(scored_classes().output_codes)
+    for row in errors:
+        name = row["recording"]
+        assert row["stage"] == READ_STAGE_EXCEPTIONS.get(name, "read"), row
+        assert row["message"].strip()
+        assert f"{name}: {row['stage']} failed: " in driver_run.stderr
+        assert load_outputs(driver_run.outputs / f"{name}.csv") == (codes, [False] * 27, [0.0] * 27)
+    for name in messy.good:
+        found_codes, labels, probabilities = load_outputs(driver_run.outputs / f"{name}.csv")
+        assert found_codes == codes and any(labels), name
+        assert all(0.0 < p < 1.0 for p in probabilities), name
+    assert "V1, V2, V3, V4, V5, V6 missing, zero-filled" in driver_run.stderr  # the 6-lead recording's warning
+
+
+def test_good_outputs_do_not_depend_on_the_bad_recordings_beside_them(
+    driver_run: DriverRun, clean_run: CleanRun, messy: MessyFolder
+) -> None:
+    assert clean_run.result.failed == 0 and clean_run.result.done == len(messy.good)
+    assert read_errors(clean_run.outputs) == []
+    for name in messy.good:
+        found = load_outputs(driver_run.outputs / f"{name}.csv")
+        alone = load_outputs(clean_run.outputs / f"{name}.csv")
+        assert found[0] == alone[0] and found[1] == alone[1], name
+        np.testing.assert_allclose(found[2], alone[2], rtol=1e-6, atol=1e-9, err_msg=name)
+
+
+def test_thirty_minute_recording_is_classified_in_bounded_memory(clean_run: CleanRun, messy: MessyFolder) -> None:
+    windows = len(window_starts(1800 * 500))  # 180 windows of 10 s at 500 Hz
+    all_at_once = windows * 12 * WINDOW_SAMPLES * 4  # its windows as float32: 43 MB
+    (long_call,) = [call for call in clean_run.calls if call["windows"] >= windows]
+    # The network never sees more than a batch, and no code path holds more than a few batches of windows.
+    assert max(clean_run.forward_rows) <= clean_run.batch_size
+    assert max(clean_run.blocks) <= clean_run.batch_size
+    batch_bytes = clean_run.batch_size * 12 * WINDOW_SAMPLES * 4
+    assert long_call["numpy_peak"] <= 4 * batch_bytes <= all_at_once / 4, long_call
+    # Resident memory (sampled every 2 ms): the whole network pass, activations included, grows it by less
+    # than half of what its windows alone would take.
+    assert long_call["rss"] < all_at_once / 2, long_call
+
+
+# --- the Challenge interface -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["good_normal", "good_lead_order", "good_six_limb_leads", "good_1000hz", "good_short", "good_gain_4880"]
+)
+def test_run_12ecg_classifier_gives_the_driver_numbers(
+    name: str, shared: TrainedModel, messy: MessyFolder, driver_run: DriverRun
+) -> None:
+    model = load_12ECG_model(shared.model)
+    data = scipy.io.loadmat(messy.folder / f"{name}.mat")["val"].astype(np.float64)
+    with open(messy.folder / f"{name}.hea") as handle:  # as the Challenge's driver reads it
+        header_data = handle.readlines()
+    missing_leads = pytest.warns(MissingLeadsWarning) if name == "good_six_limb_leads" else nullcontext()
+    with missing_leads:
+        labels, probabilities, codes = run_12ECG_classifier(data, header_data, model)
+
+    assert codes == list(scored_classes().output_codes) and len(codes) == 27
+    assert len(labels) == len(probabilities) == 27
+    assert set(labels) <= {0, 1} and all(isinstance(p, float) for p in probabilities)
+    for first, second in EQUIVALENT_CLASSES:
+        i, j = codes.index(first), codes.index(second)
+        assert labels[i] == labels[j] and probabilities[i] == probabilities[j]
+    driver_codes, driver_labels, driver_probabilities = load_outputs(driver_run.outputs / f"{name}.csv")
+    assert driver_codes == codes and driver_labels == [bool(v) for v in labels]
+    np.testing.assert_allclose(probabilities, driver_probabilities, rtol=1e-6, atol=1e-9)
+
+
+# --- re-runs and failed writes ---------------------------------------------------------------------------------------
+
+SMALL = ["good_normal", "good_short", "good_257hz", "bad_nan", "bad_empty_mat"]
+
+
+def test_rerun_into_an_existing_outputs_folder_gives_identical_files(
+    shared: TrainedModel, messy: MessyFolder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy_recordings(messy, SMALL, tmp_path / "data")
+    outputs = tmp_path / "outputs"
+    arguments = [str(shared.model), str(data), str(outputs), "--device", "cpu"]
+    assert driver.main(arguments) == 1
+    first = snapshot(outputs)
+    assert set(first) == {f"{name}.csv" for name in SMALL} | {ERRORS_FILE}
+    # What a run killed inside a write leaves behind is removed by the next run.
+    (outputs / ".good_normal.csv.k1ll3d.tmp").write_text("#good_normal\n426783006\n1\n")
+    assert driver.main(arguments) == 1
+    assert snapshot(outputs) == first
+    assert "2 failed" in capsys.readouterr().out
+
+
+def test_a_failed_write_leaves_the_previous_file_intact(
+    shared: TrainedModel, messy: MessyFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = copy_recordings(messy, SMALL, tmp_path / "data")
+    outputs = tmp_path / "outputs"
+    classifier = load_classifier(shared.model)
+    classify_folder(classifier, data, outputs, show_progress=False)
+    codes = list(scored_classes().output_codes)
+    save_outputs(outputs / "good_normal.csv", "good_normal", codes, [1] * 27, [0.123] * 27)  # "the previous run"
+    save_outputs(outputs / "bad_nan.csv", "bad_nan", codes, [1] * 27, [0.456] * 27)
+    before = snapshot(outputs)
+
+    replace = os.replace
+    failing = {"good_normal.csv", "bad_nan.csv"}  # a result and an all-negative output for a bad recording
+
+    def full_disk(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> None:
+        if Path(destination).name in failing:
+            failing.discard(Path(destination).name)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    result = classify_folder(classifier, data, outputs, show_progress=False)
+
+    after = snapshot(outputs)
+    assert after["good_normal.csv"] == before["good_normal.csv"]
+    assert after["bad_nan.csv"] == before["bad_nan.csv"]
+    assert temporaries(outputs) == []
+    assert result.failed == 3 and result.done == 2
+    errors = {row["recording"]: row for row in read_errors(outputs)}
+    assert errors["good_normal"]["stage"] == "write" and "No space left" in errors["good_normal"]["message"]
+    assert errors["bad_nan"]["stage"] == "preprocess"
+    assert errors["bad_empty_mat"]["stage"] == "read"
+
+
+# --- unusable model folders -----------------------------------------------------------------------------------------
+
+
+def damaged_model(shared: TrainedModel, folder: Path, damage: str) -> Path:
+    model = folder / "model"
+    shutil.copytree(shared.model, model)
+    path = model / MODEL_FILE
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "missing":
+        shutil.rmtree(model)
+    else:
+        bundle = torch.load(path, weights_only=True)
+        if damage == "key missing":
+            del bundle["decision_rule"]
+        else:
+            bundle["format"] += 1
+        torch.save(bundle, path)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ("missing", "does not exist"),
+        ("truncated", "model.pt is not a readable model file"),
+        ("key missing", "model.pt is incomplete: missing decision_rule"),
+        ("other format", "model.pt has model format 2"),
+    ],
+)
+def test_driver_stops_before_reading_anything_when_the_model_folder_is_unusable(
+    damage: str,
+    expected: str,
+    shared: TrainedModel,
+    messy: MessyFolder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model = damaged_model(shared, tmp_path, damage)
+
+    def no_reading(*args: object) -> None:
+        raise AssertionError("a recording was read")
+
+    monkeypatch.setattr(classify, "read_header", no_reading)
+    outputs = tmp_path / "outputs"
+    assert driver.main([str(model), str(messy.folder), str(outputs), "--device", "cpu"]) == 2
+    captured = capsys.readouterr()
+    message = captured.err.strip()
+    assert message.startswith("driver.py: ") and "\n" not in message  # one message (an exception would fail here)
+    assert expected in message
+    assert captured.out == ""
+    assert not outputs.exists()  # no output files, not even the folder
