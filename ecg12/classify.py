@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 ERRORS_FILE = "errors.csv"
 
 
+class OutputFolderError(RuntimeError):
+    """The output folder cannot be created, or errors.csv cannot be written into it."""
+
+
 @dataclass
 class FolderResult:
     """What happened to a folder: counts, time and one (recording, stage, message) row per failure."""
@@ -88,7 +92,10 @@ def classify_folder(
     started = time.time()
     files = find_signal_files(data_folder)
     output_folder = Path(output_folder)
-    output_folder.mkdir(parents=True, exist_ok=True)
+    try:
+        output_folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputFolderError(f"cannot create output folder {output_folder}: {error.strerror or error}") from error
     _remove_temporaries(output_folder, {f"{path.stem}.csv" for path in files} | {ERRORS_FILE})
     result = FolderResult()
     codes = list(classifier.classes.output_codes)
@@ -149,7 +156,10 @@ def classify_folder(
             classify_pending()
     classify_pending()
 
-    _write_errors(output_folder / ERRORS_FILE, result.errors)
+    try:
+        _write_errors(output_folder / ERRORS_FILE, result.errors)
+    except OSError as error:
+        raise OutputFolderError(f"cannot write {output_folder / ERRORS_FILE}: {error.strerror or error}") from error
     result.seconds = time.time() - started
     return result
 

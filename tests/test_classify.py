@@ -364,3 +364,13 @@ def test_driver_stops_before_reading_anything_when_the_model_folder_is_unusable(
     assert expected in message
     assert captured.out == ""
     assert not outputs.exists()  # no output files, not even the folder
+
+
+def test_driver_stops_with_one_message_when_the_outputs_folder_cannot_be_made(
+    shared: TrainedModel, messy: MessyFolder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = tmp_path / "outputs"
+    outputs.write_text("a file where the folder should go\n")
+    assert driver.main([str(shared.model), str(messy.folder), str(outputs), "--device", "cpu"]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith(f"driver.py: cannot create output folder {outputs}") and "\n" not in message
