@@ -133,10 +133,12 @@ def classify_folder(
                 row = (
                     probabilities[index : index + 1] if probabilities is not None else classifier.probabilities([item])
                 )
+                if not np.isfinite(row).all():
+                    raise ValueError("the network gave non-finite probabilities")
+                _, labels, scores = classifier.challenge_outputs(row)
             except Exception as error:
                 fail(name, "classify", error)
                 continue
-            _, labels, scores = classifier.challenge_outputs(row)
             write(name, labels[0], scores[0])
         pending.clear()
 

@@ -32,9 +32,11 @@ import driver
 from ecg12 import classify, inference
 from ecg12.classes import EQUIVALENT_CLASSES, scored_classes
 from ecg12.classify import ERRORS_FILE, classify_folder
-from ecg12.inference import MODEL_FILE, load_classifier
+from ecg12.headers import read_header
+from ecg12.inference import MODEL_FILE, load_classifier, prepare_recording
 from ecg12.outputs import load_outputs, save_outputs
 from ecg12.preprocess import WINDOW_SAMPLES, MissingLeadsWarning, window_starts
+from ecg12.recordings import load_counts
 from ecg12.synthetic import MessyFolder, make_messy_folder
 from team_code import load_12ECG_model, run_12ECG_classifier
 
@@ -374,3 +376,36 @@ def test_driver_stops_with_one_message_when_the_outputs_folder_cannot_be_made(
     assert driver.main([str(shared.model), str(messy.folder), str(outputs), "--device", "cpu"]) == 2
     message = capsys.readouterr().err.strip()
     assert message.startswith(f"driver.py: cannot create output folder {outputs}") and "\n" not in message
+
+
+def test_a_recording_that_fails_in_the_network_fails_alone(
+    shared: TrainedModel, messy: MessyFolder, tmp_path: Path
+) -> None:
+    data = copy_recordings(messy, SMALL, tmp_path / "data")
+    classifier = load_classifier(shared.model)
+    probabilities = classifier.probabilities
+    header = read_header(data / "good_257hz.hea")
+    resampled, _ = prepare_recording(header, load_counts(data / "good_257hz.mat", header))
+
+    def faulty(records: object) -> np.ndarray:
+        """good_short (300 samples) makes the network raise; good_257hz gets NaN probabilities."""
+        chunk = list(records)  # type: ignore[call-overload]
+        if any(signal.shape[1] == 300 for signal, _ in chunk):
+            raise RuntimeError("out of memory in the network")
+        result = probabilities(chunk)
+        result[[np.array_equal(signal, resampled) for signal, _ in chunk]] = np.nan
+        return result
+
+    classifier.probabilities = faulty  # type: ignore[method-assign]
+    result = classify_folder(classifier, data, tmp_path / "outputs", show_progress=False)
+
+    errors = {row["recording"]: row for row in read_errors(tmp_path / "outputs")}
+    assert sorted(errors) == ["bad_empty_mat", "bad_nan", "good_257hz", "good_short"]
+    assert errors["good_short"]["stage"] == "classify" and "out of memory" in errors["good_short"]["message"]
+    assert errors["good_257hz"]["stage"] == "classify" and "non-finite" in errors["good_257hz"]["message"]
+    assert result.done == 1 and result.failed == 4
+    codes = list(scored_classes().output_codes)
+    for name in ("good_short", "good_257hz"):
+        assert load_outputs(tmp_path / "outputs" / f"{name}.csv") == (codes, [False] * 27, [0.0] * 27)
+    _, labels, scores = load_outputs(tmp_path / "outputs" / "good_normal.csv")
+    assert any(labels) and all(0 < p < 1 for p in scores)
