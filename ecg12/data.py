@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import shutil
+import socket
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -122,7 +123,8 @@ def open_cache(folder: str | os.PathLike[str]) -> SignalCache:
 
 
 def _build(headers: list[Path], folder: Path, workers: int) -> None:
-    building = folder.parent / f".{folder.name}.building-{os.getpid()}"
+    _remove_abandoned_builds(folder.parent)
+    building = folder.parent / f"{_building_prefix(folder.name)}{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
     try:
@@ -155,6 +157,37 @@ def _build(headers: list[Path], folder: Path, workers: int) -> None:
             log.info("Another process cached the same folder first; using %s", folder)  # same inputs, same cache
     finally:
         shutil.rmtree(building, ignore_errors=True)
+
+
+def _building_prefix(name: str) -> str:
+    """Name of a cache folder under construction, less the builder's process id."""
+    return f".{name}.building-{socket.gethostname()}-"
+
+
+def _remove_abandoned_builds(root: Path) -> None:
+    """Delete the unfinished cache folders of builds killed on this host (their process no longer exists).
+
+    A killed build of the full data set leaves gigabytes behind; builds on other hosts sharing the
+    cache root, and builds whose process is alive, are left alone.
+    """
+    if not root.is_dir():
+        return
+    marker = f".building-{socket.gethostname()}-"
+    for path in root.iterdir():
+        name, _, pid = path.name.rpartition(marker)
+        if name.startswith(".") and pid.isdigit() and not _process_exists(int(pid)):
+            log.info("Removing %s, left by a cache build that was killed", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _plan(headers: list[Path]) -> tuple[list[dict], list[dict]]:

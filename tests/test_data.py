@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from ecg12 import data
 from ecg12.data import load_or_build_cache
 from ecg12.headers import read_header
 from ecg12.preprocess import demographic_features, prepare_signal
-from ecg12.recordings import load_counts, signal_file, to_millivolts
+from ecg12.recordings import find_recordings, load_counts, signal_file, to_millivolts
 from ecg12.synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 
 
@@ -133,3 +135,19 @@ def test_an_unexpected_error_in_one_recording_skips_only_that_recording(
     assert cache.names == ("R0", "R2")
     assert dict(cache.skipped) == {"R1": "MemoryError: no room for R1"}
     assert not math.isnan(float(cache.signal(1).sum()))
+
+
+def test_a_killed_build_is_cleaned_up_by_the_next_one(tmp_path: Path) -> None:
+    folder = small_folder(tmp_path / "data")
+    cache_root = tmp_path / "cache"
+    name = data.fingerprint(find_recordings(folder))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = cache_root / f"{data._building_prefix(name)}{int(dead.stdout)}"  # its process has ended
+    running = cache_root / f"{data._building_prefix('other')}{os.getppid()}"  # its process is alive
+    for path in (killed, running):
+        path.mkdir(parents=True)
+        (path / "signals.int16").write_bytes(b"\0" * 4096)
+
+    cache = load_or_build_cache(folder, cache_root)
+    assert len(cache) == 3
+    assert sorted(p.name for p in cache_root.iterdir()) == sorted([name, running.name])
