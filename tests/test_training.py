@@ -18,13 +18,10 @@ import numpy as np
 import pytest
 import torch
 from trained_model import (
-    EPOCH_WINDOWS,
     EPOCHS,
     REPOSITORY,
-    TRAIN_LAUNCHER,
     TrainedModel,
     one_torch_thread,
-    short_epochs,
     subprocess_env,
     train_arguments,
     trained_model,
@@ -214,8 +211,7 @@ def test_resume_refuses_with_a_clear_error(
     else:
         arguments[arguments.index("--batch-size") + 1] = "8"
     before = (model / "model.pt").read_bytes()
-    with short_epochs():
-        assert train_model.main([*arguments, "--resume"]) == 1
+    assert train_model.main([*arguments, "--resume"]) == 1
     message = capsys.readouterr().err
     assert message.startswith("train_model.py: ") and "resume" in message
     assert {"no checkpoint": "does not exist", "truncated checkpoint": "checkpoint", "other recipe": "batch_size"}[
@@ -233,8 +229,7 @@ def test_resuming_a_finished_run_restores_its_history_and_removes_temporaries(
     (model / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")
     (model / ".model.pt.k1ll3d.tmp").write_bytes(b"half a model")
     before = (model / "model.pt").read_bytes()
-    with short_epochs():
-        assert train_model.main([*train_arguments(shared.data, model, shared.cache), "--resume"]) == 0
+    assert train_model.main([*train_arguments(shared.data, model, shared.cache), "--resume"]) == 0
     assert_same_history(read_rows(model / training.HISTORY_FILE), read_rows(shared.model / training.HISTORY_FILE))
     assert temporaries(model) == []
     assert (model / "model.pt").read_bytes() == before
@@ -247,7 +242,7 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(shared: T
     log_path = tmp_path / "train.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-c", TRAIN_LAUNCHER, str(EPOCH_WINDOWS), *arguments],
+            [sys.executable, "train_model.py", *arguments],
             cwd=REPOSITORY,
             env=subprocess_env(),
             stdout=log_file,
@@ -282,8 +277,7 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(shared: T
     rows = read_rows(model / training.HISTORY_FILE)
     assert checkpoint["epoch"] - 1 <= len(rows) <= checkpoint["epoch"]
 
-    with short_epochs():
-        assert train_model.main([*arguments, "--resume"]) == 0
+    assert train_model.main([*arguments, "--resume"]) == 0
 
     assert temporaries(model) == []
     assert_same_history(read_rows(model / training.HISTORY_FILE), read_rows(shared.model / training.HISTORY_FILE))

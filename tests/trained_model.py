@@ -1,10 +1,9 @@
 """A tiny model trained once per test session, shared by the robustness tests (classify, training, inference).
 
-It is trained on a small learnable synthetic data set exactly as ``train_model.py`` trains with
-:func:`train_arguments`, except for epoch length: the recipe's ``min_epoch_windows`` (1024 windows
-per epoch, not a command-line option) is lowered to :data:`EPOCH_WINDOWS` so that an epoch takes
-seconds. The kill-and-resume test starts the real ``train_model.py`` with the same arguments through
-:data:`TRAIN_LAUNCHER` and compares its resumed run with this uninterrupted one.
+It is trained in-process by ``train_model.main`` with :func:`train_arguments` on a small learnable
+synthetic data set, with epochs of :data:`EPOCH_WINDOWS` windows (``--epoch-windows``) so that an
+epoch takes a second. The kill-and-resume test starts the real ``train_model.py`` with the same
+arguments and compares its resumed run with this uninterrupted one.
 
 Built lazily and memoised in this module, so every test module gets the same folders however the
 tests are selected or ordered.
@@ -17,19 +16,16 @@ same thread count.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import torch
 
 import train_model
-from ecg12 import cli
 from ecg12.synthetic import make_learnable_dataset
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -37,18 +33,6 @@ EPOCHS = 4
 EPOCH_WINDOWS = 8  # training windows per epoch (one pass over the 8 training recordings)
 DATA_RECORDS = 10  # 8 for training, 2 for validation
 DATA_SEED = 5
-
-# Runs the real train_model.py (``python -c LAUNCHER EPOCH_WINDOWS DATA MODEL [options]``) with
-# min_epoch_windows lowered as in :func:`short_epochs`.
-TRAIN_LAUNCHER = (
-    "import dataclasses, runpy, sys\n"
-    "import ecg12.cli as cli\n"
-    "windows = int(sys.argv.pop(1))\n"
-    "base = cli.training_config\n"
-    "cli.training_config = lambda arguments: dataclasses.replace(base(arguments), min_epoch_windows=windows)\n"
-    "sys.argv[0] = 'train_model.py'\n"
-    "runpy.run_path('train_model.py', run_name='__main__')\n"
-)
 
 
 def train_arguments(data: Path, model: Path, cache: Path, epochs: int = EPOCHS) -> list[str]:
@@ -60,6 +44,8 @@ def train_arguments(data: Path, model: Path, cache: Path, epochs: int = EPOCHS) 
         "tiny",
         "--epochs",
         str(epochs),
+        "--epoch-windows",
+        str(EPOCH_WINDOWS),
         "--batch-size",
         "4",
         "--seed",
@@ -71,18 +57,6 @@ def train_arguments(data: Path, model: Path, cache: Path, epochs: int = EPOCHS) 
         "--cache-dir",
         str(cache),
     ]
-
-
-@contextmanager
-def short_epochs(windows: int = EPOCH_WINDOWS) -> Iterator[None]:
-    """In-process ``train_model.main`` with ``min_epoch_windows`` lowered to ``windows``."""
-    base = cli.training_config
-
-    def config(arguments):  # type: ignore[no-untyped-def]
-        return dataclasses.replace(base(arguments), min_epoch_windows=windows)
-
-    with mock.patch.object(train_model, "training_config", config):
-        yield
 
 
 @contextmanager
@@ -126,7 +100,7 @@ def trained_model(factory: pytest.TempPathFactory) -> TrainedModel:
         data = learnable_data(factory)
         root = factory.mktemp("trained")
         trained = TrainedModel(data, root / "model", root / "cache")
-        with short_epochs(), one_torch_thread():
+        with one_torch_thread():
             code = train_model.main(train_arguments(trained.data, trained.model, trained.cache))
         assert code == 0, "training the shared tiny model failed"
         _memo["model"] = trained
