@@ -151,3 +151,13 @@ def test_a_killed_build_is_cleaned_up_by_the_next_one(tmp_path: Path) -> None:
     cache = load_or_build_cache(folder, cache_root)
     assert len(cache) == 3
     assert sorted(p.name for p in cache_root.iterdir()) == sorted([name, running.name])
+
+
+def test_a_build_that_loses_the_race_to_another_process_uses_its_cache(tmp_path: Path) -> None:
+    folder = small_folder(tmp_path / "data")
+    first = load_or_build_cache(folder, tmp_path / "cache")
+    index = (first.folder / "index.json").read_bytes()
+    # Another process finished the same cache while this one was building it.
+    data._build(find_recordings(folder), first.folder, workers=1)
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.folder.name]
+    assert (first.folder / "index.json").read_bytes() == index
