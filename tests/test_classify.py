@@ -106,7 +106,7 @@ def rss_bytes() -> int:
 
 
 @pytest.fixture(scope="module")
-def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CleanRun]:
+def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest.TempPathFactory) -> CleanRun:
     root = tmp_path_factory.mktemp("clean")
     data = copy_recordings(messy, list(messy.good), root / "data")
     classifier = load_classifier(shared.model)
@@ -154,7 +154,7 @@ def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest
     finally:
         inference.iterate_windows = iterate_windows
         hook.remove()
-    yield run
+    return run
 
 
 def output_names(folder: Path) -> set[str]:
