@@ -6,13 +6,17 @@ The organisers' scripts call exactly these three functions; the work is done by 
 from __future__ import annotations
 
 import os
+import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecg12.classify import classify_recording
 from ecg12.headers import RecordError, parse_header
 from ecg12.inference import Classifier, load_classifier
-from ecg12.training import TrainConfig, train
+
+if TYPE_CHECKING:
+    from ecg12.training import TrainConfig
 
 
 def training_code(
@@ -22,6 +26,9 @@ def training_code(
     resume: bool = False,
 ) -> None:
     """Train a model on the recordings in ``data_directory`` and save it in ``model_directory``."""
+    # Imported here: training pulls in matplotlib and the data pipeline, which classification does not need.
+    from ecg12.training import train
+
     train(data_directory, model_directory, config, resume=resume)
 
 
@@ -36,19 +43,26 @@ def run_12ECG_classifier(
     """Classify one recording: ``data`` is the ``val`` array (raw ADC counts), ``header_data`` the header's lines.
 
     Returns binary labels, probabilities and the 27 scored SNOMED CT codes (both codes of an
-    equivalent pair carry the same value).
+    equivalent pair carry the same value). A recording that cannot be classified gets all labels
+    and probabilities 0 (the scorer counts it as negative) and its error on stderr, so that the
+    organisers' driver, which has no error handling, goes on with the next recording.
     """
-    text = (
-        header_data
-        if isinstance(header_data, str)
-        else "".join(line if line.endswith("\n") else line + "\n" for line in header_data)
-    )
-    header = parse_header(text, "<header>")
-    counts = np.asarray(data, dtype=np.float64)
-    if counts.shape != (header.num_leads, header.num_samples):
-        raise RecordError(
-            header.record_name,
-            f"data has shape {counts.shape} but the header declares {header.num_leads} x {header.num_samples}",
+    codes = list(model.classes.output_codes)
+    try:
+        text = (
+            header_data
+            if isinstance(header_data, str)
+            else "".join(line if line.endswith("\n") else line + "\n" for line in header_data)
         )
-    codes, labels, probabilities = classify_recording(model, header, counts)
+        header = parse_header(text, "<header>")
+        counts = np.asarray(data, dtype=np.float64)
+        if counts.shape != (header.num_leads, header.num_samples):
+            raise RecordError(
+                header.record_name,
+                f"data has shape {counts.shape} but the header declares {header.num_leads} x {header.num_samples}",
+            )
+        codes, labels, probabilities = classify_recording(model, header, counts)
+    except Exception as error:  # one bad recording must not stop the organisers' loop
+        print(f"run_12ECG_classifier: {type(error).__name__}: {error}", file=sys.stderr)
+        return [0] * len(codes), [0.0] * len(codes), codes
     return [int(v) for v in labels], [float(p) for p in probabilities], codes

@@ -257,6 +257,20 @@ def test_run_12ecg_classifier_gives_the_driver_numbers(
     np.testing.assert_allclose(probabilities, driver_probabilities, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("name", ["bad_nan", "bad_wrong_length"])
+def test_run_12ecg_classifier_answers_all_negative_for_a_bad_recording(
+    name: str, shared: TrainedModel, messy: MessyFolder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The organisers' driver has no error handling: a bad recording must not raise, only report."""
+    model = load_12ECG_model(shared.model)
+    data = scipy.io.loadmat(messy.folder / f"{name}.mat")["val"].astype(np.float64)
+    header_data = (messy.folder / f"{name}.hea").read_text().splitlines(keepends=True)
+    labels, probabilities, codes = run_12ECG_classifier(data, header_data, model)
+    assert codes == list(scored_classes().output_codes)
+    assert labels == [0] * 27 and probabilities == [0.0] * 27
+    assert "run_12ECG_classifier" in capsys.readouterr().err
+
+
 # --- re-runs and failed writes ---------------------------------------------------------------------------------------
 
 SMALL = ["good_normal", "good_short", "good_257hz", "bad_nan", "bad_empty_mat"]
