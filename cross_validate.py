@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecg12.cli import add_training_arguments, training_config
+from ecg12.cli import add_threads_argument, add_training_arguments, apply_threads, training_config
 from ecg12.crossval import cross_validate
 from ecg12.logs import configure_logging
 
@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", help="folder for fold models, out-of-fold outputs and the report")
     parser.add_argument("--folds", type=int, default=5)
     add_training_arguments(parser)
+    add_threads_argument(parser)
     arguments = parser.parse_args(argv)
+    apply_threads(arguments)
     try:
         rows = cross_validate(arguments.data, arguments.output, training_config(arguments), arguments.folds)
     except (ValueError, FileNotFoundError) as error:

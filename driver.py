@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from ecg12.classify import classify_folder
+from ecg12.cli import add_threads_argument, apply_threads
 from ecg12.inference import ModelFolderError
 from ecg12.logs import configure_logging
 from team_code import load_12ECG_model
@@ -24,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outputs", help="folder for the output files")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     parser.add_argument("--chunk-size", type=int, default=16, help="recordings batched through the network together")
+    add_threads_argument(parser)
     arguments = parser.parse_args(argv)
+    apply_threads(arguments)
     try:
         model = load_12ECG_model(arguments.model, arguments.device)
         result = classify_folder(model, arguments.data, arguments.outputs, arguments.chunk_size)

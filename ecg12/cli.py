@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+
 from ecg12.model import MODEL_SIZES
 from ecg12.training import TrainConfig
 
@@ -45,3 +47,17 @@ def training_config(arguments: argparse.Namespace) -> TrainConfig:
         workers=arguments.workers,
         cache_dir=arguments.cache_dir,
     )
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads for torch (default: torch's choice, one per core); 1 is faster on a busy machine",
+    )
+
+
+def apply_threads(arguments: argparse.Namespace) -> None:
+    if arguments.threads > 0:
+        torch.set_num_threads(arguments.threads)
