@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecg12.classify import classify_recording
 from ecg12.headers import RecordError, parse_header
 from ecg12.inference import Classifier, load_classifier
-
-if TYPE_CHECKING:
-    from ecg12.training import TrainConfig
+from ecg12.training import TrainConfig, train
 
 
 def training_code(
@@ -26,9 +23,6 @@ def training_code(
     resume: bool = False,
 ) -> None:
     """Train a model on the recordings in ``data_directory`` and save it in ``model_directory``."""
-    # Imported here: training pulls in matplotlib and the data pipeline, which classification does not need.
-    from ecg12.training import train
-
     train(data_directory, model_directory, config, resume=resume)
 
 

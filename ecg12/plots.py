@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: no display in containers or CI
-
-import matplotlib.pyplot as plt
 import numpy as np
 
 from ecg12.files import atomic_write
 
 
-def _save(figure: plt.Figure, path: str | os.PathLike[str]) -> None:
+def _pyplot() -> ModuleType:
+    """matplotlib.pyplot on the headless Agg backend, imported on first use (it is slow to import)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display in containers or CI
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
+def _save(figure: Any, path: str | os.PathLike[str]) -> None:
     atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=120))
-    plt.close(figure)
+    _pyplot().close(figure)
 
 
 def plot_training_curves(history: Sequence[dict[str, object]], path: str | os.PathLike[str]) -> None:
     """Losses and validation metrics per epoch, the best epoch marked."""
     epochs = [int(row["epoch"]) for row in history]  # type: ignore[call-overload]
-    figure, (losses, metrics) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (losses, metrics) = _pyplot().subplots(1, 2, figsize=(11, 4))
     losses.plot(epochs, [row["train_loss"] for row in history], label="training")
     losses.plot(epochs, [row["validation_loss"] for row in history], label="validation")
     losses.set(xlabel="epoch", ylabel="weighted BCE", title="Loss")
@@ -52,7 +59,7 @@ def plot_class_scores(
     title: str,
 ) -> None:
     """Per-class AUROC and F-measure bars; classes without enough examples to score are greyed."""
-    figure, axis = plt.subplots(figsize=(12, 4.5))
+    figure, axis = _pyplot().subplots(figsize=(12, 4.5))
     x = np.arange(len(names))
     axis.bar(x - 0.2, np.nan_to_num(auroc), width=0.4, label="AUROC")
     axis.bar(x + 0.2, np.nan_to_num(f_measure), width=0.4, label="F-measure")
