@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecg12.classify import classify_folder  # noqa: E402
+from ecg12.features import NUM_RECORD_FEATURES  # noqa: E402
 from ecg12.inference import Classifier, load_classifier, save_model_folder  # noqa: E402
 from ecg12.loss import HardExampleBCELoss  # noqa: E402
 from ecg12.model import MODEL_SIZES, MultiScaleSENet  # noqa: E402
@@ -45,7 +46,7 @@ BATCH = 32
 
 def forward_flops(model: MultiScaleSENet) -> int:
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        model(torch.zeros(1, 12, 5000), torch.zeros(1, 4))
+        model(torch.zeros(1, 12, 5000), torch.zeros(1, NUM_RECORD_FEATURES))
     return counter.get_total_flops()
 
 
@@ -53,11 +54,11 @@ def training_rate(model: MultiScaleSENet, steps: int) -> float:
     model.train()
     criterion = HardExampleBCELoss(np.ones(24))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    windows, demographics = torch.randn(BATCH, 12, 5000), torch.rand(BATCH, 4)
+    windows, features = torch.randn(BATCH, 12, 5000), torch.rand(BATCH, NUM_RECORD_FEATURES)
     targets = (torch.rand(BATCH, 24) < 0.1).float()
 
     def step() -> None:
-        loss = criterion(model(windows, demographics), targets)
+        loss = criterion(model(windows, features), targets)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -71,7 +72,7 @@ def training_rate(model: MultiScaleSENet, steps: int) -> float:
 
 def network_rate(classifier: Classifier, records: int) -> float:
     inputs = [
-        (np.random.default_rng(i).normal(size=(12, 5000)).astype(np.float32), np.zeros(4, np.float32))
+        (np.random.default_rng(i).normal(size=(12, 5000)).astype(np.float32), np.zeros(NUM_RECORD_FEATURES, np.float32))
         for i in range(records)
     ]
     classifier.probabilities(inputs[:8])  # warm-up
@@ -147,7 +148,8 @@ def main() -> None:
                 f"  training:  {training:6.1f} samples/s (batch {BATCH}, forward+backward+AdamW), "
                 f"{3 * flops * training / 1e9:.1f} GFLOP/s; peak RSS {train_mb:.0f} MB\n"
                 f"  inference: network alone {network:6.1f} recordings/s ({flops * network / 1e9:.1f} GFLOP/s)\n"
-                f"             driver, 16 recordings per batch {batched:6.1f} recordings/s; peak RSS {infer_mb:.0f} MB\n"
+                f"             driver, 16 recordings per batch {batched:6.1f} recordings/s; "
+                f"peak RSS {infer_mb:.0f} MB\n"
                 f"             driver, 1 recording per batch (reference) {single:6.1f} recordings/s; "
                 f"batching x{batched / single:.2f}"
             )

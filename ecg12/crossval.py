@@ -56,7 +56,7 @@ def cross_validate(
         log.info("Fold %d/%d: training on %d recordings", fold + 1, folds, len(labels) - len(held_out))
         fit(cache, np.flatnonzero(fold_of != fold), fold_folder, config)
         classifier = load_classifier(fold_folder, config.device if config.device != "auto" else "cpu")
-        inputs = ((cache.signal(int(i)), cache.demographics[int(i)]) for i in held_out)
+        inputs = ((cache.signal(int(i)), cache.features[int(i)]) for i in held_out)
         probabilities[held_out] = classifier.probabilities(inputs)
         binary[held_out] = classifier.decision_rule.apply(probabilities[held_out])
         fold_scores = score(labels[held_out], binary[held_out], probabilities[held_out], classes)

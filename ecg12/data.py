@@ -29,14 +29,15 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
+from ecg12.features import NUM_RECORD_FEATURES, record_features
 from ecg12.files import atomic_write_text
 from ecg12.headers import RecordError, read_header
-from ecg12.preprocess import TARGET_FREQUENCY, demographic_features, prepare_signal
+from ecg12.preprocess import TARGET_FREQUENCY, prepare_signal
 from ecg12.recordings import find_recordings, load_counts, signal_file, to_millivolts
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 MICROVOLTS_PER_MV = 1000.0
 _INT16_MAX = np.iinfo(np.int16).max
 
@@ -48,7 +49,7 @@ class SignalCache:
     folder: Path
     names: tuple[str, ...]
     codes: tuple[tuple[str, ...], ...]  # #Dx codes per recording
-    demographics: np.ndarray  # (n, 4) float32
+    features: np.ndarray  # (n, NUM_RECORD_FEATURES) float32: ecg12.features.record_features
     offsets: np.ndarray  # (n,) int64
     lengths: np.ndarray  # (n,) int64, samples at 500 Hz
     skipped: tuple[tuple[str, str], ...]  # (recording, reason) that could not be used
@@ -114,7 +115,7 @@ def open_cache(folder: str | os.PathLike[str]) -> SignalCache:
         folder=folder,
         names=tuple(r["name"] for r in records),
         codes=tuple(tuple(r["codes"]) for r in records),
-        demographics=np.array([r["demographics"] for r in records], dtype=np.float32).reshape(-1, 4),
+        features=np.array([r["features"] for r in records], dtype=np.float32).reshape(-1, NUM_RECORD_FEATURES),
         offsets=np.array([r["offset"] for r in records], dtype=np.int64),
         lengths=np.array([r["length"] for r in records], dtype=np.int64),
         skipped=tuple((s["name"], s["reason"]) for s in index["skipped"]),
@@ -140,12 +141,14 @@ def _build(headers: list[Path], folder: Path, workers: int) -> None:
             delayed(_write_chunk)(chunk, signals_path, total) for chunk in chunks
         )
         failed: dict[str, str] = {}
+        features: dict[str, list[float]] = {}
         # disable=None: a progress bar on a terminal, none in logs (non-TTY)
         with tqdm(total=len(records), desc="caching signals", unit="rec", disable=None) as progress:
-            for chunk, errors in zip(chunks, results, strict=True):
+            for chunk, (errors, chunk_features) in zip(chunks, results, strict=True):
                 failed.update(errors)
+                features.update(chunk_features)
                 progress.update(len(chunk))
-        kept = [r for r in records if r["name"] not in failed]
+        kept = [{**r, "features": features[r["name"]]} for r in records if r["name"] not in failed]
         skipped += [{"name": name, "reason": reason} for name, reason in failed.items()]
         index = {"format": CACHE_FORMAT, "total_samples": total, "records": kept, "skipped": skipped}
         atomic_write_text(building / "index.json", json.dumps(index))
@@ -210,7 +213,6 @@ def _plan(headers: list[Path]) -> tuple[list[dict], list[dict]]:
                 "name": path.stem,
                 "header": str(path),
                 "codes": list(header.labels),
-                "demographics": demographic_features(header.age, header.sex).tolist(),
                 "offset": offset,
                 "length": length,
             }
@@ -219,10 +221,11 @@ def _plan(headers: list[Path]) -> tuple[list[dict], list[dict]]:
     return records, skipped
 
 
-def _write_chunk(records: list[dict], signals_path: Path, total: int) -> dict[str, str]:
-    """Preprocess recordings and write them into the memory-mapped file; return {name: error}."""
+def _write_chunk(records: list[dict], signals_path: Path, total: int) -> tuple[dict[str, str], dict[str, list[float]]]:
+    """Preprocess recordings into the memory-mapped file; return {name: error} and {name: record features}."""
     signals = np.memmap(signals_path, dtype=np.int16, mode="r+", shape=(total, 12))
     errors: dict[str, str] = {}
+    features: dict[str, list[float]] = {}
     for record in records:
         try:
             with warnings.catch_warnings():
@@ -238,8 +241,9 @@ def _write_chunk(records: list[dict], signals_path: Path, total: int) -> dict[st
             continue
         microvolts = np.clip(np.rint(signal * MICROVOLTS_PER_MV), -_INT16_MAX, _INT16_MAX).astype(np.int16)
         signals[record["offset"] : record["offset"] + record["length"]] = microvolts.T
+        features[record["name"]] = record_features(signal, header.age, header.sex).tolist()
     signals.flush()
-    return errors
+    return errors, features
 
 
 def _reason(error: BaseException) -> str:

@@ -19,10 +19,11 @@ import torch
 
 from ecg12 import __version__
 from ecg12.classes import ScoredClasses, scored_classes
+from ecg12.features import record_features
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.headers import Header
 from ecg12.model import ModelConfig, MultiScaleSENet
-from ecg12.preprocess import WINDOW_SAMPLES, demographic_features, prepare_signal, window_starts
+from ecg12.preprocess import WINDOW_SAMPLES, prepare_signal, window_starts
 from ecg12.recordings import to_millivolts
 from ecg12.thresholds import DecisionRule
 
@@ -65,7 +66,7 @@ def predict_probabilities(
     stride: int = WINDOW_SAMPLES,
     batch_size: int = 64,
 ) -> np.ndarray:
-    """Per-class probabilities (n, classes) of recordings given as ((12, N) mV at 500 Hz, demographics).
+    """Per-class probabilities (n, classes) of recordings given as ((12, N) mV at 500 Hz, record features).
 
     Windows of consecutive recordings share batches; each recording's probability is the maximum
     over its windows.
@@ -73,7 +74,7 @@ def predict_probabilities(
     model.eval()
     results: list[np.ndarray] = []
     pending_windows: list[np.ndarray] = []
-    pending_demographics: list[np.ndarray] = []
+    pending_features: list[np.ndarray] = []
     pending_owner: list[np.ndarray] = []
     pending = 0
 
@@ -82,27 +83,27 @@ def predict_probabilities(
         if not pending:
             return
         windows = torch.from_numpy(np.concatenate(pending_windows)).to(device)
-        demographics = torch.from_numpy(np.concatenate(pending_demographics)).to(device)
+        side = torch.from_numpy(np.concatenate(pending_features)).to(device)
         with torch.autocast(device.type, enabled=device.type == "cuda"):
-            logits = model(windows, demographics)
+            logits = model(windows, side)
         probabilities = torch.sigmoid(logits.float()).cpu().numpy()
         owners = np.concatenate(pending_owner)
         for owner in np.unique(owners):
             window_max = probabilities[owners == owner].max(axis=0)
             results[owner] = np.maximum(results[owner], window_max)
         pending_windows.clear()
-        pending_demographics.clear()
+        pending_features.clear()
         pending_owner.clear()
         pending = 0
 
-    for signal, demographics in records:
+    for signal, features in records:
         owner = len(results)
         results.append(np.zeros(_num_classes(model), dtype=np.float64))
         for block in iterate_windows(signal, stride, batch_size):
             if pending + len(block) > batch_size:
                 flush()
             pending_windows.append(block)
-            pending_demographics.append(np.repeat(demographics[None, :], len(block), axis=0))
+            pending_features.append(np.repeat(features[None, :], len(block), axis=0))
             pending_owner.append(np.full(len(block), owner))
             pending += len(block)
     flush()
@@ -125,7 +126,7 @@ class Classifier:
     batch_size: int = 64
 
     def probabilities(self, records: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """(n, 24) probabilities of prepared recordings ((12, N) mV at 500 Hz, demographics)."""
+        """(n, 24) probabilities of prepared recordings ((12, N) mV at 500 Hz, record features)."""
         return predict_probabilities(self.model, records, self.device, self.window_stride, self.batch_size)
 
     def challenge_outputs(self, probabilities: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -135,9 +136,9 @@ class Classifier:
 
 
 def prepare_recording(header: Header, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Raw ADC counts and their header -> ((12, N) mV at 500 Hz, demographic features)."""
+    """Raw ADC counts and their header -> ((12, N) mV at 500 Hz, record features)."""
     signal = prepare_signal(to_millivolts(counts, header), header)
-    return signal, demographic_features(header.age, header.sex)
+    return signal, record_features(signal, header.age, header.sex)
 
 
 def save_model_folder(

@@ -11,7 +11,7 @@ deviations).
       stem: conv 1x50 /4 -> BN -> ReLU -> conv 1x15 /2
       branch k=3: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
       branch k=5: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
-      concat(branch features, age/sex features) -> FC -> ReLU -> dropout -> FC -> logits
+      concat(branch features, age/sex (+ rhythm) features) -> FC -> ReLU -> dropout -> FC -> logits
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ecg12.features import NUM_DEMOGRAPHICS, NUM_RHYTHM_FEATURES
+
 NUM_LEADS = 12
-NUM_DEMOGRAPHICS = 4  # see ecg12.preprocess.demographic_features
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ class ModelConfig:
     se_reduction: int = 8
     hidden_units: int = 128
     dropout: float = 0.5
+    rhythm_features: bool = True  # RR-interval features beside age and sex in the head (ecg12.features)
+
+    @property
+    def num_record_features(self) -> int:
+        """How many leading entries of the record feature vector the head takes."""
+        return NUM_DEMOGRAPHICS + (NUM_RHYTHM_FEATURES if self.rhythm_features else 0)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -126,7 +133,7 @@ class Branch(nn.Module):
 
 
 class MultiScaleSENet(nn.Module):
-    """Stem, two parallel branches (kernels 3 and 5), demographics, fully connected head; returns logits."""
+    """Stem, two parallel branches (kernels 3 and 5), record features, fully connected head; returns logits."""
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
@@ -147,7 +154,7 @@ class MultiScaleSENet(nn.Module):
             _time_conv(config.stem_channels, config.stem_channels, second, stride=config.stem_strides[1]),
         )
         self.branches = nn.ModuleList(Branch(config, kernel) for kernel in config.branch_kernels)
-        features = sum(2 * branch.out_channels * NUM_LEADS for branch in self.branches) + NUM_DEMOGRAPHICS
+        features = sum(2 * branch.out_channels * NUM_LEADS for branch in self.branches) + config.num_record_features
         self.head = nn.Sequential(
             nn.Linear(features, config.hidden_units),
             nn.ReLU(inplace=True),
@@ -155,8 +162,9 @@ class MultiScaleSENet(nn.Module):
             nn.Linear(config.hidden_units, config.num_classes),
         )
 
-    def forward(self, signals: torch.Tensor, demographics: torch.Tensor) -> torch.Tensor:
-        """``signals`` (B, 12, T) in mV, ``demographics`` (B, 4) -> logits (B, classes)."""
+    def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
+        """``signals`` (B, 12, T) in mV, ``record_features`` (B, >= num_record_features) -> logits (B, classes)."""
         x = self.stem(signals.unsqueeze(1))
-        features = [branch(x) for branch in self.branches]
-        return self.head(torch.cat([*features, demographics], dim=1))
+        pooled = [branch(x) for branch in self.branches]
+        side = record_features[:, : self.config.num_record_features]
+        return self.head(torch.cat([*pooled, side], dim=1))

@@ -1,4 +1,4 @@
-"""Signal preparation shared by training and inference: lead order, resampling, windows, demographics.
+"""Signal preparation shared by training and inference: lead order, resampling, windows.
 
 The paper's recipe: signals in mV, the twelve leads in the standard order, resampled to 500 Hz
 with a polyphase filter, cut into 10 s windows (5,000 samples); shorter recordings are zero-padded.
@@ -89,12 +89,3 @@ def extract_windows(signal: np.ndarray, starts: np.ndarray, window: int = WINDOW
         piece = signal[:, start : min(start + window, length)]
         out[row, :, : piece.shape[1]] = piece
     return out
-
-
-def demographic_features(age: float, sex: str) -> np.ndarray:
-    """Age and sex as four numbers: age / 100, age missing, male, female (unknown sex: both 0)."""
-    known = math.isfinite(age)
-    return np.array(
-        [min(age, 110.0) / 100.0 if known else 0.0, 0.0 if known else 1.0, sex == "Male", sex == "Female"],
-        dtype=np.float32,
-    )

@@ -87,7 +87,7 @@ def default_cache_root() -> Path:
 
 
 class WindowDataset(Dataset):
-    """Training windows: item (record, start) -> (12 x 5000 mV window, demographics, labels)."""
+    """Training windows: item (record, start) -> (12 x 5000 mV window, record features, labels)."""
 
     def __init__(self, cache: SignalCache, labels: np.ndarray) -> None:
         self.cache = cache
@@ -103,7 +103,7 @@ class WindowDataset(Dataset):
         offset = max(-start, 0)  # a negative start shifts the recording right, zero-filling the front
         width = min(piece.shape[1], WINDOW_SAMPLES - offset)
         window[:, offset : offset + width] = piece[:, :width]
-        return window, self.cache.demographics[record], self.labels[record]
+        return window, self.cache.features[record], self.labels[record]
 
 
 def epoch_batches(
@@ -179,7 +179,7 @@ def validate(
 ) -> Validation:
     """Record-level probabilities of the validation records, their decision rule and Challenge scores."""
     classes = scored_classes()
-    inputs = ((cache.signal(int(r)), cache.demographics[int(r)]) for r in records)
+    inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records)
     probabilities = predict_probabilities(model, inputs, device, config.window_stride)
     truth = labels[records]
     clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
@@ -293,10 +293,10 @@ def fit(
         model.train()
         total_loss = 0.0
         progress = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, disable=None)
-        for windows, demographics, targets in progress:
+        for windows, features, targets in progress:
             windows = _add_noise(windows, config.noise_std, noise).to(device, non_blocking=True)
             with torch.autocast(device.type, enabled=use_amp):
-                logits = model(windows, demographics.to(device))
+                logits = model(windows, features.to(device))
             loss = criterion(logits, targets.to(device))
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

@@ -14,8 +14,9 @@ import pytest
 
 from ecg12 import data
 from ecg12.data import load_or_build_cache
+from ecg12.features import record_features
 from ecg12.headers import read_header
-from ecg12.preprocess import demographic_features, prepare_signal
+from ecg12.preprocess import prepare_signal
 from ecg12.recordings import find_recordings, load_counts, signal_file, to_millivolts
 from ecg12.synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 
@@ -56,7 +57,9 @@ def test_cache_equals_prepare_signal_within_one_microvolt(messy: MessyFolder, me
         np.testing.assert_array_equal(window, cached[:, 100:400])
         header = read_header(header_path)
         assert messy_cache.codes[index] == header.labels
-        np.testing.assert_array_equal(messy_cache.demographics[index], demographic_features(header.age, header.sex))
+        np.testing.assert_allclose(
+            messy_cache.features[index], record_features(expected, header.age, header.sex), rtol=1e-5, atol=1e-5
+        )
 
 
 def test_cache_lists_skipped_records_with_reasons(messy: MessyFolder, messy_cache: data.SignalCache) -> None:

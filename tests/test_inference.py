@@ -11,6 +11,7 @@ import torch
 from trained_model import one_torch_thread
 
 from ecg12.classes import scored_classes
+from ecg12.features import NUM_RECORD_FEATURES
 from ecg12.inference import (
     MODEL_FILE,
     MODEL_FORMAT,
@@ -47,14 +48,14 @@ def network() -> MultiScaleSENet:
 
 
 def recording(samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A (12, samples) float32 'signal' whose amplitude changes every 2,000 samples, and demographics."""
+    """A (12, samples) float32 'signal' whose amplitude changes every 2,000 samples, and record features."""
     rng = np.random.default_rng(seed)
     scale = np.repeat(rng.uniform(0.2, 3.0, samples // 2000 + 1), 2000)[:samples]
     signal = (rng.standard_normal((12, samples)) * scale).astype(np.float32)
-    return signal, np.array([rng.uniform(0.2, 0.9), 0.0, 1.0, 0.0], dtype=np.float32)
+    return signal, rng.uniform(0.0, 1.0, NUM_RECORD_FEATURES).astype(np.float32)
 
 
-def by_hand(net: MultiScaleSENet, signal: np.ndarray, demographics: np.ndarray, stride: int) -> np.ndarray:
+def by_hand(net: MultiScaleSENet, signal: np.ndarray, features: np.ndarray, stride: int) -> np.ndarray:
     """Sigmoid of every window, one window at a time, and the per-class maximum (windows sliced here, not by ecg12)."""
     outputs = []
     for start in window_starts(signal.shape[1], WINDOW_SAMPLES, stride):
@@ -62,16 +63,16 @@ def by_hand(net: MultiScaleSENet, signal: np.ndarray, demographics: np.ndarray, 
         piece = signal[:, start : start + WINDOW_SAMPLES]
         window[:, : piece.shape[1]] = piece
         with torch.inference_mode():
-            logits = net(torch.from_numpy(window[None]), torch.from_numpy(demographics[None]))
+            logits = net(torch.from_numpy(window[None]), torch.from_numpy(features[None]))
         outputs.append(torch.sigmoid(logits)[0].numpy())
     return np.stack(outputs)
 
 
 @pytest.mark.parametrize(("samples", "stride"), [(16500, WINDOW_SAMPLES), (12000, 2500), (300, WINDOW_SAMPLES)])
 def test_probability_is_the_maximum_over_windows(network: MultiScaleSENet, samples: int, stride: int) -> None:
-    signal, demographics = recording(samples, seed=samples)
-    per_window = by_hand(network, signal, demographics, stride)
-    result = predict_probabilities(network, [(signal, demographics)], CPU, stride=stride)
+    signal, features = recording(samples, seed=samples)
+    per_window = by_hand(network, signal, features, stride)
+    result = predict_probabilities(network, [(signal, features)], CPU, stride=stride)
     np.testing.assert_allclose(result[0], per_window.max(axis=0), rtol=1e-5, atol=1e-7)
     if samples == 16500:  # windows at 0, 5000, 10000 and one aligned to the end; the maxima come from several
         assert list(window_starts(samples)) == [0, 5000, 10000, 11500]
@@ -130,10 +131,10 @@ def test_model_folder_round_trip(network: MultiScaleSENet, model_folder: Path) -
     assert classifier.decision_rule.class_thresholds == tuple(np.linspace(0.1, 0.9, 24))
     for name, tensor in network.state_dict().items():
         torch.testing.assert_close(classifier.model.state_dict()[name], tensor, rtol=0, atol=0)
-    signal, demographics = recording(9000, seed=1)
+    signal, features = recording(9000, seed=1)
     np.testing.assert_array_equal(
-        classifier.probabilities([(signal, demographics)]),
-        predict_probabilities(network, [(signal, demographics)], CPU, stride=2500),
+        classifier.probabilities([(signal, features)]),
+        predict_probabilities(network, [(signal, features)], CPU, stride=2500),
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
 
+from ecg12.features import NUM_RECORD_FEATURES
 from ecg12.model import MODEL_SIZES, ModelConfig, MultiScaleSENet, ResidualSEBlock, SqueezeExcitation
 
 
@@ -19,7 +22,7 @@ def tiny() -> MultiScaleSENet:
 def test_logits_have_one_column_per_class(size: str) -> None:
     model = MultiScaleSENet(MODEL_SIZES[size]).eval()
     with torch.inference_mode():
-        logits = model(torch.randn(2, 12, 5000), torch.zeros(2, 4))
+        logits = model(torch.randn(2, 12, 5000), torch.zeros(2, NUM_RECORD_FEATURES))
     assert logits.shape == (2, 24)
     assert torch.isfinite(logits).all()
 
@@ -92,12 +95,23 @@ def test_squeeze_is_a_global_average_over_leads_and_time() -> None:
     torch.testing.assert_close(captured[0], x.mean(dim=(2, 3)))
 
 
-def test_demographics_change_the_output(tiny: MultiScaleSENet) -> None:
+def test_record_features_change_the_output(tiny: MultiScaleSENet) -> None:
     x = torch.randn(1, 12, 5000)
+    male, female, faster = torch.zeros(3, NUM_RECORD_FEATURES)
+    male[2], female[3], faster[4] = 1.0, 1.0, 1.2  # sex flags; heart rate (first rhythm feature)
     with torch.inference_mode():
-        male = tiny(x, torch.tensor([[0.5, 0.0, 1.0, 0.0]]))
-        female = tiny(x, torch.tensor([[0.5, 0.0, 0.0, 1.0]]))
-    assert not torch.allclose(male, female)
+        outputs = [tiny(x, features[None]) for features in (male, female, faster)]
+    assert not torch.allclose(outputs[0], outputs[1])
+    assert not torch.allclose(outputs[0], outputs[2])
+
+
+def test_without_rhythm_features_the_head_takes_age_and_sex_only() -> None:
+    model = MultiScaleSENet(dataclasses.replace(MODEL_SIZES["tiny"], rhythm_features=False)).eval()
+    x, features = torch.randn(1, 12, 5000), torch.zeros(1, NUM_RECORD_FEATURES)
+    changed = features.clone()
+    changed[0, 4:] = 3.0  # rhythm features are ignored
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x, features), model(x, changed))
 
 
 def test_config_round_trips_through_a_dictionary() -> None:

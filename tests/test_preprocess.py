@@ -1,4 +1,4 @@
-"""Signal preparation: lead order, resampling, windows, demographics."""
+"""Signal preparation: lead order, resampling, windows."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from ecg12.headers import RecordError, parse_header
 from ecg12.preprocess import (
     STANDARD_LEADS,
     MissingLeadsWarning,
-    demographic_features,
     extract_windows,
     prepare_signal,
     resample,
@@ -100,9 +99,3 @@ def test_non_finite_samples_are_an_error_naming_the_file() -> None:
     signal[5, 5] = np.inf
     with pytest.raises(RecordError, match=r"nan\.hea: 2 samples are NaN or infinite"):
         prepare_signal(signal, header)
-
-
-def test_demographic_features() -> None:
-    assert demographic_features(50.0, "Male").tolist() == [0.5, 0.0, 1.0, 0.0]
-    assert demographic_features(float("nan"), "Unknown").tolist() == [0.0, 1.0, 0.0, 0.0]
-    assert demographic_features(30.0, "Female").tolist() == pytest.approx([0.3, 0.0, 0.0, 1.0])

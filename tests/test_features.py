@@ -1,0 +1,53 @@
+"""Record features: demographics, beat detection and RR-interval rhythm features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecg12.features import (
+    NUM_RECORD_FEATURES,
+    demographic_features,
+    detect_beats,
+    record_features,
+    rhythm_features,
+)
+from ecg12.synthetic import synthesize_ecg
+
+
+def test_demographic_features() -> None:
+    assert demographic_features(50.0, "Male").tolist() == [0.5, 0.0, 1.0, 0.0]
+    assert demographic_features(float("nan"), "Unknown").tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert demographic_features(30.0, "Female").tolist() == pytest.approx([0.3, 0.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("heart_rate", [45.0, 75.0, 130.0])
+def test_beats_and_heart_rate_of_a_regular_rhythm(heart_rate: float) -> None:
+    rng = np.random.default_rng(int(heart_rate))
+    signal = synthesize_ecg(rng, 500, 10, heart_rate, rr_irregularity=0.0)
+    beats = detect_beats(signal)
+    assert abs(len(beats) - heart_rate / 6) <= 1.5
+    features = rhythm_features(signal)
+    assert features[0] * 100 == pytest.approx(heart_rate, rel=0.05)
+    assert features[1] < 0.05  # regular
+
+
+def test_irregular_rhythm_has_a_large_rr_variation() -> None:
+    rng = np.random.default_rng(0)
+    regular = rhythm_features(synthesize_ecg(rng, 500, 10, 80, rr_irregularity=0.0))
+    irregular = rhythm_features(synthesize_ecg(rng, 500, 10, 80, rr_irregularity=0.25, p_waves=False))
+    assert irregular[1] > 3 * regular[1]
+    assert irregular[3] > regular[3]
+
+
+def test_flat_or_short_signals_give_zero_rhythm_features() -> None:
+    assert not rhythm_features(np.zeros((12, 5000), np.float32)).any()
+    assert not rhythm_features(np.ones((12, 300), np.float32)).any()
+
+
+def test_record_features_are_demographics_then_rhythm() -> None:
+    signal = synthesize_ecg(np.random.default_rng(1), 500, 10, 70.0)
+    features = record_features(signal, 60.0, "Female")
+    assert features.shape == (NUM_RECORD_FEATURES,) and features.dtype == np.float32
+    np.testing.assert_array_equal(features[:4], demographic_features(60.0, "Female"))
+    np.testing.assert_array_equal(features[4:], rhythm_features(signal))
