@@ -48,8 +48,8 @@ RUN set -eu; \
     if ! getent passwd "${APP_UID}" > /dev/null; then \
         useradd --uid "${APP_UID}" --gid "${APP_GID}" --no-log-init --create-home --shell /bin/bash physionet; \
     fi; \
-    mkdir -p /data /model /outputs; \
-    chown "${APP_UID}:${APP_GID}" /model /outputs; \
+    mkdir -p /data /model /outputs /scores; \
+    chown "${APP_UID}:${APP_GID}" /model /outputs /scores; \
     chmod 1777 /tmp
 
 # The code, owned by root and read-only for the user; outputs go to mounted folders.
@@ -58,4 +58,4 @@ RUN chmod -R a+rX /physionet
 
 USER ${APP_UID}:${APP_GID}
 
-CMD ["python", "-c", "print('ecg12: 12-lead ECG classifier (PhysioNet/CinC Challenge 2020).\\nUsage, with folders mounted at /data, /model and /outputs:\\n  python train_model.py /data /model\\n  python driver.py /model /data /outputs\\n  python evaluate_model.py /data /outputs /outputs/scores.csv /outputs/class_scores.csv\\nSee README.md, section Docker.')"]
+CMD ["python", "-c", "print('ecg12: 12-lead ECG classifier (PhysioNet/CinC Challenge 2020).\\nUsage, with folders mounted at /data, /model, /outputs and /scores:\\n  python train_model.py /data /model\\n  python driver.py /model /data /outputs\\n  python evaluate_model.py /data /outputs /scores/scores.csv /scores/class_scores.csv\\nSee README.md, section Docker.')"]
