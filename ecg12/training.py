@@ -248,7 +248,9 @@ def fit(
     )
 
     torch.manual_seed(config.seed)
-    model = MultiScaleSENet(MODEL_SIZES[config.model_size]).to(device)
+    model = MultiScaleSENet(MODEL_SIZES[config.model_size])
+    model.standardize_record_features(cache.features[train_records])
+    model = model.to(device)
     weights = class_weights(labels[train_records].sum(axis=0))
     criterion = HardExampleBCELoss(weights, config.hard_example_fraction).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
