@@ -166,13 +166,16 @@ class MultiScaleSENet(nn.Module):
             nn.Dropout(config.dropout),
             nn.Linear(config.hidden_units, config.num_classes),
         )
+        # A direct linear path from the record features to the logits: rhythm diagnoses are nearly linear
+        # in heart rate and RR variation, and this path learns them from few examples.
+        self.record_path = nn.Linear(config.num_record_features, config.num_classes)
 
     def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
         """``signals`` (B, 12, T) in mV, ``record_features`` (B, >= num_record_features) -> logits (B, classes)."""
         x = self.stem(signals.unsqueeze(1))
         pooled = [branch(x) for branch in self.branches]
         side = (record_features[:, : self.config.num_record_features] - self.feature_shift) / self.feature_scale
-        return self.head(torch.cat([*pooled, side], dim=1))
+        return self.head(torch.cat([*pooled, side], dim=1)) + self.record_path(side)
 
     def standardize_record_features(self, features: np.ndarray) -> None:
         """Set the record features' standardisation from a training set's (n, >= num_record_features) features."""
