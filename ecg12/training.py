@@ -15,6 +15,7 @@ import io
 import logging
 import math
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -83,7 +84,15 @@ class TrainConfig:
 
 
 def default_cache_root() -> Path:
-    return Path(os.environ.get("ECG12_CACHE", Path.home() / ".cache" / "ecg12"))
+    """$ECG12_CACHE, else ~/.cache/ecg12, else (no writable home, e.g. a container user) the temp folder."""
+    if "ECG12_CACHE" in os.environ:
+        return Path(os.environ["ECG12_CACHE"])
+    home_cache = Path.home() / ".cache" / "ecg12"
+    try:
+        home_cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return Path(tempfile.gettempdir()) / "ecg12-cache"
+    return home_cache if os.access(home_cache, os.W_OK) else Path(tempfile.gettempdir()) / "ecg12-cache"
 
 
 class WindowDataset(Dataset):
