@@ -37,7 +37,7 @@ from ecg12.recordings import find_recordings, load_counts, signal_file, to_milli
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 MICROVOLTS_PER_MV = 1000.0
 _INT16_MAX = np.iinfo(np.int16).max
 

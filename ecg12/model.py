@@ -11,7 +11,7 @@ deviations).
       stem: conv 1x50 /4 -> BN -> ReLU -> conv 1x15 /2
       branch k=3: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
       branch k=5: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
-      concat(branch features, age/sex (+ rhythm) features) -> FC -> ReLU -> dropout -> FC -> logits
+      concat(branch features, age/sex (+ ECG measurements)) -> FC -> ReLU -> dropout -> FC -> logits
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecg12.features import NUM_DEMOGRAPHICS, NUM_RHYTHM_FEATURES
+from ecg12.features import NUM_DEMOGRAPHICS, NUM_MEASUREMENTS
 
 NUM_LEADS = 12
 
@@ -41,12 +41,12 @@ class ModelConfig:
     se_reduction: int = 8
     hidden_units: int = 128
     dropout: float = 0.5
-    rhythm_features: bool = True  # RR-interval features beside age and sex in the head (ecg12.features)
+    ecg_measurements: bool = True  # rhythm and morphology measurements beside age and sex (ecg12.features)
 
     @property
     def num_record_features(self) -> int:
         """How many leading entries of the record feature vector the head takes."""
-        return NUM_DEMOGRAPHICS + (NUM_RHYTHM_FEATURES if self.rhythm_features else 0)
+        return NUM_DEMOGRAPHICS + (NUM_MEASUREMENTS if self.ecg_measurements else 0)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -157,7 +157,7 @@ class MultiScaleSENet(nn.Module):
         self.branches = nn.ModuleList(Branch(config, kernel) for kernel in config.branch_kernels)
         features = sum(2 * branch.out_channels * NUM_LEADS for branch in self.branches) + config.num_record_features
         # Record features are standardised with statistics of the training set (set by the training code,
-        # saved with the weights): raw RR-variation values differ by 0.02 between classes, heart rates by 0.5.
+        # saved with the weights): RR variations differ by 0.02 between classes, heart rates by 0.5.
         self.register_buffer("feature_shift", torch.zeros(config.num_record_features))
         self.register_buffer("feature_scale", torch.ones(config.num_record_features))
         self.head = nn.Sequential(
@@ -166,8 +166,8 @@ class MultiScaleSENet(nn.Module):
             nn.Dropout(config.dropout),
             nn.Linear(config.hidden_units, config.num_classes),
         )
-        # A direct linear path from the record features to the logits: rhythm diagnoses are nearly linear
-        # in heart rate and RR variation, and this path learns them from few examples.
+        # A direct linear path from the record features to the logits: rhythm and conduction diagnoses are
+        # nearly linear in the measurements (heart rate, RR variation, QRS duration), learnt from few examples.
         self.record_path = nn.Linear(config.num_record_features, config.num_classes)
 
     def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:

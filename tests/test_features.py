@@ -1,4 +1,4 @@
-"""Record features: demographics, beat detection and RR-interval rhythm features."""
+"""Record features: demographics, beat detection, rhythm and morphology measurements."""
 
 from __future__ import annotations
 
@@ -6,13 +6,24 @@ import numpy as np
 import pytest
 
 from ecg12.features import (
+    MORPHOLOGY_FEATURE_NAMES,
+    NUM_DEMOGRAPHICS,
     NUM_RECORD_FEATURES,
+    RHYTHM_FEATURE_NAMES,
     demographic_features,
     detect_beats,
+    measurements,
+    morphology_features,
     record_features,
     rhythm_features,
 )
 from ecg12.synthetic import synthesize_ecg
+
+QRS_DURATION = MORPHOLOGY_FEATURE_NAMES.index("QRS duration / 100 ms")
+
+
+def rhythm_of(signal: np.ndarray) -> np.ndarray:
+    return rhythm_features(detect_beats(signal), signal.shape[1])
 
 
 def test_demographic_features() -> None:
@@ -25,29 +36,39 @@ def test_demographic_features() -> None:
 def test_beats_and_heart_rate_of_a_regular_rhythm(heart_rate: float) -> None:
     rng = np.random.default_rng(int(heart_rate))
     signal = synthesize_ecg(rng, 500, 10, heart_rate, rr_irregularity=0.0)
-    beats = detect_beats(signal)
-    assert abs(len(beats) - heart_rate / 6) <= 1.5
-    features = rhythm_features(signal)
+    assert abs(len(detect_beats(signal)) - heart_rate / 6) <= 1.5
+    features = rhythm_of(signal)
     assert features[0] * 100 == pytest.approx(heart_rate, rel=0.05)
     assert features[1] < 0.05  # regular
 
 
 def test_irregular_rhythm_has_a_large_rr_variation() -> None:
     rng = np.random.default_rng(0)
-    regular = rhythm_features(synthesize_ecg(rng, 500, 10, 80, rr_irregularity=0.0))
-    irregular = rhythm_features(synthesize_ecg(rng, 500, 10, 80, rr_irregularity=0.25, p_waves=False))
+    regular = rhythm_of(synthesize_ecg(rng, 500, 10, 80, rr_irregularity=0.0))
+    irregular = rhythm_of(synthesize_ecg(rng, 500, 10, 80, rr_irregularity=0.25, p_waves=False))
     assert irregular[1] > 3 * regular[1]
     assert irregular[3] > regular[3]
 
 
-def test_flat_or_short_signals_give_zero_rhythm_features() -> None:
-    assert not rhythm_features(np.zeros((12, 5000), np.float32)).any()
-    assert not rhythm_features(np.ones((12, 300), np.float32)).any()
+def test_a_wide_qrs_measures_wider_than_a_narrow_one() -> None:
+    rng = np.random.default_rng(3)
+    narrow = synthesize_ecg(rng, 500, 10, 70, qrs_width_s=0.08)
+    wide = synthesize_ecg(rng, 500, 10, 70, qrs_width_s=0.15, rsr_prime=True)
+    narrow_ms = morphology_features(narrow, detect_beats(narrow))[QRS_DURATION] * 100
+    wide_ms = morphology_features(wide, detect_beats(wide))[QRS_DURATION] * 100
+    assert 50 < narrow_ms < 130 and wide_ms > narrow_ms + 30
 
 
-def test_record_features_are_demographics_then_rhythm() -> None:
+def test_flat_or_short_signals_give_zero_measurements() -> None:
+    assert not measurements(np.zeros((12, 5000), np.float32)).any()
+    assert not measurements(np.ones((12, 300), np.float32)).any()
+
+
+def test_record_features_are_demographics_then_measurements() -> None:
     signal = synthesize_ecg(np.random.default_rng(1), 500, 10, 70.0)
     features = record_features(signal, 60.0, "Female")
     assert features.shape == (NUM_RECORD_FEATURES,) and features.dtype == np.float32
-    np.testing.assert_array_equal(features[:4], demographic_features(60.0, "Female"))
-    np.testing.assert_array_equal(features[4:], rhythm_features(signal))
+    assert NUM_DEMOGRAPHICS + len(RHYTHM_FEATURE_NAMES) + len(MORPHOLOGY_FEATURE_NAMES) == NUM_RECORD_FEATURES
+    np.testing.assert_array_equal(features[:NUM_DEMOGRAPHICS], demographic_features(60.0, "Female"))
+    np.testing.assert_array_equal(features[NUM_DEMOGRAPHICS:], measurements(signal))
+    assert np.isfinite(features).all()

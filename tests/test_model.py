@@ -98,18 +98,18 @@ def test_squeeze_is_a_global_average_over_leads_and_time() -> None:
 def test_record_features_change_the_output(tiny: MultiScaleSENet) -> None:
     x = torch.randn(1, 12, 5000)
     male, female, faster = torch.zeros(3, NUM_RECORD_FEATURES)
-    male[2], female[3], faster[4] = 1.0, 1.0, 1.2  # sex flags; heart rate (first rhythm feature)
+    male[2], female[3], faster[4] = 1.0, 1.0, 1.2  # sex flags; heart rate (first measurement)
     with torch.inference_mode():
         outputs = [tiny(x, features[None]) for features in (male, female, faster)]
     assert not torch.allclose(outputs[0], outputs[1])
     assert not torch.allclose(outputs[0], outputs[2])
 
 
-def test_without_rhythm_features_the_head_takes_age_and_sex_only() -> None:
-    model = MultiScaleSENet(dataclasses.replace(MODEL_SIZES["tiny"], rhythm_features=False)).eval()
+def test_without_measurements_the_head_takes_age_and_sex_only() -> None:
+    model = MultiScaleSENet(dataclasses.replace(MODEL_SIZES["tiny"], ecg_measurements=False)).eval()
     x, features = torch.randn(1, 12, 5000), torch.zeros(1, NUM_RECORD_FEATURES)
     changed = features.clone()
-    changed[0, 4:] = 3.0  # rhythm features are ignored
+    changed[0, 4:] = 3.0  # measurements are ignored
     with torch.inference_mode():
         torch.testing.assert_close(model(x, features), model(x, changed))
 
