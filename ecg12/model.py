@@ -25,6 +25,7 @@ from torch import nn
 from ecg12.features import NUM_DEMOGRAPHICS, NUM_MEASUREMENTS
 
 NUM_LEADS = 12
+FEATURE_CLIP = 5.0  # standardised record features are clipped to +-5 standard deviations
 
 
 @dataclass(frozen=True)
@@ -175,10 +176,13 @@ class MultiScaleSENet(nn.Module):
         x = self.stem(signals.unsqueeze(1))
         pooled = [branch(x) for branch in self.branches]
         side = (record_features[:, : self.config.num_record_features] - self.feature_shift) / self.feature_scale
+        # Clipped: a measurement far outside the training range (an odd recording from another database)
+        # must not saturate every output.
+        side = side.clamp(-FEATURE_CLIP, FEATURE_CLIP)
         return self.head(torch.cat([*pooled, side], dim=1)) + self.record_path(side)
 
     def standardize_record_features(self, features: np.ndarray) -> None:
         """Set the record features' standardisation from a training set's (n, >= num_record_features) features."""
         used = np.asarray(features, dtype=np.float64)[:, : self.config.num_record_features]
         self.feature_shift.copy_(torch.from_numpy(used.mean(axis=0)))
-        self.feature_scale.copy_(torch.from_numpy(np.maximum(used.std(axis=0), 1e-3)))
+        self.feature_scale.copy_(torch.from_numpy(np.maximum(used.std(axis=0), 1e-2)))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from ecg12.features import NUM_RECORD_FEATURES
-from ecg12.model import MODEL_SIZES, ModelConfig, MultiScaleSENet, ResidualSEBlock, SqueezeExcitation
+from ecg12.model import FEATURE_CLIP, MODEL_SIZES, ModelConfig, MultiScaleSENet, ResidualSEBlock, SqueezeExcitation
 
 
 @pytest.fixture
@@ -118,3 +119,13 @@ def test_config_round_trips_through_a_dictionary() -> None:
     config = MODEL_SIZES["small"]
     restored = ModelConfig.from_dict({k: list(v) if isinstance(v, tuple) else v for k, v in config.to_dict().items()})
     assert restored == config
+
+
+def test_record_features_are_standardised_and_clipped(tiny: MultiScaleSENet) -> None:
+    training_features = np.random.default_rng(0).normal(2.0, 3.0, (50, NUM_RECORD_FEATURES))
+    tiny.standardize_record_features(training_features)
+    np.testing.assert_allclose(tiny.feature_shift.numpy(), training_features.mean(axis=0), rtol=1e-5)
+    x = torch.randn(1, 12, 5000)
+    at_the_clip = torch.as_tensor(tiny.feature_shift + FEATURE_CLIP * tiny.feature_scale)[None]
+    with torch.inference_mode():
+        torch.testing.assert_close(tiny(x, at_the_clip * 1e6), tiny(x, at_the_clip))
