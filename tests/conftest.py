@@ -9,12 +9,13 @@ the test's temporary folder, so that each test states exactly the bytes it reads
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
+from trained_model import TrainedModel, one_torch_thread, trained_model
 
 from ecg12.preprocess import STANDARD_LEADS
 
@@ -100,3 +101,16 @@ def make_record(tmp_path: Path) -> Callable[..., tuple[Path, Path]]:
         return header_path, write_mat(tmp_path / f"{name}.mat", val)
 
     return write
+
+
+@pytest.fixture(scope="session", autouse=True)
+def single_torch_thread() -> Iterator[None]:
+    """Torch on one thread for the whole session (see tests/trained_model.py for why)."""
+    with one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """The tiny model trained once per session on synthetic records (tests/trained_model.py)."""
+    return trained_model(tmp_path_factory)

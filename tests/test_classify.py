@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
-from trained_model import REPOSITORY, TrainedModel, one_torch_thread, subprocess_env, trained_model
+from trained_model import REPOSITORY, TrainedModel, subprocess_env
 
 import driver
 from ecg12 import classify, inference
@@ -42,17 +42,6 @@ from team_code import load_12ECG_model, run_12ECG_classifier
 
 LONG = "good_incart_30min"
 READ_STAGE_EXCEPTIONS = {"bad_nan": "preprocess", "bad_inf": "preprocess"}  # readable, rejected when prepared
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread() -> Iterator[None]:
-    with one_torch_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    return trained_model(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

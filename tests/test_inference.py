@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from trained_model import one_torch_thread
 
 from ecg12.classes import scored_classes
 from ecg12.features import NUM_RECORD_FEATURES
@@ -26,12 +25,6 @@ from ecg12.preprocess import WINDOW_SAMPLES, window_starts
 from ecg12.thresholds import DecisionRule
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread() -> Iterator[None]:
-    with one_torch_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +20,8 @@ from trained_model import (
     EPOCHS,
     REPOSITORY,
     TrainedModel,
-    one_torch_thread,
     subprocess_env,
     train_arguments,
-    trained_model,
 )
 
 import train_model
@@ -35,17 +32,6 @@ from ecg12.inference import load_classifier
 from ecg12.loss import HardExampleBCELoss, class_weights
 from ecg12.synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
 from ecg12.training import TrainConfig
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread() -> Iterator[None]:
-    with one_torch_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    return trained_model(tmp_path_factory)
 
 
 def temporaries(folder: Path) -> list[str]:
