@@ -53,7 +53,7 @@ class TrainConfig:
     model_size: str = "paper"
     epochs: int = 40
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     patience: int = 10  # epochs without a better validation Challenge metric before stopping
@@ -62,9 +62,9 @@ class TrainConfig:
     hard_example_fraction: float = 0.7
     noise_std: float = 0.05  # mV, Gaussian noise added to training windows
     max_shift: int = 500  # samples a window may start before/after the recording (random shift)
-    min_epoch_windows: int = 1024  # small training sets are passed over several times per epoch
+    min_epoch_windows: int = 320  # small training sets are passed over several times per epoch
     window_stride: int = WINDOW_SAMPLES  # between windows at validation and inference
-    decision_rule: str = "max-fraction"  # or "per-class": thresholds tuned on the validation set
+    decision_rule: str = "per-class"  # or "max-fraction" (the paper's max/5 rule)
     device: str = "auto"
     workers: int = -1  # DataLoader workers; -1: 0 on CPU, 4 on CUDA
     amp: bool = True  # mixed precision on CUDA
