@@ -41,3 +41,10 @@ def test_validation_split_has_the_requested_size(labels: np.ndarray) -> None:
     assert mask.sum() == pytest.approx(80, abs=1)
     with pytest.raises(ValueError):
         train_validation_split(labels, 1.5, seed=0)
+
+
+def test_a_handful_of_recordings_still_gets_a_validation_recording() -> None:
+    labels = np.eye(8, 3, dtype=bool)
+    for seed in range(5):
+        mask = train_validation_split(labels, 0.1, seed)
+        assert 1 <= mask.sum() < len(mask)

@@ -1,0 +1,68 @@
+"""k-fold cross-validation: out-of-fold outputs, tables, report, and honest cross-fitted thresholds."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecg12.classes import scored_classes
+from ecg12.crossval import cross_validate, crossfitted_thresholds
+from ecg12.evaluation import evaluate_folders
+from ecg12.synthetic import make_learnable_dataset
+from ecg12.training import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, dict[str, float]]]:
+    data = tmp_path_factory.mktemp("data")
+    make_learnable_dataset(data, 24, seed=3)
+    out = tmp_path_factory.mktemp("cv")
+    config = TrainConfig(
+        model_size="tiny", epochs=1, min_epoch_windows=8, batch_size=4, device="cpu", cache_dir=str(out / "cache")
+    )
+    return data, out, cross_validate(data, out, config, folds=2)
+
+
+def test_every_recording_gets_exactly_one_out_of_fold_output(run: tuple[Path, Path, dict]) -> None:
+    data, out, _ = run
+    recordings = sorted(p.stem for p in data.glob("*.hea"))
+    assert sorted(p.stem for p in (out / "outputs").glob("*.csv")) == recordings
+    oof = np.load(out / "oof.npz")
+    assert sorted(oof["names"].tolist()) == recordings
+    assert sorted(np.unique(oof["folds"]).tolist()) == [0, 1]
+    assert (out / "fold1" / "model.pt").is_file() and (out / "fold2" / "model.pt").is_file()
+
+
+def test_the_pooled_row_is_the_official_score_of_the_written_outputs(run: tuple[Path, Path, dict]) -> None:
+    data, out, rows = run
+    _, scores = evaluate_folders(data, out / "outputs")
+    assert rows["pooled out-of-fold"]["challenge_metric"] == pytest.approx(scores.challenge_metric, abs=1e-9)
+    assert rows["pooled out-of-fold"]["auroc"] == pytest.approx(scores.auroc, abs=1e-6)
+
+
+def test_tables_and_report_are_written(run: tuple[Path, Path, dict]) -> None:
+    _, out, rows = run
+    with open(out / "cv_scores.csv", newline="") as handle:
+        table = {row["run"]: row for row in csv.DictReader(handle)}
+    assert {"fold 1", "fold 2", "mean of folds", "pooled out-of-fold", "pooled, max/5 rule"} <= set(table)
+    assert float(table["fold 1"]["challenge_metric"]) == pytest.approx(rows["fold 1"]["challenge_metric"], abs=1e-4)
+    report = (out / "report.md").read_text()
+    assert "| pooled out-of-fold |" in report and "class_scores.png" in report and "fewer than 2" in report
+    assert (out / "class_scores.png").stat().st_size > 10_000
+
+
+def test_crossfitted_thresholds_never_use_the_labels_they_are_applied_to() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.random((80, 24)) < 0.2
+    probabilities = np.clip(labels * 0.4 + rng.random((80, 24)) * 0.5, 0, 1)
+    folds = np.repeat([0, 1, 2, 3], 20)
+    binary = crossfitted_thresholds(labels, probabilities, folds)
+    changed = labels.copy()
+    changed[folds == 2] = ~changed[folds == 2]  # fold 2's own labels play no part in fold 2's thresholds
+    again = crossfitted_thresholds(changed, probabilities, folds)
+    np.testing.assert_array_equal(binary[folds == 2], again[folds == 2])
+    assert (binary[folds != 2] != again[folds != 2]).any()
+    assert binary.shape == labels.shape and len(scored_classes().codes) == 24
