@@ -67,6 +67,25 @@ def write_mat(path: Path, val: np.ndarray, *, fmt: str = "4") -> Path:
     return path
 
 
+def write_wfdb_dat(folder: Path, name: str, physical: np.ndarray, comments: Sequence[str] = ()) -> Path:
+    """Write a 12-lead PTB-XL-style WFDB record (format 16, gain 1000/mV) with wfdb; returns the .hea path."""
+    import wfdb  # slow to import; only the .dat tests need it
+
+    wfdb.wrsamp(
+        name,
+        fs=500,
+        units=["mV"] * 12,
+        sig_name=list(STANDARD_LEADS),
+        p_signal=physical,
+        fmt=["16"] * 12,
+        adc_gain=[1000.0] * 12,
+        baseline=[0] * 12,
+        write_dir=str(folder),
+        comments=list(comments),
+    )
+    return folder / f"{name}.hea"
+
+
 @pytest.fixture
 def make_header() -> Callable[..., str]:
     """:func:`make_header_text`."""

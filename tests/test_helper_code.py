@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-from conftest import STANDARD_LEADS, make_header_text
+from conftest import STANDARD_LEADS, make_header_text, write_wfdb_dat
 
 import helper_code
 from ecg12.headers import RecordError, parse_header
@@ -190,18 +190,7 @@ def test_non_ascii_header_loads(make_record: MakeRecord) -> None:
 def test_dat_recording_through_helper_code(tmp_path: Path) -> None:
     wfdb = pytest.importorskip("wfdb")
     physical = np.random.default_rng(7).normal(0, 0.5, (800, 12)).round(3)
-    wfdb.wrsamp(
-        "HR00001",
-        fs=500,
-        units=["mV"] * 12,
-        sig_name=list(STANDARD_LEADS),
-        p_signal=physical,
-        fmt=["16"] * 12,
-        adc_gain=[1000.0] * 12,
-        baseline=[0] * 12,
-        write_dir=str(tmp_path),
-        comments=["Age: 56", "Sex: Female", "Dx: 426783006"],
-    )
+    write_wfdb_dat(tmp_path, "HR00001", physical, ["Age: 56", "Sex: Female", "Dx: 426783006"])
     header_files, recording_files = helper_code.find_challenge_files(tmp_path)
     assert recording_files == [str(tmp_path / "HR00001.dat")]
     header = helper_code.load_header(header_files[0])

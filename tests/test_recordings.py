@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-from conftest import STANDARD_LEADS, make_header_text, write_mat
+from conftest import STANDARD_LEADS, make_header_text, write_mat, write_wfdb_dat
 
 from ecg12.headers import RecordError, parse_header, read_header
 from ecg12.preprocess import prepare_signal
@@ -115,18 +115,7 @@ def test_ptbxl_style_dat_matches_wfdb(tmp_path: Path) -> None:
     import wfdb
 
     physical = np.random.default_rng(3).normal(0, 1, (1000, 12)).round(3)
-    wfdb.wrsamp(
-        "00001_hr",
-        fs=500,
-        units=["mV"] * 12,
-        sig_name=list(STANDARD_LEADS),
-        p_signal=physical,
-        fmt=["16"] * 12,
-        adc_gain=[1000.0] * 12,
-        baseline=[0] * 12,
-        write_dir=str(tmp_path),
-    )
-    header_path = tmp_path / "00001_hr.hea"
+    header_path = write_wfdb_dat(tmp_path, "00001_hr", physical)
     assert "1000.0(0)/mV" in header_path.read_text()  # the PTB-XL gain style
     header, signal = load_signal(header_path)
     record = wfdb.rdrecord(str(tmp_path / "00001_hr"))
