@@ -7,7 +7,7 @@ import argparse
 import torch
 
 from ecg12.model import MODEL_SIZES
-from ecg12.training import TrainConfig
+from ecg12.training import DECISION_RULES, TrainConfig
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak learning rate")
     parser.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience (epochs)")
     parser.add_argument("--val-fraction", type=float, default=defaults.validation_fraction)
-    parser.add_argument("--decision-rule", choices=["max-fraction", "per-class"], default=defaults.decision_rule)
+    parser.add_argument(
+        "--decision-rule",
+        choices=DECISION_RULES,
+        default=defaults.decision_rule,
+        help="auto: per-class thresholds from 1,000 validation recordings, else the paper's max/5 rule",
+    )
     parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader workers (-1: auto)")

@@ -62,3 +62,14 @@ def test_a_class_without_examples_gets_a_defined_threshold() -> None:
     assert np.isfinite(thresholds).all()
     # switching class 5 on never helps (no positives), so it stays off for every probability seen
     assert thresholds[5] > probabilities[:, 5].max()
+
+
+def test_auto_rule_tunes_per_class_thresholds_only_on_a_large_validation_set() -> None:
+    from ecg12.training import PER_CLASS_MIN_VALIDATION, TrainConfig, resolve_rule
+
+    assert resolve_rule("auto", PER_CLASS_MIN_VALIDATION) == "per-class"
+    assert resolve_rule("auto", PER_CLASS_MIN_VALIDATION - 1) == "max-fraction"
+    assert resolve_rule("per-class", 10) == "per-class" and resolve_rule("max-fraction", 10**6) == "max-fraction"
+    assert TrainConfig().decision_rule == "auto"
+    with pytest.raises(ValueError, match="decision rule"):
+        TrainConfig(decision_rule="majority")
