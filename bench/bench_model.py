@@ -103,7 +103,16 @@ def peak_memory_child(mode: str, size: str, model_dir: str, data: str, output: s
         training_rate(MultiScaleSENet(MODEL_SIZES[size]), steps=2)
     else:
         driver_rate(load_classifier(model_dir), Path(data), Path(output), chunk_size=16)
-    print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"peak_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: Linux carries that over from the
+    parent across fork and exec, so a child started by a large parent would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def peak_memory(mode: str, size: str, model_dir: Path, data: Path, output: Path) -> float:
