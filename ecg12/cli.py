@@ -26,6 +26,13 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience (epochs)")
     parser.add_argument("--val-fraction", type=float, default=defaults.validation_fraction)
     parser.add_argument(
+        "--members",
+        type=int,
+        default=defaults.members,
+        help="fold models averaged at inference: K > 1 trains K networks, each validated on a different 1/K "
+        "of the data (instead of --val-fraction)",
+    )
+    parser.add_argument(
         "--decision-rule",
         choices=DECISION_RULES,
         default=defaults.decision_rule,
@@ -46,6 +53,7 @@ def training_config(arguments: argparse.Namespace) -> TrainConfig:
         learning_rate=arguments.lr,
         patience=arguments.patience,
         validation_fraction=arguments.val_fraction,
+        members=arguments.members,
         decision_rule=arguments.decision_rule,
         device=arguments.device,
         seed=arguments.seed,

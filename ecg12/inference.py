@@ -22,14 +22,14 @@ from ecg12.classes import ScoredClasses, scored_classes
 from ecg12.features import record_features
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.headers import Header
-from ecg12.model import ModelConfig, MultiScaleSENet
+from ecg12.model import FoldEnsemble, ModelConfig, MultiScaleSENet
 from ecg12.preprocess import WINDOW_SAMPLES, prepare_signal, window_starts
 from ecg12.recordings import to_millivolts
 from ecg12.thresholds import DecisionRule
 
 MODEL_FILE = "model.pt"
-MODEL_FORMAT = 1  # bump when the contents of model.pt change incompatibly
-_REQUIRED_KEYS = ("format", "model_config", "classes", "decision_rule", "state_dict", "window_stride")
+MODEL_FORMAT = 2  # bump when the contents of model.pt change incompatibly (2: a list of member state dicts)
+_REQUIRED_KEYS = ("format", "model_config", "classes", "decision_rule", "state_dicts", "window_stride")
 
 
 class ModelFolderError(RuntimeError):
@@ -116,9 +116,9 @@ def _num_classes(model: torch.nn.Module) -> int:
 
 @dataclass
 class Classifier:
-    """A loaded model folder: the network, its decision rule and the class list."""
+    """A loaded model folder: the network (or fold ensemble), its decision rule and the class list."""
 
-    model: MultiScaleSENet
+    model: MultiScaleSENet | FoldEnsemble
     decision_rule: DecisionRule
     classes: ScoredClasses
     device: torch.device
@@ -143,12 +143,13 @@ def prepare_recording(header: Header, counts: np.ndarray) -> tuple[np.ndarray, n
 
 def save_model_folder(
     folder: str | os.PathLike[str],
-    model: MultiScaleSENet,
+    model: MultiScaleSENet | FoldEnsemble,
     decision_rule: DecisionRule,
     window_stride: int,
     training: dict[str, object],
 ) -> None:
     """Write ``model.pt`` (everything inference needs, atomically) and readable JSON copies beside it."""
+    members = list(model.members) if isinstance(model, FoldEnsemble) else [model]
     folder = Path(folder)
     classes = scored_classes()
     # Everything but the tensors as plain JSON types: a NumPy scalar among them (a threshold, a score) would
@@ -161,10 +162,12 @@ def save_model_folder(
             "classes": list(classes.codes),
             "decision_rule": decision_rule.to_dict(),
             "window_stride": int(window_stride),
+            "members": len(members),
             "training": training,
         }
     )
-    bundle = {**readable, "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}}
+    state_dicts = [{name: tensor.detach().cpu() for name, tensor in m.state_dict().items()} for m in members]
+    bundle = {**readable, "state_dicts": state_dicts}
     atomic_write(folder / MODEL_FILE, lambda handle: torch.save(bundle, handle))
     atomic_write_text(folder / "config.json", json.dumps(readable, indent=2) + "\n")
     atomic_write_text(
@@ -200,8 +203,14 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
     if not isinstance(bundle["classes"], list) or bundle["classes"] != list(classes.codes):
         raise ModelFolderError(f"{path} was trained on other classes than this weights.csv defines")
     try:
-        model = MultiScaleSENet(ModelConfig.from_dict(bundle["model_config"]))
-        model.load_state_dict(bundle["state_dict"])
+        config = ModelConfig.from_dict(bundle["model_config"])
+        if not isinstance(bundle["state_dicts"], list) or not bundle["state_dicts"]:
+            raise ValueError("state_dicts must be a non-empty list")
+        members = []
+        for state_dict in bundle["state_dicts"]:
+            members.append(MultiScaleSENet(config))
+            members[-1].load_state_dict(state_dict)
+        model = members[0] if len(members) == 1 else FoldEnsemble(members)
         rule = DecisionRule.from_dict(bundle["decision_rule"])
         window_stride = bundle["window_stride"]
         if not isinstance(window_stride, int) or window_stride < 1:

@@ -12,10 +12,13 @@ deviations).
       branch k=3: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
       branch k=5: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
       concat(branch features, age/sex (+ ECG measurements)) -> FC -> ReLU -> dropout -> FC -> logits
+
+``FoldEnsemble`` puts several such networks (fold models) behind the same interface.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -186,3 +189,24 @@ class MultiScaleSENet(nn.Module):
         used = np.asarray(features, dtype=np.float64)[:, : self.config.num_record_features]
         self.feature_shift.copy_(torch.from_numpy(used.mean(axis=0)))
         self.feature_scale.copy_(torch.from_numpy(np.maximum(used.std(axis=0), 1e-2)))
+
+
+class FoldEnsemble(nn.Module):
+    """Networks of one architecture (trained on different folds) as one: the logit of their mean probability.
+
+    Averaging probabilities rather than logits keeps one over-confident member from outvoting the
+    others, and returning a logit keeps the interface of a single network.
+    """
+
+    def __init__(self, members: Sequence[MultiScaleSENet]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        if len({member.config for member in members}) != 1:
+            raise ValueError("the members of an ensemble must share one architecture")
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+
+    def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
+        probabilities = torch.stack([torch.sigmoid(m(signals, record_features).float()) for m in self.members])
+        return torch.logit(probabilities.mean(dim=0), eps=1e-7)

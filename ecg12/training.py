@@ -28,13 +28,13 @@ from tqdm.auto import tqdm
 from ecg12.classes import scored_classes
 from ecg12.data import SignalCache, load_or_build_cache
 from ecg12.files import atomic_write, atomic_write_text
-from ecg12.inference import MODEL_FILE, predict_probabilities, resolve_device, save_model_folder
+from ecg12.inference import MODEL_FILE, load_classifier, predict_probabilities, resolve_device, save_model_folder
 from ecg12.loss import HardExampleBCELoss, class_weights
 from ecg12.metrics import ChallengeScores, score
-from ecg12.model import MODEL_SIZES, MultiScaleSENet
+from ecg12.model import MODEL_SIZES, FoldEnsemble, MultiScaleSENet
 from ecg12.plots import plot_training_curves
 from ecg12.preprocess import WINDOW_SAMPLES
-from ecg12.split import train_validation_split
+from ecg12.split import k_folds, train_validation_split
 from ecg12.thresholds import DecisionRule, tune_class_thresholds
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ HISTORY_FILE = "metrics.csv"
 CURVES_FILE = "training_curves.png"
 SKIPPED_FILE = "skipped_records.csv"
 SPLIT_FILE = "split.csv"
+MEMBERS_FOLDER = "members"  # fold models of an ensemble, each a complete model folder
 
 
 DECISION_RULES = ("auto", "per-class", "max-fraction")
@@ -70,7 +71,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     patience: int = 10  # epochs without a better validation Challenge metric before stopping
-    validation_fraction: float = 0.2
+    validation_fraction: float = 0.2  # with members > 1 each member holds out 1/members instead
+    members: int = 1  # fold models averaged at inference; 1: a single network (the paper's)
     seed: int = 0
     hard_example_fraction: float = 0.7
     noise_std: float = 0.05  # mV, Gaussian noise added to training windows
@@ -90,6 +92,8 @@ class TrainConfig:
             raise ValueError(f"unknown decision rule {self.decision_rule!r} (choose from {', '.join(DECISION_RULES)})")
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
+        if self.members < 1:
+            raise ValueError("members must be >= 1")
 
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> TrainConfig:
@@ -208,12 +212,17 @@ def validate(
     clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
     logits = torch.from_numpy(np.log(clipped / (1 - clipped)))
     loss = float(criterion.per_sample(logits, torch.from_numpy(truth)).mean())
-    if resolve_rule(config.decision_rule, len(records)) == "per-class":
-        thresholds = tune_class_thresholds(truth, probabilities, classes.weights, classes.normal_index)
-        rule = DecisionRule("per-class", class_thresholds=tuple(float(t) for t in thresholds))
-    else:
-        rule = DecisionRule("max-fraction")
+    rule = choose_decision_rule(truth, probabilities, config.decision_rule)
     return Validation(loss, probabilities, rule, score(truth, rule.apply(probabilities), probabilities, classes))
+
+
+def choose_decision_rule(truth: np.ndarray, probabilities: np.ndarray, rule: str) -> DecisionRule:
+    """The decision rule ``rule`` (see resolve_rule) for validation outputs: per-class thresholds are tuned on them."""
+    if resolve_rule(rule, len(truth)) == "per-class":
+        classes = scored_classes()
+        thresholds = tune_class_thresholds(truth, probabilities, classes.weights, classes.normal_index)
+        return DecisionRule("per-class", class_thresholds=tuple(float(t) for t in thresholds))
+    return DecisionRule("max-fraction")
 
 
 def train(
@@ -246,19 +255,82 @@ def fit(
     config: TrainConfig,
     resume: bool = False,
 ) -> dict[str, object]:
-    """Train on the cache's ``records`` (split into training and validation) into ``model_folder``."""
-    model_folder = Path(model_folder)
-    model_folder.mkdir(parents=True, exist_ok=True)
-    _remove_temporaries(model_folder)
-    device = resolve_device(config.device)
+    """Train on the cache's ``records`` into ``model_folder``: one network, or ``config.members`` fold models."""
     classes = scored_classes()
     labels = classes.encode(cache.codes)
     if not labels[records].any():
         raise ValueError(f"no recording carries any of the {len(classes.codes)} scored classes")
-
+    if config.members > 1:
+        return fit_fold_ensemble(cache, records, model_folder, config, resume)
     validation_mask = train_validation_split(labels[records], config.validation_fraction, config.seed)
-    train_records = records[~validation_mask]
-    validation_records = records[validation_mask]
+    return fit_network(cache, records[~validation_mask], records[validation_mask], model_folder, config, resume)
+
+
+def fit_fold_ensemble(
+    cache: SignalCache,
+    records: np.ndarray,
+    model_folder: str | os.PathLike[str],
+    config: TrainConfig,
+    resume: bool = False,
+) -> dict[str, object]:
+    """``config.members`` networks averaged at inference, as the rank-2 entry of 2020 ran its five fold models.
+
+    The records are split into k = members multilabel-stratified folds; member i is validated (early
+    stopping) on fold i and trained on the others, in ``MEMBERS_FOLDER/member{i}``. Every record is
+    thus validated on once, and the decision rule is chosen on these pooled validation outputs: k
+    times more recordings than one validation split gives. ``model.pt`` is written once, when all
+    members are trained; ``resume`` resumes the member that was interrupted and skips finished ones.
+    """
+    model_folder = Path(model_folder)
+    model_folder.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(model_folder)
+    classes = scored_classes()
+    labels = classes.encode(cache.codes)[records]
+    fold_of = k_folds(labels, config.members, config.seed)
+    probabilities = np.zeros(labels.shape)
+    members: list[MultiScaleSENet] = []
+    member_rows: list[dict[str, object]] = []
+    for member in range(config.members):
+        folder = model_folder / MEMBERS_FOLDER / f"member{member + 1}"
+        held_out = fold_of == member
+        log.info("Fold model %d/%d: validated on %d recordings", member + 1, config.members, int(held_out.sum()))
+        resume_member = resume and (folder / CHECKPOINT_FILE).is_file()
+        member_rows.append(fit_network(cache, records[~held_out], records[held_out], folder, config, resume_member))
+        classifier = load_classifier(folder, str(resolve_device(config.device)))
+        inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records[held_out])
+        probabilities[held_out] = classifier.probabilities(inputs)
+        members.append(classifier.model)  # type: ignore[arg-type]  # a member folder holds one network
+
+    rule = choose_decision_rule(labels, probabilities, config.decision_rule)
+    pooled = score_columns(score(labels, rule.apply(probabilities), probabilities, classes))
+    log.info("Fold ensemble: pooled validation Challenge metric %.4f", pooled["challenge_metric"])
+    training_info = {
+        "train_config": asdict(config),
+        "cache": str(cache.folder),
+        "recordings": len(records),
+        "member_best_epochs": [row["epoch"] for row in member_rows],
+        **{f"pooled_validation_{key}": value for key, value in pooled.items()},
+        "torch": str(torch.__version__),
+    }
+    save_model_folder(model_folder, FoldEnsemble(members), rule, config.window_stride, training_info)
+    return {"members": config.members, **{f"validation_{key}": value for key, value in pooled.items()}}
+
+
+def fit_network(
+    cache: SignalCache,
+    train_records: np.ndarray,
+    validation_records: np.ndarray,
+    model_folder: str | os.PathLike[str],
+    config: TrainConfig,
+    resume: bool = False,
+) -> dict[str, object]:
+    """Train one network on ``train_records``, early-stopped on ``validation_records``; returns the best epoch's row."""
+    model_folder = Path(model_folder)
+    model_folder.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(model_folder)
+    device = resolve_device(config.device)
+    labels = scored_classes().encode(cache.codes)
+    records = np.concatenate([train_records, validation_records])
     if len(train_records) < 2 or len(validation_records) < 1:
         raise ValueError(f"too few recordings ({len(records)}) for a training/validation split")
     _write_split(model_folder, cache, train_records, validation_records)

@@ -33,7 +33,7 @@ from ecg12 import classify, inference
 from ecg12.classes import EQUIVALENT_CLASSES, scored_classes
 from ecg12.classify import ERRORS_FILE, classify_folder
 from ecg12.headers import read_header
-from ecg12.inference import MODEL_FILE, load_classifier, prepare_recording
+from ecg12.inference import MODEL_FILE, MODEL_FORMAT, load_classifier, prepare_recording
 from ecg12.outputs import load_outputs, save_outputs
 from ecg12.preprocess import WINDOW_SAMPLES, MissingLeadsWarning, window_starts
 from ecg12.recordings import load_counts
@@ -343,7 +343,7 @@ def damaged_model(shared: TrainedModel, folder: Path, damage: str) -> Path:
         ("missing", "does not exist"),
         ("truncated", "model.pt is not a readable model file"),
         ("key missing", "model.pt is incomplete: missing decision_rule"),
-        ("other format", "model.pt has model format 2"),
+        ("other format", f"model.pt has model format {MODEL_FORMAT + 1}"),
     ],
 )
 def test_driver_stops_before_reading_anything_when_the_model_folder_is_unusable(

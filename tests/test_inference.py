@@ -20,7 +20,7 @@ from ecg12.inference import (
     predict_probabilities,
     save_model_folder,
 )
-from ecg12.model import MODEL_SIZES, MultiScaleSENet
+from ecg12.model import MODEL_SIZES, FoldEnsemble, MultiScaleSENet
 from ecg12.preprocess import WINDOW_SAMPLES, window_starts
 from ecg12.thresholds import DecisionRule
 
@@ -131,6 +131,20 @@ def test_model_folder_round_trip(network: MultiScaleSENet, model_folder: Path) -
     )
 
 
+def test_fold_ensemble_round_trip(network: MultiScaleSENet, tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    ensemble = FoldEnsemble([network, MultiScaleSENet(MODEL_SIZES["tiny"]).eval()])
+    save_model_folder(tmp_path / "model", ensemble, DecisionRule("max-fraction"), WINDOW_SAMPLES, {})
+    classifier = load_classifier(tmp_path / "model")
+    assert isinstance(classifier.model, FoldEnsemble) and len(classifier.model.members) == 2
+    signal, features = recording(12000, seed=2)
+    np.testing.assert_allclose(
+        classifier.probabilities([(signal, features)]),
+        predict_probabilities(ensemble, [(signal, features)], CPU),
+        rtol=1e-6,
+    )
+
+
 def rewrite(change: Callable[[dict], object]) -> Callable[[Path], None]:
     """Damage model.pt by changing its bundle in place (or replacing it by what ``change`` returns)."""
 
@@ -176,7 +190,8 @@ def removed(name: str | None = None) -> Callable[[Path], None]:
 
 
 def drop_tensor(bundle: dict) -> None:
-    del bundle["state_dict"][next(iter(bundle["state_dict"]))]
+    first = bundle["state_dicts"][0]
+    del first[next(iter(first))]
 
 
 def other_width(bundle: dict) -> None:
@@ -193,7 +208,8 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
     "model.pt empty": (truncated(lambda n: 0), "not a readable model file"),
     "model.pt truncated": (truncated(lambda n: n // 2), "not a readable model file"),
     "not a bundle": (rewrite(lambda bundle: [1, 2, 3]), "not an ecg12 model file"),
-    "state_dict missing": (without("state_dict"), "missing state_dict"),
+    "state_dicts missing": (without("state_dicts"), "missing state_dicts"),
+    "no member": (updated(state_dicts=[]), "non-empty list"),
     "two keys missing": (without("decision_rule", "window_stride"), "missing decision_rule, window_stride"),
     "other format": (updated(format=MODEL_FORMAT + 1), f"format {MODEL_FORMAT + 1}"),
     "other classes": (updated(classes=list(scored_classes().codes)[::-1]), "other classes"),

@@ -1,4 +1,4 @@
-"""The network: shapes, kernels shared across leads, squeeze-and-excitation, the paper's kernel sizes."""
+"""The network: shapes, kernels shared across leads, squeeze-and-excitation, the paper's kernel sizes, ensembles."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import torch
 from torch import nn
 
 from ecg12.features import NUM_RECORD_FEATURES
-from ecg12.model import FEATURE_CLIP, MODEL_SIZES, ModelConfig, MultiScaleSENet, ResidualSEBlock, SqueezeExcitation
+from ecg12.model import (
+    FEATURE_CLIP,
+    MODEL_SIZES,
+    FoldEnsemble,
+    ModelConfig,
+    MultiScaleSENet,
+    ResidualSEBlock,
+    SqueezeExcitation,
+)
 
 
 @pytest.fixture
@@ -129,3 +137,24 @@ def test_record_features_are_standardised_and_clipped(tiny: MultiScaleSENet) -> 
     at_the_clip = torch.as_tensor(tiny.feature_shift + FEATURE_CLIP * tiny.feature_scale)[None]
     with torch.inference_mode():
         torch.testing.assert_close(tiny(x, at_the_clip * 1e6), tiny(x, at_the_clip))
+
+
+def test_fold_ensemble_averages_the_members_probabilities() -> None:
+    members = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        members.append(MultiScaleSENet(MODEL_SIZES["tiny"]).eval())
+    x, features = torch.randn(2, 12, 5000), torch.rand(2, NUM_RECORD_FEATURES)
+    with torch.inference_mode():
+        expected = torch.stack([torch.sigmoid(member(x, features)) for member in members]).mean(dim=0)
+        assert torch.allclose(torch.sigmoid(FoldEnsemble(members)(x, features)), expected, atol=1e-6)
+        single = torch.sigmoid(FoldEnsemble(members[:1])(x, features))
+        torch.testing.assert_close(single, torch.sigmoid(members[0](x, features)), atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(expected, single, atol=1e-3)  # the members differ, so the average is not member 0
+
+
+def test_fold_ensemble_members_must_share_one_architecture() -> None:
+    with pytest.raises(ValueError, match="one architecture"):
+        FoldEnsemble([MultiScaleSENet(MODEL_SIZES["tiny"]), MultiScaleSENet(MODEL_SIZES["small"])])
+    with pytest.raises(ValueError, match="at least one"):
+        FoldEnsemble([])

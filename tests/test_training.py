@@ -20,6 +20,8 @@ from trained_model import (
     EPOCHS,
     REPOSITORY,
     TrainedModel,
+    learnable_data,
+    one_torch_thread,
     subprocess_env,
     train_arguments,
 )
@@ -30,6 +32,7 @@ from ecg12.classes import scored_classes
 from ecg12.data import load_or_build_cache
 from ecg12.inference import load_classifier
 from ecg12.loss import HardExampleBCELoss, class_weights
+from ecg12.model import FoldEnsemble
 from ecg12.synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
 from ecg12.training import TrainConfig
 
@@ -271,8 +274,46 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(shared: T
     reference = torch.load(shared.model / "model.pt", map_location="cpu", weights_only=True)
     assert resumed["training"]["best_epoch"] == reference["training"]["best_epoch"]
     assert resumed["decision_rule"] == reference["decision_rule"]
-    assert_same_state(resumed["state_dict"], reference["state_dict"])
+    assert_same_state(resumed["state_dicts"][0], reference["state_dicts"][0])
     final = torch.load(model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
     expected = torch.load(shared.model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
     assert final["epoch"] == EPOCHS
     assert_same_state(final["model"], expected["model"])
+
+
+# --- fold ensembles -------------------------------------------------------------------------------------------------
+
+
+def test_fold_ensemble_validates_every_record_once_and_resumes_what_is_missing(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    data = learnable_data(tmp_path_factory)
+    model = tmp_path / "model"
+    arguments = [*train_arguments(data, model, tmp_path / "cache", epochs=2), "--members", "3"]
+    with one_torch_thread():
+        assert train_model.main(arguments) == 0
+
+    classifier = load_classifier(model)
+    assert isinstance(classifier.model, FoldEnsemble) and len(classifier.model.members) == 3
+    names = sorted(p.stem for p in data.glob("*.hea"))
+    validated: list[str] = []
+    for member in range(1, 4):
+        rows = read_rows(model / training.MEMBERS_FOLDER / f"member{member}" / training.SPLIT_FILE)
+        assert sorted(row["recording"] for row in rows) == names  # each member sees every record...
+        validated += [row["recording"] for row in rows if row["subset"] == "validation"]
+    assert sorted(validated) == names  # ...and validates on a different third of them
+    bundle = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
+    assert bundle["members"] == 3 and bundle["training"]["train_config"]["members"] == 3
+
+    # A run interrupted after two members: resuming trains the third and writes the same ensemble.
+    shutil.rmtree(model / training.MEMBERS_FOLDER / "member3")
+    (model / "model.pt").unlink()
+    finished = model / training.MEMBERS_FOLDER / "member1" / "model.pt"
+    finished_written = finished.stat().st_mtime_ns
+    with one_torch_thread():
+        assert train_model.main([*arguments, "--resume"]) == 0
+    assert finished.stat().st_mtime_ns == finished_written  # a finished member is not trained again
+    resumed = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
+    assert resumed["decision_rule"] == bundle["decision_rule"]
+    for state, expected in zip(resumed["state_dicts"], bundle["state_dicts"], strict=True):
+        assert_same_state(state, expected)
