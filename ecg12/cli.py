@@ -33,6 +33,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "of the data (instead of --val-fraction)",
     )
     parser.add_argument(
+        "--class-count-floor",
+        type=float,
+        default=defaults.class_count_floor,
+        help="class weights are 1/ln(max(N_c, floor)) for N_c training positives",
+    )
+    parser.add_argument(
         "--decision-rule",
         choices=DECISION_RULES,
         default=defaults.decision_rule,
@@ -54,6 +60,7 @@ def training_config(arguments: argparse.Namespace) -> TrainConfig:
         patience=arguments.patience,
         validation_fraction=arguments.val_fraction,
         members=arguments.members,
+        class_count_floor=arguments.class_count_floor,
         decision_rule=arguments.decision_rule,
         device=arguments.device,
         seed=arguments.seed,

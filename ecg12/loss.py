@@ -10,14 +10,18 @@ from torch import nn
 from torch.nn import functional
 
 
-def class_weights(positives: np.ndarray) -> np.ndarray:
-    """w_c = 1 / ln(N_c) for N_c training positives of class c, normalised to mean 1.
+def class_weights(positives: np.ndarray, floor: float = 2.0) -> np.ndarray:
+    """w_c = 1 / ln(max(N_c, floor)) for N_c training positives of class c, normalised to mean 1.
 
-    Rare classes weigh more, but only logarithmically. N_c is floored at 2 so that classes with
-    0 or 1 example get the largest finite weight (1 / ln 2) instead of a division by zero or log(1) = 0.
-    Normalising to mean 1 keeps the loss scale, and so the learning rate, independent of the data set.
+    Rare classes weigh more, but only logarithmically. N_c is floored (at least at 2) so that classes
+    with 0 or 1 example get the largest finite weight instead of a division by zero or log(1) = 0; a
+    higher floor stops the handful-of-examples classes of a small training set from dominating the
+    loss (docs/model.md). Normalising to mean 1 keeps the loss scale, and so the learning rate,
+    independent of the data set.
     """
-    counts = np.maximum(np.asarray(positives, dtype=np.float64), 2.0)
+    if floor < 2.0:
+        raise ValueError(f"the class count floor must be at least 2 (ln 1 = 0), not {floor}")
+    counts = np.maximum(np.asarray(positives, dtype=np.float64), floor)
     weights = 1.0 / np.log(counts)
     return weights / weights.mean()
 

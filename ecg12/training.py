@@ -75,6 +75,7 @@ class TrainConfig:
     members: int = 1  # fold models averaged at inference; 1: a single network (the paper's)
     seed: int = 0
     hard_example_fraction: float = 0.7
+    class_count_floor: float = 2.0  # class weights 1/ln(max(N_c, floor)); see ecg12.loss.class_weights
     noise_std: float = 0.05  # mV, Gaussian noise added to training windows
     max_shift: int = 500  # samples a window may start before/after the recording (random shift)
     min_epoch_windows: int = 320  # small training sets are passed over several times per epoch
@@ -346,7 +347,7 @@ def fit_network(
     model = MultiScaleSENet(MODEL_SIZES[config.model_size])
     model.standardize_record_features(cache.features[train_records])
     model = model.to(device)
-    weights = class_weights(labels[train_records].sum(axis=0))
+    weights = class_weights(labels[train_records].sum(axis=0), config.class_count_floor)
     criterion = HardExampleBCELoss(weights, config.hard_example_fraction).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = len(epoch_batches(cache.lengths, train_records, config, 0))

@@ -24,6 +24,16 @@ def test_classes_without_examples_get_a_finite_weight() -> None:
     assert weights[0] == weights[1] == weights[2] > weights[3]
 
 
+def test_a_higher_floor_weighs_all_rarer_classes_as_if_they_had_floor_examples() -> None:
+    counts = np.array([0, 3, 9, 10, 40, 400])
+    weights = class_weights(counts, floor=10)
+    assert weights[0] == weights[1] == weights[2] == weights[3] > weights[4] > weights[5]
+    raw = 1 / np.log([10, 10, 10, 10, 40, 400])
+    np.testing.assert_allclose(weights, raw / raw.mean())
+    with pytest.raises(ValueError, match="at least 2"):
+        class_weights(counts, floor=1)
+
+
 def test_hard_example_mining_averages_the_largest_seventy_percent() -> None:
     torch.manual_seed(0)
     logits = torch.randn(10, 3)
