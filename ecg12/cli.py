@@ -39,10 +39,17 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="class weights are 1/ln(max(N_c, floor)) for N_c training positives",
     )
     parser.add_argument(
+        "--hard-examples",
+        type=float,
+        default=defaults.hard_example_fraction,
+        help="fraction of each batch's per-sample losses kept, the largest (hard example mining; 1: off)",
+    )
+    parser.add_argument(
         "--decision-rule",
         choices=DECISION_RULES,
         default=defaults.decision_rule,
-        help="auto: per-class thresholds from 1,000 validation recordings, else the paper's max/5 rule",
+        help="auto: per-class thresholds from 1,000 validation recordings, else the paper's max/5 rule; "
+        "tuned-fraction: the max-fraction rule with the fraction tuned on the validation outputs",
     )
     parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -61,6 +68,7 @@ def training_config(arguments: argparse.Namespace) -> TrainConfig:
         validation_fraction=arguments.val_fraction,
         members=arguments.members,
         class_count_floor=arguments.class_count_floor,
+        hard_example_fraction=arguments.hard_examples,
         decision_rule=arguments.decision_rule,
         device=arguments.device,
         seed=arguments.seed,

@@ -7,7 +7,7 @@ import pytest
 
 from ecg12.classes import scored_classes
 from ecg12.metrics import challenge_metric
-from ecg12.thresholds import DecisionRule, max_fraction_labels, tune_class_thresholds
+from ecg12.thresholds import DecisionRule, max_fraction_labels, tune_class_thresholds, tune_max_fraction
 
 
 def test_max_fraction_rule_is_relative_to_the_recordings_top_probability() -> None:
@@ -64,12 +64,65 @@ def test_a_class_without_examples_gets_a_defined_threshold() -> None:
     assert thresholds[5] > probabilities[:, 5].max()
 
 
+def _second_diagnosis_problem() -> tuple[np.ndarray, np.ndarray]:
+    """Every recording: its main class at 0.9, a true second class at half that (every other recording)
+    and a false class at a third of it; only fractions in (1/3, 1/2] label all of them right."""
+    rng = np.random.default_rng(3)
+    n, c = 60, len(scored_classes().codes)
+    labels = np.zeros((n, c), dtype=bool)
+    probabilities = np.full((n, c), 0.01)
+    for i in range(n):
+        main, second, distractor = rng.choice(c, size=3, replace=False)
+        labels[i, main], probabilities[i, main] = True, 0.9
+        probabilities[i, distractor] = 0.3
+        if i % 2 == 0:
+            labels[i, second], probabilities[i, second] = True, 0.45
+    return labels, probabilities
+
+
+def test_tuned_fraction_keeps_second_diagnoses_and_drops_distractors() -> None:
+    classes = scored_classes()
+    labels, probabilities = _second_diagnosis_problem()
+    fraction = tune_max_fraction(labels, probabilities, classes.weights, classes.normal_index)
+    assert fraction == pytest.approx(0.35)  # the perfect fraction closest to the paper's 1/5
+
+    def metric(f: float) -> float:
+        return challenge_metric(labels, max_fraction_labels(probabilities, f), classes.weights, classes.normal_index)
+
+    assert metric(fraction) == pytest.approx(1.0)
+    assert metric(0.2) < 0.9
+
+
+def test_tuned_fraction_rule_is_the_max_fraction_rule_with_the_tuned_fraction() -> None:
+    from ecg12.training import choose_decision_rule
+
+    classes = scored_classes()
+    labels, probabilities = _second_diagnosis_problem()
+    rule = choose_decision_rule(labels, probabilities, "tuned-fraction")
+    assert rule == DecisionRule("max-fraction", fraction=0.35)
+    assert choose_decision_rule(labels, probabilities, "max-fraction") == DecisionRule("max-fraction", fraction=0.2)
+    restored = DecisionRule.from_dict(rule.to_dict())
+    assert restored == rule
+    outputs = restored.apply(probabilities)
+    assert challenge_metric(labels, outputs, classes.weights, classes.normal_index) == pytest.approx(1.0)
+
+
+def test_tuned_fraction_stays_at_one_fifth_when_the_fraction_does_not_matter() -> None:
+    classes = scored_classes()
+    labels = np.eye(len(classes.codes), dtype=bool)
+    probabilities = np.eye(len(classes.codes)) * 0.8  # every other class at 0: any fraction gives the same labels
+    assert tune_max_fraction(labels, probabilities, classes.weights, classes.normal_index) == pytest.approx(0.2)
+
+
 def test_auto_rule_tunes_per_class_thresholds_only_on_a_large_validation_set() -> None:
     from ecg12.training import PER_CLASS_MIN_VALIDATION, TrainConfig, resolve_rule
 
     assert resolve_rule("auto", PER_CLASS_MIN_VALIDATION) == "per-class"
     assert resolve_rule("auto", PER_CLASS_MIN_VALIDATION - 1) == "max-fraction"
     assert resolve_rule("per-class", 10) == "per-class" and resolve_rule("max-fraction", 10**6) == "max-fraction"
+    assert resolve_rule("tuned-fraction", 10**6) == "tuned-fraction"
     assert TrainConfig().decision_rule == "auto"
     with pytest.raises(ValueError, match="decision rule"):
         TrainConfig(decision_rule="majority")
+    with pytest.raises(ValueError, match="hard_example_fraction"):
+        TrainConfig(hard_example_fraction=0.0)
