@@ -99,7 +99,7 @@ class TrainConfig:
         if self.members < 1:
             raise ValueError("members must be >= 1")
         if not 0.0 < self.hard_example_fraction <= 1.0:
-            raise ValueError("hard_example_fraction must be in (0, 1]")
+            raise ValueError("hard_example_fraction (--hard-examples) must be in (0, 1]")
 
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> TrainConfig:

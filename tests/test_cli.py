@@ -1,0 +1,51 @@
+"""The shared training options reach the training recipe."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from ecg12.cli import add_training_arguments, training_config
+from ecg12.training import TrainConfig
+
+
+def parse(*argv: str) -> TrainConfig:
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    return training_config(parser.parse_args(list(argv)))
+
+
+def test_defaults_are_the_recipe_defaults() -> None:
+    assert parse() == TrainConfig()
+
+
+def test_every_option_reaches_its_field() -> None:
+    config = parse(
+        *("--model-size", "tiny", "--epochs", "7", "--batch-size", "4", "--epoch-windows", "64"),
+        *("--lr", "0.01", "--patience", "3", "--val-fraction", "0.3", "--members", "2"),
+        *("--class-count-floor", "10", "--hard-examples", "0.5", "--decision-rule", "tuned-fraction"),
+        *("--device", "cpu", "--seed", "5", "--workers", "0", "--cache-dir", "/tmp/c"),
+    )
+    assert config == TrainConfig(
+        model_size="tiny",
+        epochs=7,
+        batch_size=4,
+        min_epoch_windows=64,
+        learning_rate=0.01,
+        patience=3,
+        validation_fraction=0.3,
+        members=2,
+        class_count_floor=10.0,
+        hard_example_fraction=0.5,
+        decision_rule="tuned-fraction",
+        device="cpu",
+        seed=5,
+        workers=0,
+        cache_dir="/tmp/c",
+    )
+
+
+def test_an_impossible_option_is_refused() -> None:
+    with pytest.raises(ValueError, match="hard_example_fraction"):
+        parse("--hard-examples", "1.5")
