@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a model: python train_model.py DATA MODEL [options]  (defaults are the paper's recipe)."""
+"""Train a model: python train_model.py DATA MODEL [options]  (defaults: the recipe of docs/model.md)."""
 
 from __future__ import annotations
 

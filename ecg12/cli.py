@@ -11,7 +11,7 @@ from ecg12.training import DECISION_RULES, TrainConfig
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    """The training recipe's options; defaults are TrainConfig's (the paper's recipe)."""
+    """The training recipe's options; defaults are TrainConfig's (docs/model.md)."""
     defaults = TrainConfig()
     parser.add_argument("--model-size", choices=sorted(MODEL_SIZES), default=defaults.model_size)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)

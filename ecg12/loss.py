@@ -1,4 +1,4 @@
-"""The training loss: class-weighted binary cross-entropy with hard example mining (the paper's)."""
+"""The training loss: class-weighted binary cross-entropy with optional hard example mining (the paper's)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ def class_weights(positives: np.ndarray, floor: float = 2.0) -> np.ndarray:
 class HardExampleBCELoss(nn.Module):
     """Weighted BCE averaged over classes per sample; only the hardest ``keep_fraction`` of the batch counts.
 
-    Hard example mining: the per-sample losses are sorted and only the largest 70% are averaged, so
-    the many easy examples (mostly clear sinus rhythm) stop dominating the gradient.
+    Hard example mining as in the paper (keep_fraction 0.7): the per-sample losses are sorted and only
+    the largest 70% are averaged, so the many easy examples (mostly clear sinus rhythm) stop dominating
+    the gradient. keep_fraction 1 averages them all.
     """
 
     def __init__(self, weights: np.ndarray, keep_fraction: float = 0.7) -> None:
