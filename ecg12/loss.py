@@ -26,6 +26,15 @@ def class_weights(positives: np.ndarray, floor: float = 2.0) -> np.ndarray:
     return weights / weights.mean()
 
 
+def check_keep_fraction(keep_fraction: float) -> None:
+    """Hard example mining keeps a fraction of each batch's samples: more than none, at most all."""
+    if not 0.0 < keep_fraction <= 1.0:
+        raise ValueError(
+            f"the hard example keep_fraction (hard_example_fraction, --hard-examples) must be in (0, 1], "
+            f"not {keep_fraction}"
+        )
+
+
 class HardExampleBCELoss(nn.Module):
     """Weighted BCE averaged over classes per sample; only the hardest ``keep_fraction`` of the batch counts.
 
@@ -36,8 +45,7 @@ class HardExampleBCELoss(nn.Module):
 
     def __init__(self, weights: np.ndarray, keep_fraction: float = 0.7) -> None:
         super().__init__()
-        if not 0.0 < keep_fraction <= 1.0:
-            raise ValueError("keep_fraction must be in (0, 1]")
+        check_keep_fraction(keep_fraction)
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
         self.keep_fraction = keep_fraction
 

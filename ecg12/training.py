@@ -29,7 +29,7 @@ from ecg12.classes import scored_classes
 from ecg12.data import SignalCache, load_or_build_cache
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.inference import MODEL_FILE, load_classifier, predict_probabilities, resolve_device, save_model_folder
-from ecg12.loss import HardExampleBCELoss, class_weights
+from ecg12.loss import HardExampleBCELoss, check_keep_fraction, class_weights
 from ecg12.metrics import ChallengeScores, score
 from ecg12.model import MODEL_SIZES, FoldEnsemble, MultiScaleSENet
 from ecg12.plots import plot_training_curves
@@ -101,8 +101,7 @@ class TrainConfig:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
         if self.members < 1:
             raise ValueError("members must be >= 1")
-        if not 0.0 < self.hard_example_fraction <= 1.0:
-            raise ValueError("hard_example_fraction (--hard-examples) must be in (0, 1]")
+        check_keep_fraction(self.hard_example_fraction)
 
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> TrainConfig:
@@ -226,7 +225,7 @@ def validate(
 
 
 def choose_decision_rule(truth: np.ndarray, probabilities: np.ndarray, rule: str) -> DecisionRule:
-    """The decision rule ``rule`` (see resolve_rule) for validation outputs: per-class thresholds are tuned on them."""
+    """The decision rule ``rule`` (see resolve_rule) for validation outputs: thresholds or fraction tuned on them."""
     classes = scored_classes()
     resolved = resolve_rule(rule, len(truth))
     if resolved == "per-class":
