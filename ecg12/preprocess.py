@@ -23,7 +23,11 @@ WINDOW_SAMPLES = 5000  # 10 s at 500 Hz
 _LEAD_INDEX = {name.lower(): index for index, name in enumerate(STANDARD_LEADS)}
 
 
-class MissingLeadsWarning(UserWarning):
+class DegradedRecordingWarning(UserWarning):
+    """A recording was usable only after a repair (zero-filled leads, filled gaps): its answer is less certain."""
+
+
+class MissingLeadsWarning(DegradedRecordingWarning):
     """A recording lacks some of the twelve standard leads; they are zero-filled."""
 
 
