@@ -12,6 +12,7 @@ import sys
 
 from ecg12.classify import classify_folder
 from ecg12.cli import add_threads_argument, apply_threads
+from ecg12.devices import DEVICE_CHOICES, DeviceError
 from ecg12.inference import ModelFolderError
 from ecg12.logs import configure_logging
 from team_code import load_12ECG_model
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="trained model folder")
     parser.add_argument("data", help="folder of recordings to classify")
     parser.add_argument("outputs", help="folder for the output files")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="auto", help=DEVICE_CHOICES)
     parser.add_argument("--chunk-size", type=int, default=16, help="recordings batched through the network together")
     add_threads_argument(parser)
     arguments = parser.parse_args(argv)
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = load_12ECG_model(arguments.model, arguments.device)
         result = classify_folder(model, arguments.data, arguments.outputs, arguments.chunk_size)
-    except (ModelFolderError, FileNotFoundError, RuntimeError) as error:
+    except (ModelFolderError, DeviceError, FileNotFoundError, RuntimeError) as error:
         print(f"driver.py: {error}", file=sys.stderr)
         return 2
     print(result.summary())

@@ -6,6 +6,7 @@ import argparse
 
 import torch
 
+from ecg12.devices import DEVICE_CHOICES
 from ecg12.model import MODEL_SIZES
 from ecg12.training import DECISION_RULES, TrainConfig
 
@@ -51,7 +52,18 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="auto: per-class thresholds from 1,000 validation recordings, else the paper's max/5 rule; "
         "tuned-fraction: the max-fraction rule with the fraction tuned on the validation outputs",
     )
-    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--device", default=defaults.device, help=DEVICE_CHOICES)
+    parser.add_argument(
+        "--no-amp",
+        dest="amp",
+        action="store_false",
+        help="train in float32 on a GPU too (default: mixed precision, bfloat16 where the GPU has it, else float16)",
+    )
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="only reproducible kernels on a GPU, for exact reruns (slower; the CPU is always reproducible)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader workers (-1: auto)")
     parser.add_argument("--cache-dir", default=defaults.cache_dir, help="signal cache root (default ~/.cache/ecg12)")
@@ -71,6 +83,8 @@ def training_config(arguments: argparse.Namespace) -> TrainConfig:
         hard_example_fraction=arguments.hard_examples,
         decision_rule=arguments.decision_rule,
         device=arguments.device,
+        amp=arguments.amp,
+        deterministic=arguments.deterministic,
         seed=arguments.seed,
         workers=arguments.workers,
         cache_dir=arguments.cache_dir,

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ecg12.classes import abbreviate, scored_classes
+from ecg12.devices import resolve_device
 from ecg12.files import atomic_write_text
 from ecg12.inference import load_classifier
 from ecg12.metrics import ChallengeScores, score
@@ -40,6 +41,7 @@ def cross_validate(
 ) -> dict[str, dict[str, float]]:
     """Run k-fold cross-validation; writes fold models, out-of-fold outputs, tables and a report."""
     started = time.time()
+    resolve_device(config.device)  # an unusable device is reported before the (long) cache build
     output_folder = Path(output_folder)
     output_folder.mkdir(parents=True, exist_ok=True)
     classes = scored_classes()
@@ -55,7 +57,7 @@ def cross_validate(
         fold_started = time.time()
         log.info("Fold %d/%d: training on %d recordings", fold + 1, folds, len(labels) - len(held_out))
         fit(cache, np.flatnonzero(fold_of != fold), fold_folder, config)
-        classifier = load_classifier(fold_folder, config.device if config.device != "auto" else "cpu")
+        classifier = load_classifier(fold_folder, config.device)  # on the device it was trained on
         inputs = ((cache.signal(int(i)), cache.features[int(i)]) for i in held_out)
         probabilities[held_out] = classifier.probabilities(inputs)
         binary[held_out] = classifier.decision_rule.apply(probabilities[held_out])

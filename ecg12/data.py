@@ -1,4 +1,4 @@
-"""The training data cache: every recording preprocessed once into one memory-mapped int16 file.
+"""The training data: every recording preprocessed once into one memory-mapped int16 file, and its batches.
 
 The full 2020 training set (43,101 recordings, incl. 30-minute INCART records) does not fit in RAM
 as float32 at 500 Hz, so the preprocessed signals (standard lead order, 500 Hz) are stored as
@@ -19,20 +19,23 @@ import math
 import os
 import shutil
 import socket
+import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import torch
 from joblib import Parallel, delayed
+from torch.utils.data import Dataset, Sampler
 from tqdm.auto import tqdm
 
 from ecg12.features import NUM_RECORD_FEATURES, record_features
 from ecg12.files import atomic_write_text
 from ecg12.headers import RecordError, read_header
-from ecg12.preprocess import TARGET_FREQUENCY, prepare_signal
+from ecg12.preprocess import TARGET_FREQUENCY, WINDOW_SAMPLES, prepare_signal
 from ecg12.recordings import find_recordings, load_counts, signal_file, to_millivolts
 
 log = logging.getLogger(__name__)
@@ -58,13 +61,156 @@ class SignalCache:
     def __len__(self) -> int:
         return len(self.names)
 
-    def signal(self, index: int, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Recording ``index`` (or samples ``start:stop`` of it) as float32 mV, shape (12, samples)."""
+    def microvolts(self, index: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Samples ``start:stop`` of recording ``index`` as stored: int16 µV, shape (samples, 12), a view."""
         length = int(self.lengths[index])
         stop = length if stop is None else min(stop, length)
         start = max(start, 0)
         offset = int(self.offsets[index])
-        return self.signals[offset + start : offset + stop].T.astype(np.float32) / MICROVOLTS_PER_MV
+        return self.signals[offset + start : offset + stop]
+
+    def signal(self, index: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Recording ``index`` (or samples ``start:stop`` of it) as float32 mV, shape (12, samples)."""
+        return self.microvolts(index, start, stop).T.astype(np.float32) / MICROVOLTS_PER_MV
+
+    def __getstate__(self) -> dict[str, object]:
+        # A DataLoader worker started by spawn or forkserver receives the cache by pickling. A pickled
+        # np.memmap is a copy of the whole array (gigabytes per worker); pass the file's name instead.
+        state = dict(self.__dict__)
+        if isinstance(self.signals, np.memmap):
+            state["signals"] = _MappedSignals(str(self.signals.filename), self.signals.shape)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        signals = state["signals"]
+        if isinstance(signals, _MappedSignals):
+            state = {**state, "signals": np.memmap(signals.path, dtype=np.int16, mode="r", shape=signals.shape)}
+        self.__dict__.update(state)  # a frozen dataclass: set the fields as dataclasses' own __init__ does
+
+
+@dataclass(frozen=True)
+class _MappedSignals:
+    """A cache's signal file by reference, for pickling (see SignalCache.__getstate__)."""
+
+    path: str
+    shape: tuple[int, ...]
+
+
+def millivolts(windows: torch.Tensor) -> torch.Tensor:
+    """int16 µV windows as float32 mV, the same numbers as :meth:`SignalCache.signal` gives.
+
+    Training windows travel as int16 and are converted where the network runs: half the bytes to
+    copy to a GPU, and no float work in the loader's processes.
+    """
+    return windows.float() / MICROVOLTS_PER_MV
+
+
+class WindowDataset(Dataset):
+    """Training windows: item (record, start) -> (12 x 5000 int16 µV window, record features, labels).
+
+    A window that starts before the recording (negative ``start``, the random shift) or runs past
+    its end is zero-filled there.
+    """
+
+    def __init__(self, cache: SignalCache, labels: np.ndarray) -> None:
+        self.cache = cache
+        self.labels = labels.astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        record, start = item
+        window = np.zeros((12, WINDOW_SAMPLES), dtype=np.int16)
+        piece = self.cache.microvolts(record, start, start + WINDOW_SAMPLES)
+        offset = max(-start, 0)  # a negative start shifts the recording right, zero-filling the front
+        width = min(len(piece), WINDOW_SAMPLES - offset)
+        window[:, offset : offset + width] = piece[:width].T
+        return window, self.cache.features[record], self.labels[record]
+
+
+def epoch_batches(
+    lengths: np.ndarray,
+    records: np.ndarray,
+    *,
+    batch_size: int,
+    min_epoch_windows: int,
+    max_shift: int,
+    seed: int,
+    epoch: int,
+) -> list[list[tuple[int, int]]]:
+    """An epoch's batches of (record, window start): shuffled records, one random window each.
+
+    A small training set is passed over several times, in fresh orders, until the epoch holds
+    ``min_epoch_windows`` windows, so that an epoch is enough optimiser steps to be worth a
+    validation. The start is uniform over every position that keeps the window within the
+    recording, extended by ``max_shift`` samples on both sides (random shift; the uncovered part
+    is zero-filled). A last batch of one is dropped (batch normalisation needs two samples).
+    Everything random comes from a generator seeded with (seed, epoch).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    passes = max(1, math.ceil(min_epoch_windows / max(len(records), 1)))
+    order = np.concatenate([rng.permutation(records) for _ in range(passes)])
+    latest = np.maximum(lengths[order] - WINDOW_SAMPLES, 0) + max_shift
+    starts = rng.integers(-max_shift, latest + 1)
+    items = [(int(r), int(s)) for r, s in zip(order, starts, strict=True)]
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    return [b for b in batches if len(b) > 1]
+
+
+class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
+    """:func:`epoch_batches` of the epoch set by :meth:`set_epoch`, as a DataLoader's ``batch_sampler``.
+
+    One DataLoader then serves every epoch, and its worker processes (``persistent_workers``) live
+    for the whole run instead of being started again each epoch. The sampler runs in the main
+    process, so ``set_epoch`` reaches it.
+    """
+
+    def __init__(
+        self,
+        lengths: np.ndarray,
+        records: np.ndarray,
+        *,
+        batch_size: int,
+        min_epoch_windows: int,
+        max_shift: int,
+        seed: int,
+    ) -> None:
+        self.lengths = lengths
+        self.records = records
+        self.settings = {
+            "batch_size": batch_size,
+            "min_epoch_windows": min_epoch_windows,
+            "max_shift": max_shift,
+            "seed": seed,
+        }
+        self.epoch = 0
+        self.batches = self._draw()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.batches = self._draw()
+
+    def _draw(self) -> list[list[tuple[int, int]]]:
+        return epoch_batches(self.lengths, self.records, epoch=self.epoch, **self.settings)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def default_cache_root() -> Path:
+    """$ECG12_CACHE, else ~/.cache/ecg12, else (no writable home, e.g. a container user) the temp folder."""
+    if "ECG12_CACHE" in os.environ:
+        return Path(os.environ["ECG12_CACHE"])
+    home_cache = Path.home() / ".cache" / "ecg12"
+    try:
+        home_cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return Path(tempfile.gettempdir()) / "ecg12-cache"
+    return home_cache if os.access(home_cache, os.W_OK) else Path(tempfile.gettempdir()) / "ecg12-cache"
 
 
 def resampled_length(num_samples: int, frequency: float, target: int = TARGET_FREQUENCY) -> int:

@@ -19,6 +19,7 @@ import torch
 
 from ecg12 import __version__
 from ecg12.classes import ScoredClasses, scored_classes
+from ecg12.devices import resolve_device
 from ecg12.features import record_features
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.headers import Header
@@ -34,16 +35,6 @@ _REQUIRED_KEYS = ("format", "model_config", "classes", "decision_rule", "state_d
 
 class ModelFolderError(RuntimeError):
     """A model folder that is missing, incomplete or from an incompatible version."""
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cpu', 'cuda', 'cuda:1' as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but no CUDA device is available")
-    return device
 
 
 def iterate_windows(signal: np.ndarray, stride: int, batch: int, window: int = WINDOW_SAMPLES) -> Iterator[np.ndarray]:
@@ -84,9 +75,8 @@ def predict_probabilities(
             return
         windows = torch.from_numpy(np.concatenate(pending_windows)).to(device)
         side = torch.from_numpy(np.concatenate(pending_features)).to(device)
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
-            logits = model(windows, side)
-        probabilities = torch.sigmoid(logits.float()).cpu().numpy()
+        # Full precision on every device, so that a GPU gives the CPU's probabilities (within float rounding).
+        probabilities = torch.sigmoid(model(windows, side).float()).cpu().numpy()
         owners = np.concatenate(pending_owner)
         for owner in np.unique(owners):
             window_max = probabilities[owners == owner].max(axis=0)

@@ -15,20 +15,36 @@ import io
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ecg12.classes import scored_classes
-from ecg12.data import SignalCache, load_or_build_cache
+from ecg12.data import (
+    EpochBatchSampler,
+    SignalCache,
+    WindowDataset,
+    default_cache_root,
+    load_or_build_cache,
+    millivolts,
+)
+from ecg12.devices import (
+    autocast,
+    autocast_dtype,
+    configure_reproducibility,
+    device_random_state,
+    gradient_scaler,
+    random_generator,
+    resolve_device,
+    restore_device_random_state,
+)
 from ecg12.files import atomic_write, atomic_write_text
-from ecg12.inference import MODEL_FILE, load_classifier, predict_probabilities, resolve_device, save_model_folder
+from ecg12.inference import MODEL_FILE, load_classifier, predict_probabilities, save_model_folder
 from ecg12.loss import HardExampleBCELoss, check_keep_fraction, class_weights
 from ecg12.metrics import ChallengeScores, score
 from ecg12.model import MODEL_SIZES, FoldEnsemble, MultiScaleSENet
@@ -89,7 +105,8 @@ class TrainConfig:
     decision_rule: str = "auto"  # see DECISION_RULES and resolve_rule
     device: str = "auto"
     workers: int = -1  # DataLoader workers; -1: 0 on CPU, 4 on CUDA
-    amp: bool = True  # mixed precision on CUDA
+    amp: bool = True  # mixed precision on CUDA: bfloat16 where the GPU has it, else float16 (ecg12.devices)
+    deterministic: bool = False  # reproducible (slower) kernels on CUDA; the CPU is always reproducible
     cache_dir: str = ""  # signal cache root; empty: $ECG12_CACHE or ~/.cache/ecg12
 
     def __post_init__(self) -> None:
@@ -107,69 +124,6 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, object]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
-
-
-def default_cache_root() -> Path:
-    """$ECG12_CACHE, else ~/.cache/ecg12, else (no writable home, e.g. a container user) the temp folder."""
-    if "ECG12_CACHE" in os.environ:
-        return Path(os.environ["ECG12_CACHE"])
-    home_cache = Path.home() / ".cache" / "ecg12"
-    try:
-        home_cache.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return Path(tempfile.gettempdir()) / "ecg12-cache"
-    return home_cache if os.access(home_cache, os.W_OK) else Path(tempfile.gettempdir()) / "ecg12-cache"
-
-
-class WindowDataset(Dataset):
-    """Training windows: item (record, start) -> (12 x 5000 mV window, record features, labels)."""
-
-    def __init__(self, cache: SignalCache, labels: np.ndarray) -> None:
-        self.cache = cache
-        self.labels = labels.astype(np.float32)
-
-    def __len__(self) -> int:
-        return len(self.cache)
-
-    def __getitem__(self, item: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        record, start = item
-        window = np.zeros((12, WINDOW_SAMPLES), dtype=np.float32)
-        piece = self.cache.signal(record, start, start + WINDOW_SAMPLES)
-        offset = max(-start, 0)  # a negative start shifts the recording right, zero-filling the front
-        width = min(piece.shape[1], WINDOW_SAMPLES - offset)
-        window[:, offset : offset + width] = piece[:, :width]
-        return window, self.cache.features[record], self.labels[record]
-
-
-def epoch_batches(
-    lengths: np.ndarray,
-    records: np.ndarray,
-    config: TrainConfig,
-    epoch: int,
-) -> list[list[tuple[int, int]]]:
-    """This epoch's batches of (record, window start): shuffled records, one random window each.
-
-    A small training set is passed over several times, in fresh orders, until the epoch holds
-    ``config.min_epoch_windows`` windows, so that an epoch is enough optimiser steps to be worth a
-    validation. The start is uniform over every position that keeps the window within the
-    recording, extended by ``max_shift`` samples on both sides (random shift; the uncovered part
-    is zero-filled). A last batch of one is dropped (batch normalisation needs two samples).
-    """
-    max_shift = config.max_shift
-    rng = np.random.default_rng([config.seed, epoch])
-    passes = max(1, math.ceil(config.min_epoch_windows / max(len(records), 1)))
-    order = np.concatenate([rng.permutation(records) for _ in range(passes)])
-    latest = np.maximum(lengths[order] - WINDOW_SAMPLES, 0) + max_shift
-    starts = rng.integers(-max_shift, latest + 1)
-    items = [(int(r), int(s)) for r, s in zip(order, starts, strict=True)]
-    batches = [items[i : i + config.batch_size] for i in range(0, len(items), config.batch_size)]
-    return [b for b in batches if len(b) > 1]
-
-
-def _add_noise(windows: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
-    if std <= 0:
-        return windows
-    return windows + std * torch.randn(windows.shape, generator=generator)
 
 
 def _learning_rate_factor(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -218,8 +172,8 @@ def validate(
     probabilities = predict_probabilities(model, inputs, device, config.window_stride)
     truth = labels[records]
     clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    logits = torch.from_numpy(np.log(clipped / (1 - clipped)))
-    loss = float(criterion.per_sample(logits, torch.from_numpy(truth)).mean())
+    logits = torch.from_numpy(np.log(clipped / (1 - clipped))).to(device)
+    loss = float(criterion.per_sample(logits, torch.from_numpy(truth).to(device)).mean())
     rule = choose_decision_rule(truth, probabilities, config.decision_rule)
     return Validation(loss, probabilities, rule, score(truth, rule.apply(probabilities), probabilities, classes))
 
@@ -245,6 +199,7 @@ def train(
 ) -> dict[str, object]:
     """Train a model on a folder of Challenge recordings into ``model_folder``; returns the best epoch's row."""
     config = config or TrainConfig()
+    resolve_device(config.device)  # an unusable device is reported before the (long) cache build
     model_folder = Path(model_folder)
     model_folder.mkdir(parents=True, exist_ok=True)
     cache = load_cache(data_folder, config)
@@ -308,7 +263,7 @@ def fit_fold_ensemble(
         log.info("Fold model %d/%d: validated on %d recordings", member + 1, config.members, int(held_out.sum()))
         resume_member = resume and (folder / CHECKPOINT_FILE).is_file()
         member_rows.append(fit_network(cache, records[~held_out], records[held_out], folder, config, resume_member))
-        classifier = load_classifier(folder, str(resolve_device(config.device)))
+        classifier = load_classifier(folder, config.device)
         inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records[held_out])
         probabilities[held_out] = classifier.probabilities(inputs)
         members.append(classifier.model)  # type: ignore[arg-type]  # a member folder holds one network
@@ -354,6 +309,7 @@ def fit_network(
         device,
     )
 
+    configure_reproducibility(device, config.deterministic)
     torch.manual_seed(config.seed)
     model = MultiScaleSENet(MODEL_SIZES[config.model_size])
     model.standardize_record_features(cache.features[train_records])
@@ -361,27 +317,33 @@ def fit_network(
     weights = class_weights(labels[train_records].sum(axis=0), config.class_count_floor)
     criterion = HardExampleBCELoss(weights, config.hard_example_fraction).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    steps_per_epoch = len(epoch_batches(cache.lengths, train_records, config, 0))
-    warmup_steps = max(1, round(config.warmup_epochs * steps_per_epoch))
-    total_steps = config.epochs * steps_per_epoch
+    batches = EpochBatchSampler(
+        cache.lengths,
+        train_records,
+        batch_size=config.batch_size,
+        min_epoch_windows=config.min_epoch_windows,
+        max_shift=config.max_shift,
+        seed=config.seed,
+    )
+    warmup_steps = max(1, round(config.warmup_epochs * len(batches)))
+    total_steps = config.epochs * len(batches)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: _learning_rate_factor(step, warmup_steps, total_steps)
     )
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+    precision = autocast_dtype(device, config.amp)
+    scaler = gradient_scaler(device, precision)
 
     state = _TrainingState()
     checkpoint_path = model_folder / CHECKPOINT_FILE
     if resume:
         if not checkpoint_path.is_file():
             raise FileNotFoundError(f"cannot resume: {checkpoint_path} does not exist")
-        state = _load_checkpoint(checkpoint_path, config, model, optimizer, scheduler, scaler)
+        state = _load_checkpoint(checkpoint_path, config, model, optimizer, scheduler, scaler, device)
         if state.history:  # a kill between the checkpoint and metrics.csv leaves the file one epoch behind
             _write_history(model_folder, state.history)
         log.info("Resuming after epoch %d (best %.4f at epoch %d)", state.epoch, state.best_score, state.best_epoch)
 
-    workers = config.workers if config.workers >= 0 else (4 if device.type == "cuda" else 0)
-    dataset = WindowDataset(cache, labels)
+    loader = training_loader(WindowDataset(cache, labels), batches, config.workers, device)
     training_info = {
         "train_config": asdict(config),
         "cache": str(cache.folder),
@@ -396,26 +358,15 @@ def fit_network(
         if state.epochs_without_improvement >= config.patience:
             break
         started = time.time()
-        batches = epoch_batches(cache.lengths, train_records, config, epoch)
-        loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=device.type == "cuda")
-        noise = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        model.train()
-        total_loss = 0.0
-        progress = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, disable=None)
-        for windows, features, targets in progress:
-            windows = _add_noise(windows, config.noise_std, noise).to(device, non_blocking=True)
-            with torch.autocast(device.type, enabled=use_amp):
-                logits = model(windows, features.to(device))
-            loss = criterion(logits, targets.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            batch_loss = loss.item()
-            total_loss += batch_loss
-            progress.set_postfix(loss=f"{batch_loss:.4f}")
-        train_loss = total_loss / max(len(batches), 1)
+        batches.set_epoch(epoch)
+        noise = random_generator(device, config.seed * 100_003 + epoch)
+        step = TrainingStep(model, criterion, optimizer, scheduler, scaler, precision, noise, config.noise_std)
+        train_loss = train_epoch(step, loader, f"epoch {epoch}/{config.epochs}")
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(
+                f"training diverged in epoch {epoch} (training loss {train_loss}): "
+                f"try a lower learning rate than --lr {config.learning_rate:g}"
+            )
 
         result = validate(model, cache, validation_records, labels, criterion, config, device)
         improved = result.scores.challenge_metric > state.best_score
@@ -438,7 +389,7 @@ def fit_network(
         else:
             state.epochs_without_improvement += 1
         state.epoch = epoch
-        _save_checkpoint(checkpoint_path, state, config, model, optimizer, scheduler, scaler)
+        _save_checkpoint(checkpoint_path, state, config, model, optimizer, scheduler, scaler, device)
         _write_history(model_folder, state.history)
         log.info(
             "epoch %d: train loss %.4f, validation loss %.4f, Challenge metric %.4f, AUROC %.3f%s (%.0f s)",
@@ -455,6 +406,74 @@ def fit_network(
     best = next(row for row in state.history if row["epoch"] == state.best_epoch)
     log.info("Best epoch %d: validation Challenge metric %.4f", state.best_epoch, state.best_score)
     return best
+
+
+class TrainingDiverged(ValueError):
+    """The training loss became infinite or NaN: the learning rate is too high for this data."""
+
+
+def training_loader(
+    dataset: WindowDataset, batches: EpochBatchSampler, workers: int, device: torch.device
+) -> DataLoader:
+    """One DataLoader for the whole run: its ``workers`` processes (-1: 4 for a GPU, none for the CPU) persist
+    across epochs, and its batches come in pinned memory for a GPU, so that their copy overlaps the network."""
+    if workers < 0:
+        workers = min(4, os.cpu_count() or 1) if device.type == "cuda" else 0
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+    )
+
+
+@dataclass
+class TrainingStep:
+    """What one optimiser step needs: the network, its loss, optimiser and schedule, precision and noise."""
+
+    model: torch.nn.Module
+    criterion: HardExampleBCELoss
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    precision: torch.dtype | None  # autocast dtype; None: float32
+    noise: torch.Generator  # on the training device: the noise is drawn where it is added
+    noise_std: float
+
+    def __call__(self, windows: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """One step on a batch as the loader gives it (int16 µV windows, on the host); returns the loss."""
+        device = self.noise.device
+        signals = millivolts(windows.to(device, non_blocking=True))
+        if self.noise_std > 0:
+            signals = signals + self.noise_std * torch.randn(signals.shape, generator=self.noise, device=device)
+        with autocast(device, self.precision):
+            logits = self.model(signals, features.to(device, non_blocking=True))
+        loss = self.criterion(logits, targets.to(device, non_blocking=True))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss.detach()
+
+
+def train_epoch(step: TrainingStep, loader: DataLoader, description: str) -> float:
+    """One pass over the loader's batches; returns the mean training loss.
+
+    The losses are summed on the device: reading each one back (``.item()``) would make the host
+    wait for the GPU at every step instead of queueing the next one; the progress bar reads the
+    running mean only every 20 steps.
+    """
+    step.model.train()
+    total = torch.zeros((), dtype=torch.float64, device=step.noise.device)
+    progress = tqdm(loader, desc=description, unit="batch", leave=False, disable=None)
+    for count, (windows, features, targets) in enumerate(progress, start=1):
+        total += step(windows, features, targets)
+        if not progress.disable and count % 20 == 0:
+            progress.set_postfix(loss=f"{total.item() / count:.4f}")
+    return float(total) / max(len(loader), 1)
 
 
 @dataclass
@@ -477,7 +496,9 @@ def _save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
+    device: torch.device,
 ) -> None:
+    # Tensors are saved from the CPU, so a checkpoint written on a GPU resumes on any device.
     checkpoint = {
         "train_config": asdict(config),
         "epoch": state.epoch,
@@ -485,12 +506,12 @@ def _save_checkpoint(
         "best_score": state.best_score,
         "epochs_without_improvement": state.epochs_without_improvement,
         "history": state.history,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "model": _on_cpu(model.state_dict()),
+        "optimizer": _on_cpu(optimizer.state_dict()),
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict(),
         "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "device_rng": device_random_state(device),  # the training device's only: another machine may have fewer
     }
     atomic_write(path, lambda handle: torch.save(checkpoint, handle))
 
@@ -502,6 +523,7 @@ def _load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
+    device: torch.device,
 ) -> _TrainingState:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
@@ -510,8 +532,8 @@ def _load_checkpoint(
         raise ValueError(
             f"cannot resume: {path} is not a readable checkpoint ({type(error).__name__}: {error})"
         ) from error
-    # Only where the run goes may change on resume: the device, the workers and the number of epochs.
-    ignored = {"device", "workers", "epochs", "cache_dir"}
+    # Only where and how fast the run goes may change on resume: device, workers, kernels, epochs, cache.
+    ignored = {"device", "workers", "deterministic", "epochs", "cache_dir"}
     differences = [
         f.name
         for f in fields(TrainConfig)
@@ -522,10 +544,12 @@ def _load_checkpoint(
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
-    scaler.load_state_dict(checkpoint["scaler"])
+    # A scaler that was disabled (CPU, bfloat16) saved an empty state, which an enabled one rejects: a run
+    # resumed on a float16 GPU then starts with a fresh scale, which adapts within a few steps.
+    if checkpoint["scaler"] and scaler.is_enabled():
+        scaler.load_state_dict(checkpoint["scaler"])
     torch.set_rng_state(checkpoint["torch_rng"])
-    if checkpoint["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
+    restore_device_random_state(device, checkpoint.get("device_rng"))
     return _TrainingState(
         epoch=checkpoint["epoch"],
         best_epoch=checkpoint["best_epoch"],
@@ -533,6 +557,17 @@ def _load_checkpoint(
         epochs_without_improvement=checkpoint["epochs_without_improvement"],
         history=checkpoint["history"],
     )
+
+
+def _on_cpu(value: object) -> object:
+    """A state dict (nested dicts and lists of tensors) with every tensor copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_on_cpu(item) for item in value)
+    return value
 
 
 def _write_history(folder: Path, history: list[dict[str, object]]) -> None:

@@ -25,7 +25,7 @@ def test_every_option_reaches_its_field() -> None:
         *("--model-size", "tiny", "--epochs", "7", "--batch-size", "4", "--epoch-windows", "64"),
         *("--lr", "0.01", "--patience", "3", "--val-fraction", "0.3", "--members", "2"),
         *("--class-count-floor", "10", "--hard-examples", "0.5", "--decision-rule", "tuned-fraction"),
-        *("--device", "cpu", "--seed", "5", "--workers", "0", "--cache-dir", "/tmp/c"),
+        *("--device", "cpu", "--no-amp", "--deterministic", "--seed", "5", "--workers", "0", "--cache-dir", "/tmp/c"),
     )
     assert config == TrainConfig(
         model_size="tiny",
@@ -40,6 +40,8 @@ def test_every_option_reaches_its_field() -> None:
         hard_example_fraction=0.5,
         decision_rule="tuned-fraction",
         device="cpu",
+        amp=False,
+        deterministic=True,
         seed=5,
         workers=0,
         cache_dir="/tmp/c",
