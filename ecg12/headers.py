@@ -5,7 +5,13 @@ A header is a record line (``NAME NLEADS FS NSAMPLES [date time]``), one line pe
 lines such as ``#Age: 74``, ``#Sex: Female`` and ``#Dx: code,code``. The parser is strict about
 the structure it needs (a clear :class:`RecordError` naming the file and the line) and lenient
 about what real data varies in: units case, a record name written with ``.mat``, missing age or
-sex, non-ASCII bytes.
+sex, non-ASCII bytes (a line that is not UTF-8 is read as Latin-1, so that the micro sign of
+``µV`` written as the byte 0xB5 survives).
+
+Sanity limits (:data:`MIN_FREQUENCY_HZ`, :data:`MAX_FREQUENCY_HZ`, :data:`MAX_LEADS`,
+:data:`MAX_DURATION_S`) make a header that no real recording could have a :class:`RecordError`,
+before anything trusts its sizes (memory, the training cache). Multi-segment records
+(``NAME/SEGMENTS`` on the record line) are refused: their signals live in other records.
 
 This module needs only the standard library so that scoring starts fast.
 """
@@ -20,6 +26,16 @@ from pathlib import Path
 
 # WFDB: an ADC gain of 0 (or none) means "uncalibrated", read as 200 ADC units per physical unit.
 DEFAULT_ADC_GAIN = 200.0
+
+# Sanity limits on a record line, far beyond real ECGs: the Challenge's longest records are 30 min at 257 Hz (INCART);
+# Holters record 1-7 days at 128-1000 Hz; high-resolution ECG samples at up to ~32 kHz; body-surface maps have up to
+# ~256 leads. Beyond them a header is corrupt, and trusting it would mean allocating memory or cache space for it
+# (a 10^15-sample header once asked the training cache for a 240 GB file). 7 days at 500 Hz, the cache's rate, is
+# 7.3 GB of cache for 12 leads.
+MIN_FREQUENCY_HZ = 1.0
+MAX_FREQUENCY_HZ = 100_000.0
+MAX_LEADS = 1024
+MAX_DURATION_S = 7 * 24 * 3600  # seconds; the number of samples may be at most this times the sampling frequency
 
 _GAIN_FIELD = re.compile(r"^(?P<gain>[-+0-9.eE]+)(?:\((?P<baseline>[-+0-9]+)\))?(?:/(?P<units>\S*))?$")
 
@@ -68,12 +84,23 @@ class Header:
 
 
 def read_header_text(path: str | os.PathLike[str]) -> str:
-    """Read a header file as text; undecodable bytes become U+FFFD instead of failing."""
+    """Read a header file as text, never failing on its bytes: each line is UTF-8, or else Latin-1.
+
+    Latin-1 gives every byte a character, and it is what older WFDB tools wrote (``µV`` as the byte
+    0xB5); deciding line by line keeps UTF-8 comments intact beside a Latin-1 one.
+    """
     try:
         raw = Path(path).read_bytes()
     except OSError as error:
         raise RecordError(path, f"cannot read header: {error.strerror or error}") from error
-    return raw.decode("utf-8", errors="replace")
+    return "".join(_decode_line(line) for line in raw.splitlines(keepends=True))
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
 
 
 def parse_header(text: str, source: str | os.PathLike[str] = "<header>") -> Header:
@@ -118,9 +145,7 @@ def _parse_record_line(line: str, number: int, source: str | os.PathLike[str]) -
     fields = line.split()
     if len(fields) < 4:
         raise RecordError(source, f"line {number}: malformed record line {line!r} (expected NAME NLEADS FS NSAMPLES)")
-    # Some Georgia headers write the record name as 'E00015.mat'; the name is what precedes the extension.
-    record_name = fields[0].split("/")[0]
-    record_name = re.sub(r"\.(mat|dat|hea)$", "", record_name, flags=re.IGNORECASE)
+    record_name = _parse_record_name(fields[0], number, source)
     try:
         num_leads = int(fields[1])
         # WFDB allows 'FS/COUNTERFREQ(BASECOUNT)'; only the sampling frequency matters here.
@@ -130,11 +155,39 @@ def _parse_record_line(line: str, number: int, source: str | os.PathLike[str]) -
         raise RecordError(source, f"line {number}: malformed record line {line!r} ({error})") from error
     if num_leads < 1:
         raise RecordError(source, f"line {number}: record line declares {num_leads} leads")
-    if not math.isfinite(frequency) or frequency <= 0:
-        raise RecordError(source, f"line {number}: invalid sampling frequency {fields[2]!r}")
+    if num_leads > MAX_LEADS:
+        raise RecordError(source, f"line {number}: record line declares {num_leads} leads (at most {MAX_LEADS})")
+    # Written so that NaN fails too.
+    if not MIN_FREQUENCY_HZ <= frequency <= MAX_FREQUENCY_HZ:
+        raise RecordError(
+            source,
+            f"line {number}: invalid sampling frequency {fields[2]!r} "
+            f"(accepted: {MIN_FREQUENCY_HZ:g} to {MAX_FREQUENCY_HZ:g} Hz)",
+        )
     if num_samples < 0:
         raise RecordError(source, f"line {number}: invalid number of samples {fields[3]!r}")
+    max_samples = math.floor(MAX_DURATION_S * frequency)
+    if num_samples > max_samples:
+        raise RecordError(
+            source,
+            f"line {number}: record line declares {num_samples} samples, more than {MAX_DURATION_S / 86400:g} days "
+            f"at {frequency:g} Hz ({max_samples} samples)",
+        )
     return record_name, num_leads, frequency, num_samples
+
+
+def _parse_record_name(field: str, number: int, source: str | os.PathLike[str]) -> str:
+    """The record name of a record line's first field, refusing multi-segment records (``NAME/SEGMENTS``)."""
+    name, slash, segments = field.partition("/")
+    if slash:
+        if segments.isdigit():
+            raise RecordError(
+                source,
+                f"line {number}: multi-segment records ({field!r}: {int(segments)} segments) are not supported",
+            )
+        raise RecordError(source, f"line {number}: malformed record name {field!r}")
+    # Some Georgia headers write the record name as 'E00015.mat'; the name is what precedes the extension.
+    return re.sub(r"\.(mat|dat|hea)$", "", name, flags=re.IGNORECASE)
 
 
 def _parse_lead_line(line: str, number: int, source: str | os.PathLike[str]) -> Lead:

@@ -8,7 +8,18 @@ from pathlib import Path
 import pytest
 from conftest import STANDARD_LEADS, make_header_text
 
-from ecg12.headers import DEFAULT_ADC_GAIN, Header, RecordError, parse_header, read_header, read_header_text
+from ecg12.headers import (
+    DEFAULT_ADC_GAIN,
+    MAX_DURATION_S,
+    MAX_FREQUENCY_HZ,
+    MAX_LEADS,
+    MIN_FREQUENCY_HZ,
+    Header,
+    RecordError,
+    parse_header,
+    read_header,
+    read_header_text,
+)
 
 
 def one_lead(gain: str = "1000/mV", comments: tuple[str, ...] = ()) -> str:
@@ -170,7 +181,20 @@ def test_non_ascii_bytes_in_a_header_file(tmp_path: Path) -> None:
     (tmp_path / "r.hea").write_bytes(raw + b"#Rx: \xff\xfe\x00\n")
     header = read_header(tmp_path / "r.hea")
     assert (header.record_name, header.age, header.sex, header.labels) == ("r", 61.0, "Female", ("426783006",))
-    assert "\ufffd" in read_header_text(tmp_path / "r.hea")
+    text = read_header_text(tmp_path / "r.hea")
+    # A line that is not valid UTF-8 is read as Latin-1 (every byte is a character there); the others as UTF-8.
+    assert "#Sx: douleur thoracique \u00e9pisodique\n" in text
+    assert "#Hx: \u75c5\u53f2 \u2014 ok\n" in text
+    assert "#Rx: \u00ff\u00fe\x00\n" in text
+
+
+@pytest.mark.parametrize("micro", ["\u00b5".encode("latin-1"), "\u00b5".encode(), "\u03bc".encode()])
+def test_micro_sign_in_units_survives_decoding(tmp_path: Path, micro: bytes) -> None:
+    # Older WFDB tools wrote microvolts as the single Latin-1 byte 0xB5; newer ones write UTF-8.
+    raw = make_header_text("r", 2, 10, gain="1000/UNITS").encode().replace(b"UNITS", micro + b"V")
+    (tmp_path / "r.hea").write_bytes(raw)
+    units = {lead.units for lead in read_header(tmp_path / "r.hea").leads}
+    assert units == {micro.decode("utf-8" if len(micro) > 1 else "latin-1") + "V"}
 
 
 # --- errors: RecordError naming the file and the problem -----------------------------------------------------------
@@ -209,12 +233,59 @@ def test_empty_header(text: str) -> None:
         ("X0042 0 500 5000", "0 leads"),
         ("X0042 -3 500 5000", "-3 leads"),
         ("X0042 12 500 -1", "number of samples"),
+        ("X0042/layout 12 500 5000", "malformed record name"),
     ],
 )
 def test_malformed_record_line(record_line: str, problem: str) -> None:
     lines = make_header_text("X0042", 12, 5000).splitlines()
     error = assert_record_error("\n".join([record_line, *lines[1:]]), problem)
     assert "line 1" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("record_line", "problem"),
+    [
+        ("X0042 12 1e-300 5000", ("sampling frequency", "1e-300")),
+        ("X0042 12 0.5 5000", ("sampling frequency", "0.5")),
+        ("X0042 12 1e9 5000", ("sampling frequency", "1e9")),
+        ("X0042 12 500 1000000000000000", ("1000000000000000 samples", "more than")),
+        ("X0042 1000000 500 5000", ("1000000 leads", f"at most {MAX_LEADS}")),
+        ("X0042/3 12 500 5000", ("multi-segment", "not supported")),
+    ],
+)
+def test_record_line_beyond_what_a_recording_can_be(record_line: str, problem: tuple[str, ...]) -> None:
+    lines = make_header_text("X0042", 12, 5000).splitlines()
+    error = assert_record_error("\n".join([record_line, *lines[1:]]), *problem)
+    assert "line 1" in str(error)
+
+
+def test_multi_segment_header_is_refused_on_its_record_line() -> None:
+    # A WFDB multi-segment header lists segments (name and length), not leads, after its record line.
+    text = "X0042/3 12 500 15000\nX0042_layout 0\nX0042_001 5000\nX0042_002 10000\n#Dx: 426783006\n"
+    error = assert_record_error(text, "multi-segment records", "not supported")
+    assert "line 1" in str(error)
+
+
+def test_sanity_limits_are_accepted_up_to_the_limit() -> None:
+    def record(num_leads: int, frequency: float, num_samples: int) -> Header:
+        names = [f"ch{index}" for index in range(num_leads)]
+        text = make_header_text("r", num_leads, num_samples, frequency=repr(frequency), lead_names=names)
+        return parse_header(text, "r.hea")
+
+    assert record(12, MIN_FREQUENCY_HZ, 10).frequency == MIN_FREQUENCY_HZ
+    assert record(12, MAX_FREQUENCY_HZ, 10).frequency == MAX_FREQUENCY_HZ
+    assert record(MAX_LEADS, 500.0, 10).num_leads == MAX_LEADS
+    longest = int(MAX_DURATION_S * 500)
+    assert record(12, 500.0, longest).num_samples == longest
+    for num_leads, frequency, num_samples in [
+        (12, MIN_FREQUENCY_HZ * 0.999, 10),
+        (12, MAX_FREQUENCY_HZ * 1.001, 10),
+        (MAX_LEADS + 1, 500.0, 10),
+        (12, 500.0, longest + 1),
+        (12, MIN_FREQUENCY_HZ, int(MAX_DURATION_S * MIN_FREQUENCY_HZ) + 1),
+    ]:
+        with pytest.raises(RecordError, match=r"r\.hea: line 1: "):
+            record(num_leads, frequency, num_samples)
 
 
 def test_fewer_lead_lines_than_declared() -> None:
