@@ -26,8 +26,8 @@ def training_code(
     train(data_directory, model_directory, config, resume=resume)
 
 
-def load_12ECG_model(model_directory: str | os.PathLike[str], device: str = "cpu") -> Classifier:
-    """Load a trained model folder (checked completely before any recording is read)."""
+def load_12ECG_model(model_directory: str | os.PathLike[str], device: str = "auto") -> Classifier:
+    """Load a trained model folder (checked completely before any recording is read), on a GPU if there is one."""
     return load_classifier(model_directory, device)
 
 

@@ -360,7 +360,7 @@ def fit_network(
         started = time.time()
         batches.set_epoch(epoch)
         noise = random_generator(device, config.seed * 100_003 + epoch)
-        step = TrainingStep(model, criterion, optimizer, scheduler, scaler, precision, noise, config.noise_std)
+        step = TrainingStep(model, criterion, optimizer, scheduler, scaler, device, precision, noise, config.noise_std)
         train_loss = train_epoch(step, loader, f"epoch {epoch}/{config.epochs}")
         if not math.isfinite(train_loss):
             raise TrainingDiverged(
@@ -438,13 +438,14 @@ class TrainingStep:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
+    device: torch.device
     precision: torch.dtype | None  # autocast dtype; None: float32
     noise: torch.Generator  # on the training device: the noise is drawn where it is added
     noise_std: float
 
     def __call__(self, windows: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """One step on a batch as the loader gives it (int16 µV windows, on the host); returns the loss."""
-        device = self.noise.device
+        device = self.device
         signals = millivolts(windows.to(device, non_blocking=True))
         if self.noise_std > 0:
             signals = signals + self.noise_std * torch.randn(signals.shape, generator=self.noise, device=device)
@@ -467,7 +468,7 @@ def train_epoch(step: TrainingStep, loader: DataLoader, description: str) -> flo
     running mean only every 20 steps.
     """
     step.model.train()
-    total = torch.zeros((), dtype=torch.float64, device=step.noise.device)
+    total = torch.zeros((), dtype=torch.float64, device=step.device)
     progress = tqdm(loader, desc=description, unit="batch", leave=False, disable=None)
     for count, (windows, features, targets) in enumerate(progress, start=1):
         total += step(windows, features, targets)
