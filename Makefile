@@ -28,13 +28,14 @@ IMAGE ?= ecg12
 BASE_IMAGE ?=
 DOCKER ?= docker
 
-.PHONY: help venv venv-dev demo test lint format docker-build clean distclean
+.PHONY: help venv venv-dev demo test lint format gpu-check docker-build clean distclean
 
 help:
 	@echo "make demo          train a tiny model on $(DEMO_DATA)/train, classify $(DEMO_DATA)/test, score: $(DEMO_DIR)/"
 	@echo "make test          ruff check, ruff format --check, hadolint, pytest"
 	@echo "make lint          ruff check, ruff format --check, hadolint"
 	@echo "make format        ruff format and ruff check --fix"
+	@echo "make gpu-check     train, resume, cross-validate, classify and score on a CUDA GPU, with numbers (bench/gpu_check.py)"
 	@echo "make docker-build  docker build -t $(IMAGE) . (IMAGE=..., BASE_IMAGE=... to override)"
 	@echo "make clean         remove $(DEMO_DIR), $(DEMO_CACHE), work/ci and caches; make distclean also removes $(VENV)"
 
@@ -77,6 +78,10 @@ test: lint
 format: $(DEV_STAMP)
 	"$(VENV)/bin/ruff" format .
 	"$(VENV)/bin/ruff" check --fix .
+
+# On a CUDA machine: the whole product on the GPU in a few minutes (says so and succeeds where there is no CUDA).
+gpu-check: $(RUNTIME_STAMP)
+	"$(VPY)" bench/gpu_check.py
 
 docker-build:
 	$(DOCKER) build $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t $(IMAGE) .
