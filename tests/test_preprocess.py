@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -10,8 +12,11 @@ import pytest
 from ecg12.headers import RecordError, parse_header
 from ecg12.preprocess import (
     STANDARD_LEADS,
+    DegradedRecordingWarning,
+    FilledGapsWarning,
     MissingLeadsWarning,
     extract_windows,
+    fill_gaps,
     prepare_signal,
     resample,
     standardize_leads,
@@ -40,6 +45,75 @@ def test_missing_leads_are_zero_filled_with_a_warning() -> None:
         out = standardize_leads(signal, list(STANDARD_LEADS[:6]), "limb.hea")
     assert out.shape == (12, 10)
     assert (out[:6] == 1).all() and (out[6:] == 0).all()
+
+
+def distinct_rows(leads: int, samples: int = 10) -> np.ndarray:
+    """Row r holds r + 1 (plus a slope, so that no two rows and no row and its negation are equal)."""
+    return (np.arange(leads, dtype=np.float64)[:, None] + 1) * (1 + np.arange(samples) / samples)
+
+
+@pytest.mark.parametrize(
+    ("alias", "lead"),
+    [
+        ("DI", "I"),
+        ("DII", "II"),
+        ("DIII", "III"),
+        ("D1", "I"),
+        ("d2", "II"),
+        ("D3", "III"),
+        ("AVR", "aVR"),
+        ("avR", "aVR"),
+        ("AVL", "aVL"),
+        ("aVf", "aVF"),
+        (" V1 ", "V1"),
+        ("v6", "V6"),
+        ("Lead II", "II"),
+        ("lead_V3", "V3"),
+        ("ECG I", "I"),
+        ("ECG lead aVL", "aVL"),
+    ],
+)
+def test_lead_name_aliases_are_recognised(alias: str, lead: str) -> None:
+    names = list(STANDARD_LEADS)
+    names[STANDARD_LEADS.index(lead)] = alias
+    signal = distinct_rows(12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegradedRecordingWarning)
+        out = standardize_leads(signal, names, "alias.hea")
+    np.testing.assert_array_equal(out, signal)
+
+
+@pytest.mark.parametrize("inverted", ["-aVR", "-AVR", "\u2212aVR", "- aVR", "-DII"])
+def test_inverted_lead_is_negated(inverted: str) -> None:
+    lead = "II" if inverted.endswith("DII") else "aVR"
+    row = STANDARD_LEADS.index(lead)
+    names = list(STANDARD_LEADS)
+    names[row] = inverted
+    signal = distinct_rows(12)
+    out = standardize_leads(signal, names, "cabrera.hea")
+    np.testing.assert_array_equal(out[row], -signal[row])
+    others = [index for index in range(12) if index != row]
+    np.testing.assert_array_equal(out[others], signal[others])
+
+
+def test_unrecognised_lead_names_are_named_in_the_missing_leads_warning() -> None:
+    # Modified leads (Holter / Mason-Likar torso placement) are not the standard ones: their axis differs.
+    names = ["I", "MLII", "V1", "Resp", "V 5"]
+    with pytest.warns(MissingLeadsWarning) as caught:
+        out = standardize_leads(distinct_rows(5), names, "holter.hea")
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith("holter.hea: ")
+    assert "II, III, aVR, aVL, aVF, V2, V3, V4, V5, V6 missing" in message
+    assert "unrecognised lead names: 'MLII', 'Resp', 'V 5'" in message
+    assert (out[STANDARD_LEADS.index("II")] == 0).all()
+
+
+def test_no_warning_for_extra_leads_beside_all_twelve() -> None:
+    signal = distinct_rows(13)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegradedRecordingWarning)
+        out = standardize_leads(signal, [*STANDARD_LEADS, "Resp"], "r.hea")
+    np.testing.assert_array_equal(out, signal[:12])
 
 
 def test_no_standard_lead_is_an_error_naming_the_file() -> None:
@@ -92,10 +166,92 @@ def test_prepare_signal_resamples_and_reorders() -> None:
     assert out[STANDARD_LEADS.index("I"), 1000] == pytest.approx(11.0, abs=1e-3)
 
 
-def test_non_finite_samples_are_an_error_naming_the_file() -> None:
-    header = parse_header(_header(STANDARD_LEADS, 500, 10), "nan.hea")
+def ramps(leads: int, samples: int) -> np.ndarray:
+    """Lead r rises from r mV with slope (r + 1) / samples: linear filling of a gap restores it exactly."""
+    return np.arange(leads, dtype=np.float64)[:, None] + np.outer(np.arange(1, leads + 1), np.arange(samples)) / samples
+
+
+def test_nan_gaps_are_filled_linearly_inside_and_with_edge_values_at_the_ends() -> None:
+    header = parse_header(_header(STANDARD_LEADS, 500, 1000), "gaps.hea")
+    clean = ramps(12, 1000)
+    signal = clean.copy()
+    ii, v3, v5 = (STANDARD_LEADS.index(name) for name in ("II", "V3", "V5"))
+    signal[ii, 100:120] = np.nan
+    signal[v3, :5] = np.nan
+    signal[v5, -7:] = np.nan
+    with pytest.warns(FilledGapsWarning) as caught:
+        out = prepare_signal(signal, header)
+    (message,) = [str(w.message) for w in caught]
+    assert issubclass(FilledGapsWarning, DegradedRecordingWarning)
+    assert message.startswith("gaps.hea: ")
+    assert "20 of 1000 samples in II, 5 of 1000 samples in V3, 7 of 1000 samples in V5" in message
+    expected = clean.copy()
+    expected[v3, :5] = clean[v3, 5]
+    expected[v5, -7:] = clean[v5, -8]
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_a_lead_that_is_all_nan_is_missing() -> None:
+    header = parse_header(_header(STANDARD_LEADS, 500, 100), "flat.hea")
+    signal = ramps(12, 100)
+    v4 = STANDARD_LEADS.index("V4")
+    signal[v4] = np.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = prepare_signal(signal, header)
+    assert [type(w.message) for w in caught] == [MissingLeadsWarning]
+    assert re.search(r"flat\.hea: leads V4 missing.*no valid samples in V4", str(caught[0].message))
+    assert (out[v4] == 0).all()
+    others = [index for index in range(12) if index != v4]
+    np.testing.assert_allclose(out[others], signal[others], rtol=1e-6)
+
+
+def test_an_all_nan_duplicate_gives_way_to_the_usable_lead() -> None:
+    signal = ramps(13, 50)
+    signal[1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegradedRecordingWarning)
+        out = standardize_leads(signal, [*STANDARD_LEADS, "II"], "twice.hea")
+    np.testing.assert_array_equal(out[1], signal[12])
+
+
+def test_nan_in_a_lead_that_is_not_used_is_no_repair() -> None:
+    header = parse_header(_header((*STANDARD_LEADS, "Resp"), 500, 100), "resp.hea")
+    signal = ramps(13, 100)
+    signal[12, 10:20] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegradedRecordingWarning)
+        out = prepare_signal(signal, header)
+    np.testing.assert_allclose(out, signal[:12], rtol=1e-6)
+
+
+def test_no_lead_with_a_valid_sample_is_an_error_naming_the_file() -> None:
+    header = parse_header(_header(STANDARD_LEADS, 500, 10), "void.hea")
+    with pytest.raises(RecordError, match=r"void\.hea: none of the 12 standard leads .*no valid samples"):
+        prepare_signal(np.full((12, 10), np.nan), header)
+
+
+def test_fill_gaps_refuses_a_lead_without_any_valid_sample() -> None:
+    signal = ramps(2, 10)
+    signal[1] = np.nan
+    with pytest.raises(RecordError, match=r"r\.hea: lead II has no valid sample"):
+        fill_gaps(signal, ["I", "II"], "r.hea")
+
+
+def test_infinite_samples_are_an_error_naming_the_file_and_leads() -> None:
+    header = parse_header(_header(STANDARD_LEADS, 500, 10), "inf.hea")
     signal = np.zeros((12, 10))
     signal[3, 4] = np.nan
-    signal[5, 5] = np.inf
-    with pytest.raises(RecordError, match=r"nan\.hea: 2 samples are NaN or infinite"):
+    signal[5, 5:7] = np.inf
+    signal[7, 1] = -np.inf
+    with pytest.raises(RecordError, match=r"inf\.hea: infinite samples .*2 in aVF, 1 in V2"):
+        prepare_signal(signal, header)
+
+
+@pytest.mark.parametrize("frequency", [500, 1000])
+def test_amplitudes_beyond_float32_are_an_error_not_infinity(frequency: int) -> None:
+    header = parse_header(_header(STANDARD_LEADS, frequency, 100), "huge.hea")
+    signal = np.zeros((12, 100))
+    signal[0, 50] = float(np.finfo(np.float32).max) * 4
+    with pytest.raises(RecordError, match=r"huge\.hea: amplitudes too large"):
         prepare_signal(signal, header)

@@ -11,7 +11,7 @@ import scipy.io
 from conftest import STANDARD_LEADS, make_header_text, write_mat, write_wfdb_dat
 
 from ecg12.headers import RecordError, parse_header, read_header
-from ecg12.preprocess import prepare_signal
+from ecg12.preprocess import FilledGapsWarning, prepare_signal
 from ecg12.recordings import find_recordings, load_counts, load_signal, signal_file, to_millivolts
 
 MakeRecord = Callable[..., tuple[Path, Path]]
@@ -244,15 +244,27 @@ def test_non_numeric_val(make_record: MakeRecord) -> None:
     assert "'val' must be a 2-D numeric array" in load_error(header_path, mat_path)
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_samples_load_but_cannot_be_prepared(make_record: MakeRecord, bad: float) -> None:
+def test_nan_samples_load_and_are_filled_when_prepared(make_record: MakeRecord) -> None:
+    val = np.random.default_rng(8).integers(-2000, 2000, (12, 500)).astype(np.float64)
+    val[3, 100:110] = np.nan
+    header_path, mat_path = make_record("X9", val=val)
+    header = read_header(header_path)
+    counts = load_counts(mat_path, header)
+    assert np.count_nonzero(np.isnan(counts)) == 10
+    with pytest.warns(FilledGapsWarning, match=r"X9\.hea: .*10 of 500 samples in aVR"):
+        prepared = prepare_signal(to_millivolts(counts, header), header)
+    assert np.isfinite(prepared).all()
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_infinite_samples_load_but_cannot_be_prepared(make_record: MakeRecord, bad: float) -> None:
     val = np.zeros((12, 500))
     val[3, 100:110] = bad
     header_path, mat_path = make_record("X9", val=val)
     header = read_header(header_path)
     counts = load_counts(mat_path, header)
     assert np.count_nonzero(~np.isfinite(counts)) == 10
-    with pytest.raises(RecordError, match=r"X9\.hea: 10 samples are NaN or infinite"):
+    with pytest.raises(RecordError, match=r"X9\.hea: infinite samples .*10 in aVR"):
         prepare_signal(to_millivolts(counts, header), header)
 
 
