@@ -4,7 +4,8 @@ WFDB ``.dat`` files in formats 16, 61, 80, 24, 32 and 212 with all leads in one 
 layout) are decoded here from the parsed header; other WFDB layouts go through the ``wfdb`` package.
 
 Signals come back as float64 arrays of shape (leads, samples), either in raw ADC counts (what the
-Challenge's ``run_12ECG_classifier`` receives) or in millivolts. Every failure is a
+Challenge's ``run_12ECG_classifier`` receives) or in millivolts. Samples that a WFDB ``.dat`` file
+marks as missing come back as NaN, as the ``wfdb`` package reads them. Every failure is a
 :class:`~ecg12.headers.RecordError` naming the file and what is wrong with it.
 """
 
@@ -21,8 +22,24 @@ from ecg12.headers import Header, RecordError, read_header
 
 SIGNAL_SUFFIXES = (".mat", ".dat")
 
-# Millivolts per physical unit, by lower-case unit name (micro sign and Greek mu both occur); others are taken as mV.
-_MILLIVOLTS_PER_UNIT = {"mv": 1.0, "uv": 1e-3, "\u00b5v": 1e-3, "\u03bcv": 1e-3, "nv": 1e-6, "v": 1e3}
+# Millivolts per physical unit, by spelling in lower case with the micro prefix as 'u'. Any other unit is an error:
+# taking it as mV would make amplitudes silently 1000x wrong (a microvolt header) or meaningless (mmHg).
+_MILLIVOLTS_PER_UNIT = {
+    "mv": 1.0,
+    "millivolt": 1.0,
+    "millivolts": 1.0,
+    "uv": 1e-3,
+    "microvolt": 1e-3,
+    "microvolts": 1e-3,
+    "nv": 1e-6,
+    "nanovolt": 1e-6,
+    "nanovolts": 1e-6,
+    "v": 1e3,
+    "volt": 1e3,
+    "volts": 1e3,
+}
+# The micro prefix as written: micro sign (U+00B5, also Latin-1 byte 0xB5, see headers.read_header_text), Greek mu.
+_MICRO_SIGNS = ("\u00b5", "\u03bc")
 
 
 def find_recordings(folder: str | os.PathLike[str]) -> list[Path]:
@@ -47,9 +64,11 @@ def signal_file(header_path: str | os.PathLike[str]) -> Path:
 def load_counts(path: str | os.PathLike[str], header: Header) -> np.ndarray:
     """Raw ADC counts (leads x samples, float64), checked against the header's shape.
 
-    Non-finite samples (NaN or infinite values in a floating-point ``val``) are loaded as they are;
-    :func:`ecg12.preprocess.prepare_signal`, which every classification and training path goes
-    through, rejects them.
+    Missing samples are NaN: those a ``.dat`` file marks with its format's invalid value (as the
+    ``wfdb`` package reads them), and NaN in a floating-point ``val``; infinite values are loaded as
+    they are. :func:`ecg12.preprocess.prepare_signal`, which every classification and training path
+    goes through, fills NaN gaps and rejects infinite values. A ``.mat`` file's integer values are
+    all taken as samples, as the Challenge's own loader takes them.
     """
     path = Path(path)
     if not path.is_file():
@@ -62,12 +81,32 @@ def load_counts(path: str | os.PathLike[str], header: Header) -> np.ndarray:
 
 
 def to_millivolts(counts: np.ndarray, header: Header) -> np.ndarray:
-    """Convert ADC counts to physical units: (counts - baseline) / gain, per lead."""
+    """Convert ADC counts to millivolts: (counts - baseline) / gain x millivolts per unit, per lead.
+
+    Every lead's units must be a voltage (:func:`millivolts_per_unit`), else this is a
+    :class:`~ecg12.headers.RecordError` naming the header, the leads and their units. NaN stays NaN.
+    """
+    unknown = [
+        f"lead {lead.name} in {lead.units!r}" for lead in header.leads if millivolts_per_unit(lead.units) is None
+    ]
+    if unknown:
+        raise RecordError(
+            header.source,
+            f"units that are not a known voltage: {', '.join(unknown)} "
+            "(known: mV, uV or \u00b5V, nV, V, and millivolt, microvolt, nanovolt, volt)",
+        )
     gains = np.array([lead.adc_gain for lead in header.leads], dtype=np.float64)[:, None]
     baselines = np.array([lead.baseline for lead in header.leads], dtype=np.float64)[:, None]
-    # Headers in microvolts (or volts) exist in WFDB data; express everything in mV.
-    scale = np.array([_MILLIVOLTS_PER_UNIT.get(lead.units.lower(), 1.0) for lead in header.leads])[:, None]
-    return (counts - baselines) / gains * scale
+    scales = np.array([millivolts_per_unit(lead.units) for lead in header.leads], dtype=np.float64)[:, None]
+    return (counts - baselines) / gains * scales
+
+
+def millivolts_per_unit(units: str) -> float | None:
+    """Millivolts in one ``units`` (mV, uV, µV, nV, V, millivolt(s), ... in any case); None if not a known voltage."""
+    spelling = units.strip().lower()
+    for micro in _MICRO_SIGNS:
+        spelling = spelling.replace(micro, "u")
+    return _MILLIVOLTS_PER_UNIT.get(spelling)
 
 
 def load_signal(header_path: str | os.PathLike[str]) -> tuple[Header, np.ndarray]:
@@ -97,6 +136,22 @@ def _load_mat(path: Path) -> np.ndarray:
 _FORMAT_FIELD = re.compile(r"^(?P<format>\d+)(?:x(?P<per_frame>\d+))?(?::(?P<skew>\d+))?(?:\+(?P<offset>\d+))?$")
 # Bytes per sample of the formats decoded here (212 packs two 12-bit samples into 3 bytes).
 _BYTES_PER_SAMPLE = {"16": 2.0, "61": 2.0, "80": 1.0, "24": 3.0, "32": 4.0, "212": 1.5}
+# WFDB's value for a missing sample in each format (its most negative value), as the wfdb package reads them;
+# format 8 (first differences) has none.
+_INVALID_SAMPLE = {
+    "80": -(2**7),
+    "508": -(2**7),
+    "310": -(2**9),
+    "311": -(2**9),
+    "212": -(2**11),
+    "16": -(2**15),
+    "61": -(2**15),
+    "160": -(2**15),
+    "516": -(2**15),
+    "24": -(2**23),
+    "524": -(2**23),
+    "32": -(2**31),
+}
 
 
 def _load_dat(path: Path, header: Header) -> np.ndarray:
@@ -117,17 +172,29 @@ def _load_dat(path: Path, header: Header) -> np.ndarray:
     ((fmt, offset),) = fields
     total = header.num_leads * header.num_samples
     needed = int(np.ceil(total * _BYTES_PER_SAMPLE[fmt]))
+    # Compared before reading: reading what a header declares would allocate it, however little the file holds.
+    available = max(path.stat().st_size - offset, 0)
+    if available < needed:
+        raise RecordError(
+            path,
+            f"signal file is truncated: {available} bytes after offset {offset}, but {header.num_leads} leads x "
+            f"{header.num_samples} samples in format {fmt} need {needed}",
+        )
     with open(path, "rb") as handle:
         handle.seek(offset)
         data = handle.read(needed)
-    if len(data) < needed:
-        raise RecordError(
-            path,
-            f"signal file is truncated: {len(data)} bytes after offset {offset}, but {header.num_leads} leads x "
-            f"{header.num_samples} samples in format {fmt} need {needed}",
-        )
     samples = _decode(np.frombuffer(data, dtype=np.uint8), fmt)[:total]
-    return samples.reshape(header.num_samples, header.num_leads).T.astype(np.float64)
+    counts = samples.reshape(header.num_samples, header.num_leads).T.astype(np.float64)
+    return _mark_missing_samples(counts, [fmt] * header.num_leads)
+
+
+def _mark_missing_samples(counts: np.ndarray, formats: list[str]) -> np.ndarray:
+    """Set to NaN, in place, the samples of each lead that hold its WFDB format's missing-sample value."""
+    for row, fmt in enumerate(formats):
+        invalid = _INVALID_SAMPLE.get(fmt)
+        if invalid is not None:
+            counts[row, counts[row] == invalid] = np.nan
+    return counts
 
 
 def _plain_format(fmt: str) -> re.Match[str] | None:
@@ -165,4 +232,4 @@ def _load_dat_with_wfdb(path: Path) -> np.ndarray:
         record = wfdb.rdrecord(str(path.with_suffix("")), physical=False)
     except Exception as error:  # wfdb raises many types for malformed files
         raise RecordError(path, f"unreadable WFDB record ({type(error).__name__}: {error})") from error
-    return np.asarray(record.d_signal, dtype=np.float64).T
+    return _mark_missing_samples(np.asarray(record.d_signal, dtype=np.float64).T.copy(), list(record.fmt))

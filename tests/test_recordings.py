@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,6 +55,54 @@ def test_millivolts_are_counts_minus_baseline_over_gain(
     header = parse_header(make_header_text("r", 12, 50, gain=gain), "r.hea")
     assert header.leads[0].units == units
     np.testing.assert_allclose(to_millivolts(counts, header), expected(counts), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("units", "millivolts_per_unit"),
+    [
+        ("mV", 1.0),
+        ("MV", 1.0),
+        ("millivolt", 1.0),
+        ("Millivolts", 1.0),
+        ("uV", 1e-3),
+        ("UV", 1e-3),
+        ("\u00b5V", 1e-3),  # micro sign
+        ("\u03bcV", 1e-3),  # Greek small letter mu
+        ("\u00b5v", 1e-3),
+        ("microvolt", 1e-3),
+        ("MicroVolts", 1e-3),
+        ("nV", 1e-6),
+        ("nanovolt", 1e-6),
+        ("V", 1e3),
+        ("volt", 1e3),
+        ("Volts", 1e3),
+    ],
+)
+def test_units_spellings_convert_to_millivolts(units: str, millivolts_per_unit: float) -> None:
+    counts = np.random.default_rng(6).integers(-3000, 3000, (12, 50)).astype(np.float64)
+    header = parse_header(make_header_text("r", 12, 50, gain=f"250(7)/{units}"), "r.hea")
+    np.testing.assert_allclose(to_millivolts(counts, header), (counts - 7) / 250 * millivolts_per_unit, rtol=1e-12)
+
+
+@pytest.mark.parametrize("units", ["mmHg", "NU", "kV", "\ufffdV", "mV2", "degC", "u", "mu"])
+def test_unknown_units_are_an_error_naming_the_file_lead_and_units(units: str) -> None:
+    text = make_header_text("r", 3, 50, lead_names=["I", "II", "III"])
+    text = text.replace("1000/mV 16 0 0 0 0 II\n", f"1000/{units} 16 0 0 0 0 II\n")
+    header = parse_header(text, "/data/X0043.hea")
+    with pytest.raises(RecordError) as caught:
+        to_millivolts(np.zeros((3, 50)), header)
+    message = str(caught.value)
+    assert message.startswith("/data/X0043.hea: ")
+    assert f"lead II in {units!r}" in message
+
+
+def test_latin1_microvolts_in_a_header_file(make_record: MakeRecord) -> None:
+    # The micro sign as the single Latin-1 byte 0xB5, as older WFDB tools wrote it: counts per microvolt.
+    header_bytes = make_header_text("U1", 12, 500, gain="5/\u00b5V").encode("latin-1")
+    header_path, mat_path = make_record("U1", header=header_bytes)
+    _, signal = load_signal(header_path)
+    counts = scipy.io.loadmat(mat_path)["val"]
+    np.testing.assert_allclose(signal, counts / 5 / 1000)
 
 
 def test_millivolts_per_lead_gain_and_baseline() -> None:
@@ -160,6 +209,52 @@ def test_dat_with_georgia_record_name_and_non_ascii_header(tmp_path: Path) -> No
     header, signal = load_signal(header_path)
     assert header.record_name == "E00015"
     np.testing.assert_allclose(signal, digital.T / 1000.0)
+
+
+@pytest.mark.parametrize("fmt", ["16", "61", "80", "24", "32", "212", "160"])
+def test_dat_invalid_samples_are_nan_like_wfdb(tmp_path: Path, fmt: str) -> None:
+    # WFDB reserves each format's most negative value for a missing sample; wfdb's physical reading makes it NaN.
+    import wfdb
+
+    bits = {"16": 16, "61": 16, "80": 8, "24": 24, "32": 32, "212": 12, "160": 16}[fmt]
+    digital = np.random.default_rng(7).integers(-100, 100, (50, 12))
+    invalid = -(2 ** (bits - 1))
+    digital[10:20, 2] = invalid
+    digital[0, 5] = invalid
+    digital[:, 7] = invalid
+    dat = wfdb_record(tmp_path, "rec", digital, fmt)
+    counts = load_counts(dat, read_header(dat.with_suffix(".hea")))
+    physical = wfdb.rdrecord(str(tmp_path / "rec")).p_signal.T
+    missing = np.equal(digital.T, invalid)
+    np.testing.assert_array_equal(np.isnan(counts), missing)
+    np.testing.assert_array_equal(np.isnan(counts), np.isnan(physical))
+    np.testing.assert_array_equal(counts[~missing], digital.T[~missing])
+
+
+def test_dat_gap_is_filled_when_prepared(tmp_path: Path) -> None:
+    ramp = np.tile(np.arange(0, 1000, 2), (12, 1)).T  # a ramp in every lead: linear filling restores it
+    digital = ramp.copy()
+    digital[100:110, 1] = -32768
+    dat = wfdb_record(tmp_path, "gap", digital, "16")
+    header, signal = load_signal(dat.with_suffix(".hea"))
+    with pytest.warns(FilledGapsWarning, match=r"gap\.hea: .*10 of 500 samples in II"):
+        prepared = prepare_signal(signal, header)
+    np.testing.assert_allclose(prepared, ramp.T / 1000.0, atol=1e-6)
+
+
+def test_dat_declaring_more_than_its_file_holds_allocates_nothing_for_it(tmp_path: Path) -> None:
+    dat = wfdb_record(tmp_path, "big", np.ones((100, 12), dtype=np.int64), "16")
+    header_path = dat.with_suffix(".hea")
+    days = 6 * 24 * 3600 * 500  # within the header limits: 6 days at 500 Hz, 7.5 GB of format-16 samples
+    header_path.write_text(header_path.read_text().replace("big 12 500 100", f"big 12 500 {days}", 1))
+    tracemalloc.start()
+    try:
+        with pytest.raises(RecordError, match=r"big\.dat: signal file is truncated: 2400 bytes"):
+            load_counts(dat, read_header(header_path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000
 
 
 def test_truncated_dat(tmp_path: Path) -> None:
