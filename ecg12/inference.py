@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,8 +178,9 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
     try:
         bundle = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for truncated or foreign files
-        detail = " ".join(str(error).split())
-        raise ModelFolderError(f"{path} is not a readable model file ({type(error).__name__}: {detail})") from error
+        raise ModelFolderError(
+            f"{path} is not a readable model file ({_unreadable_reason(path, error)}): copy it again or retrain"
+        ) from error
     if not isinstance(bundle, dict):
         raise ModelFolderError(f"{path} is not an ecg12 model file")
     missing = [key for key in _REQUIRED_KEYS if key not in bundle]
@@ -218,6 +220,16 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
         device=torch_device,
         window_stride=window_stride,
     )
+
+
+def _unreadable_reason(path: Path, error: Exception) -> str:
+    """Why torch could not load ``path``, in words: torch's own messages run to paragraphs of advice, some of
+    it wrong here (loading with ``weights_only=False`` would run whatever code a foreign file holds)."""
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    if isinstance(error, pickle.UnpicklingError):
+        return "not a model written by ecg12"
+    return f"truncated or damaged ({type(error).__name__})"
 
 
 def _plain(value: object) -> object:

@@ -205,8 +205,9 @@ def unknown_rule(bundle: dict) -> None:
 DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
     "folder missing": (removed(), "does not exist"),
     "model.pt missing": (removed(MODEL_FILE), "has no model.pt"),
-    "model.pt empty": (truncated(lambda n: 0), "not a readable model file"),
-    "model.pt truncated": (truncated(lambda n: n // 2), "not a readable model file"),
+    "model.pt empty": (truncated(lambda n: 0), "not a readable model file (the file is empty)"),
+    "model.pt truncated": (truncated(lambda n: n // 2), "not a readable model file (truncated or damaged"),
+    "model.pt garbage": (lambda folder: (folder / MODEL_FILE).write_bytes(b"garbage\n" * 64), "not a model written"),
     "not a bundle": (rewrite(lambda bundle: [1, 2, 3]), "not an ecg12 model file"),
     "state_dicts missing": (without("state_dicts"), "missing state_dicts"),
     "no member": (updated(state_dicts=[]), "non-empty list"),
@@ -232,6 +233,7 @@ def test_unusable_model_folder_gives_one_clear_error(damage: str, model_folder: 
     assert expected in message
     assert "\n" not in message  # one line
     assert str(model_folder) in message  # names the folder (or its model.pt)
+    assert "weights_only" not in message  # no advice to load a foreign file with code execution enabled
 
 
 def test_scored_classes_of_a_saved_model_are_the_weights_file_classes(model_folder: Path) -> None:
