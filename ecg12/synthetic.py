@@ -452,6 +452,11 @@ def make_messy_folder(folder: str | os.PathLike[str], seed: int, *, include_long
     text = path.read_text().replace("good_dx_spaces 12", "good_dx_spaces.mat 12", 1)
     path.write_text(text.replace(f"#Dx: {SINUS_RHYTHM}", f"#Dx: {SINUS_RHYTHM} , {UNSCORED_CODES[0]}"))
     good("good name with spaces", "a file name with spaces (underscores inside the header)")
+    gap_signal = ecg()
+    mat = good("good_nan_gap", "float64 val with a 50-sample NaN gap in lead III, filled", gap_signal)
+    val = to_counts(gap_signal).astype(np.float64)
+    val[2, 100:150] = math.nan  # how WFDB readers give missing samples
+    scipy.io.savemat(mat.with_suffix(".mat"), {"val": val}, format="4")
 
     # --- bad ---
     def bad(name: str, why: str) -> Path:
@@ -480,11 +485,10 @@ def make_messy_folder(folder: str | os.PathLike[str], seed: int, *, include_long
     scipy.io.savemat(mat, {"val": to_counts(ecg(500, 2))[:, :800].copy()}, format="4")
     mat = bad("bad_3d_val", "val is a 3-D array").with_suffix(".mat")
     scipy.io.savemat(mat, {"val": np.zeros((12, 1000, 2), dtype=np.int16)})
-    for name, value in (("bad_nan", math.nan), ("bad_inf", math.inf)):
-        mat = bad(name, f"float64 val with {value} samples").with_suffix(".mat")
-        val = to_counts(ecg(500, 2)).astype(np.float64)
-        val[2, 100:150] = value
-        scipy.io.savemat(mat, {"val": val}, format="4")
+    mat = bad("bad_inf", "float64 val with infinite samples").with_suffix(".mat")
+    val = to_counts(ecg(500, 2)).astype(np.float64)
+    val[2, 100:150] = math.inf
+    scipy.io.savemat(mat, {"val": val}, format="4")
 
     # --- a header without its signal file ---
     orphan = write_record(directory, "orphan_header", ecg(500, 2), 500, age=30.0, sex="Male", codes=(SINUS_RHYTHM,))
