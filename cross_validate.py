@@ -10,26 +10,34 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecg12.cli import add_threads_argument, add_training_arguments, apply_threads, training_config
+from ecg12.cli import HelpFormatter, add_threads_argument, add_training_arguments, apply_threads, training_config
 from ecg12.crossval import cross_validate
 from ecg12.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("data", help="folder of Challenge recordings")
     parser.add_argument("output", help="folder for fold models, out-of-fold outputs and the report")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier cross-validation in OUT")
     add_training_arguments(parser)
     add_threads_argument(parser)
     arguments = parser.parse_args(argv)
     apply_threads(arguments)
     try:
-        rows = cross_validate(arguments.data, arguments.output, training_config(arguments), arguments.folds)
+        config = training_config(arguments)
+        rows = cross_validate(arguments.data, arguments.output, config, arguments.folds, arguments.overwrite)
     except (ValueError, FileNotFoundError) as error:
         print(f"cross_validate.py: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        print(f"cross_validate.py: {error.filename or arguments.output}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cross_validate.py: interrupted; run it again with --overwrite to start over", file=sys.stderr)
+        return 130
     columns = ["challenge_metric", "auroc", "auprc", "f_measure", "f_beta", "g_beta"]
     print(f"{'':46s}" + "".join(f"{c:>17s}" for c in columns))
     for name, row in rows.items():

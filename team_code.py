@@ -21,9 +21,14 @@ def training_code(
     model_directory: str | os.PathLike[str],
     config: TrainConfig | None = None,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> None:
-    """Train a model on the recordings in ``data_directory`` and save it in ``model_directory``."""
-    train(data_directory, model_directory, config, resume=resume)
+    """Train a model on the recordings in ``data_directory`` and save it in ``model_directory``.
+
+    ``resume`` continues an interrupted run; a folder that already holds a model is refused unless
+    ``overwrite`` (see ecg12.training.train).
+    """
+    train(data_directory, model_directory, config, resume=resume, overwrite=overwrite)
 
 
 def load_12ECG_model(model_directory: str | os.PathLike[str], device: str = "auto") -> Classifier:

@@ -4,29 +4,58 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from pathlib import Path
 
-from ecg12.cli import add_threads_argument, add_training_arguments, apply_threads, training_config
+from ecg12.cli import HelpFormatter, add_threads_argument, add_training_arguments, apply_threads, training_config
 from ecg12.logs import configure_logging
 from team_code import training_code
 
+INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
+
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     configure_logging()
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("data", help="folder of Challenge recordings (.hea + .mat)")
     parser.add_argument("model", help="folder to write the model into")
     add_training_arguments(parser)
     add_threads_argument(parser)
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in MODEL")
+    run = parser.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true", help="continue the interrupted run in MODEL")
+    run.add_argument("--overwrite", action="store_true", help="replace the model already in MODEL with a new run")
     arguments = parser.parse_args(argv)
     apply_threads(arguments)
     try:
-        training_code(arguments.data, arguments.model, training_config(arguments), resume=arguments.resume)
+        training_code(
+            arguments.data,
+            arguments.model,
+            training_config(arguments),
+            resume=arguments.resume,
+            overwrite=arguments.overwrite,
+        )
     except (ValueError, FileNotFoundError) as error:
         print(f"train_model.py: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a full disk, a folder that cannot be written: the model folder keeps complete files
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"train_model.py: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"train_model.py: {interrupted_advice(Path(arguments.model), argv)}", file=sys.stderr)
+        return INTERRUPTED
     return 0
+
+
+def interrupted_advice(model: Path, argv: list[str]) -> str:
+    """What to do after Ctrl-C: the command that continues the run, if an epoch was completed."""
+    if not any(model.glob("**/checkpoint.pt")):
+        return "interrupted before the first epoch was complete: nothing to resume; run the same command again"
+    options = [option for option in argv if option not in ("--resume", "--overwrite")]
+    command = shlex.join([sys.executable, "train_model.py", *options, "--resume"])
+    return f"interrupted; the last complete epoch is saved in {model}; continue with: {command}"
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ from ecg12.model import MODEL_SIZES
 from ecg12.training import DECISION_RULES, TrainConfig
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help keeps the scripts' docstrings as written and shows every option's default."""
+
+
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The training recipe's options; defaults are TrainConfig's (docs/model.md)."""
     defaults = TrainConfig()

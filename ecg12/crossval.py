@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -37,12 +38,31 @@ log = logging.getLogger(__name__)
 
 
 def cross_validate(
-    data_folder: str | os.PathLike[str], output_folder: str | os.PathLike[str], config: TrainConfig, folds: int = 5
+    data_folder: str | os.PathLike[str],
+    output_folder: str | os.PathLike[str],
+    config: TrainConfig,
+    folds: int = 5,
+    overwrite: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Run k-fold cross-validation; writes fold models, out-of-fold outputs, tables and a report."""
+    """Run k-fold cross-validation; writes fold models, out-of-fold outputs, tables and a report.
+
+    An output folder that holds an earlier run's results is refused, or with ``overwrite`` emptied
+    of them first: fold folders of a run with more folds must not sit beside the new report.
+    """
     started = time.time()
     resolve_device(config.device)  # an unusable device is reported before the (long) cache build
     output_folder = Path(output_folder)
+    earlier = earlier_results(output_folder)
+    if earlier and not overwrite:
+        raise ValueError(
+            f"{output_folder} holds an earlier cross-validation ({', '.join(p.name for p in earlier)}): "
+            "choose another folder, or replace it with --overwrite"
+        )
+    for path in earlier:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
     output_folder.mkdir(parents=True, exist_ok=True)
     classes = scored_classes()
     cache = load_cache(data_folder, config)
@@ -94,6 +114,17 @@ def cross_validate(
     )
     write_report(output_folder, config, folds, rows, pooled, labels, time.time() - started)
     return rows
+
+
+RESULT_FILES = ("outputs", "cv_scores.csv", "oof.npz", "report.md", "class_scores.png")
+
+
+def earlier_results(output_folder: Path) -> list[Path]:
+    """What an earlier cross-validation left in ``output_folder``: fold folders and the result files."""
+    if not output_folder.is_dir():
+        return []
+    folds = [path for path in output_folder.glob("fold*") if path.is_dir() and path.name[4:].isdigit()]
+    return sorted(folds) + [output_folder / name for name in RESULT_FILES if (output_folder / name).exists()]
 
 
 def crossfitted_thresholds(labels: np.ndarray, probabilities: np.ndarray, fold_of: np.ndarray) -> np.ndarray:

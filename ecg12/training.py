@@ -11,10 +11,12 @@ better model.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -61,6 +63,8 @@ CURVES_FILE = "training_curves.png"
 SKIPPED_FILE = "skipped_records.csv"
 SPLIT_FILE = "split.csv"
 MEMBERS_FOLDER = "members"  # fold models of an ensemble, each a complete model folder
+# What a training run writes into its model folder (model.pt, config.json and thresholds.json by save_model_folder).
+RUN_FILES = (MODEL_FILE, "config.json", "thresholds.json", CHECKPOINT_FILE, HISTORY_FILE, CURVES_FILE, SPLIT_FILE)
 
 
 # "max-fraction" is the paper's max/5 rule; "tuned-fraction" the same rule with its fraction tuned on validation.
@@ -118,6 +122,16 @@ class TrainConfig:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
         if self.members < 1:
             raise ValueError("members must be >= 1")
+        if self.patience < 1:
+            raise ValueError(f"patience (--patience) must be at least 1 epoch, not {self.patience}")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(
+                f"the validation fraction (--val-fraction) must be in (0, 1), not {self.validation_fraction}"
+            )
+        if not self.learning_rate > 0.0 or self.weight_decay < 0.0 or self.noise_std < 0.0 or self.max_shift < 0:
+            raise ValueError("the learning rate must be positive; weight decay, noise and shift must not be negative")
+        if self.min_epoch_windows < 1 or self.window_stride < 1 or self.workers < -1:
+            raise ValueError("epoch windows and window stride must be >= 1, workers >= -1")
         check_keep_fraction(self.hard_example_fraction)
 
     @classmethod
@@ -170,6 +184,8 @@ def validate(
     classes = scored_classes()
     inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records)
     probabilities = predict_probabilities(model, inputs, device, config.window_stride)
+    if not np.isfinite(probabilities).all():
+        raise TrainingDiverged("validation outputs that are not finite")
     truth = labels[records]
     clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
     logits = torch.from_numpy(np.log(clipped / (1 - clipped))).to(device)
@@ -196,17 +212,54 @@ def train(
     model_folder: str | os.PathLike[str],
     config: TrainConfig | None = None,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, object]:
-    """Train a model on a folder of Challenge recordings into ``model_folder``; returns the best epoch's row."""
+    """Train a model on a folder of Challenge recordings into ``model_folder``; returns the best epoch's row.
+
+    ``resume`` continues the interrupted run in ``model_folder``; without it, a folder that already
+    holds a model is refused unless ``overwrite`` (a new run then replaces it). Everything that can
+    be checked is checked before the signal cache is built, and nothing is created before it is.
+    """
     config = config or TrainConfig()
     resolve_device(config.device)  # an unusable device is reported before the (long) cache build
     model_folder = Path(model_folder)
-    model_folder.mkdir(parents=True, exist_ok=True)
+    check_model_folder(model_folder, resume, overwrite)
     cache = load_cache(data_folder, config)
+    model_folder.mkdir(parents=True, exist_ok=True)
+    if overwrite and not resume:
+        _remove_previous_run(model_folder)
     _report_skipped(cache, model_folder)
     if len(cache) == 0:
         raise ValueError(f"{data_folder}: no usable recording (see {model_folder / SKIPPED_FILE})")
     return fit(cache, np.arange(len(cache)), model_folder, config, resume)
+
+
+def check_model_folder(model_folder: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse a model folder that is a file, a resume without a folder, and a new run over a trained model.
+
+    A forgotten ``--resume`` would otherwise replace hours of training after one epoch; the
+    organisers' harness always trains into a fresh folder, which passes.
+    """
+    if model_folder.exists() and not model_folder.is_dir():
+        hint = f": give the folder that holds it, {model_folder.parent}" if model_folder.name == MODEL_FILE else ""
+        raise ValueError(f"{model_folder} is a file, not a model folder{hint}")
+    if resume:
+        if not model_folder.is_dir():
+            raise FileNotFoundError(f"cannot resume: model folder {model_folder} does not exist")
+        return
+    previous = [name for name in (MODEL_FILE, CHECKPOINT_FILE, MEMBERS_FOLDER) if (model_folder / name).exists()]
+    if previous and not overwrite:
+        raise ValueError(
+            f"{model_folder} already holds a model ({', '.join(previous)}): continue its run with --resume, "
+            "or replace it with a new run with --overwrite"
+        )
+
+
+def _remove_previous_run(model_folder: Path) -> None:
+    """Delete an earlier run's files (``--overwrite``), so that none of them can be mistaken for the new run's."""
+    for name in RUN_FILES:
+        (model_folder / name).unlink(missing_ok=True)
+    shutil.rmtree(model_folder / MEMBERS_FOLDER, ignore_errors=True)
 
 
 def load_cache(data_folder: str | os.PathLike[str], config: TrainConfig) -> SignalCache:
@@ -301,6 +354,7 @@ def fit_network(
     if len(train_records) < 2 or len(validation_records) < 1:
         raise ValueError(f"too few recordings ({len(records)}) for a training/validation split")
     _write_split(model_folder, cache, train_records, validation_records)
+    recordings = _recordings_summary(cache, train_records, validation_records)
     log.info(
         "%d recordings: %d for training, %d for validation; device %s",
         len(records),
@@ -338,7 +392,7 @@ def fit_network(
     if resume:
         if not checkpoint_path.is_file():
             raise FileNotFoundError(f"cannot resume: {checkpoint_path} does not exist")
-        state = _load_checkpoint(checkpoint_path, config, model, optimizer, scheduler, scaler, device)
+        state = _load_checkpoint(checkpoint_path, config, recordings, model, optimizer, scheduler, scaler, device)
         if state.history:  # a kill between the checkpoint and metrics.csv leaves the file one epoch behind
             _write_history(model_folder, state.history)
         log.info("Resuming after epoch %d (best %.4f at epoch %d)", state.epoch, state.best_score, state.best_epoch)
@@ -363,12 +417,11 @@ def fit_network(
         step = TrainingStep(model, criterion, optimizer, scheduler, scaler, device, precision, noise, config.noise_std)
         train_loss = train_epoch(step, loader, f"epoch {epoch}/{config.epochs}")
         if not math.isfinite(train_loss):
-            raise TrainingDiverged(
-                f"training diverged in epoch {epoch} (training loss {train_loss}): "
-                f"try a lower learning rate than --lr {config.learning_rate:g}"
-            )
-
-        result = validate(model, cache, validation_records, labels, criterion, config, device)
+            raise TrainingDiverged.in_epoch(epoch, f"training loss {train_loss}", config.learning_rate)
+        try:
+            result = validate(model, cache, validation_records, labels, criterion, config, device)
+        except TrainingDiverged as error:
+            raise TrainingDiverged.in_epoch(epoch, str(error), config.learning_rate) from None
         improved = result.scores.challenge_metric > state.best_score
         row = {
             "epoch": epoch,
@@ -389,7 +442,7 @@ def fit_network(
         else:
             state.epochs_without_improvement += 1
         state.epoch = epoch
-        _save_checkpoint(checkpoint_path, state, config, model, optimizer, scheduler, scaler, device)
+        _save_checkpoint(checkpoint_path, state, config, recordings, model, optimizer, scheduler, scaler, device)
         _write_history(model_folder, state.history)
         log.info(
             "epoch %d: train loss %.4f, validation loss %.4f, Challenge metric %.4f, AUROC %.3f%s (%.0f s)",
@@ -409,7 +462,13 @@ def fit_network(
 
 
 class TrainingDiverged(ValueError):
-    """The training loss became infinite or NaN: the learning rate is too high for this data."""
+    """The training loss or the network's outputs became infinite or NaN: the learning rate is too high."""
+
+    @classmethod
+    def in_epoch(cls, epoch: int, symptom: str, learning_rate: float) -> TrainingDiverged:
+        return cls(
+            f"training diverged in epoch {epoch} ({symptom}): try a lower learning rate than --lr {learning_rate:g}"
+        )
 
 
 def training_loader(
@@ -489,10 +548,20 @@ class _TrainingState:
         self.history = self.history or []
 
 
+def _recordings_summary(cache: SignalCache, train_records: np.ndarray, validation_records: np.ndarray) -> dict:
+    """Which recordings a run trains and validates on, in a form a resumed run can compare with its own."""
+    digest = hashlib.sha256()
+    for subset, records in (("training", train_records), ("validation", validation_records)):
+        for index in records:
+            digest.update(f"{subset}:{cache.names[index]}\n".encode())
+    return {"training": len(train_records), "validation": len(validation_records), "digest": digest.hexdigest()}
+
+
 def _save_checkpoint(
     path: Path,
     state: _TrainingState,
     config: TrainConfig,
+    recordings: dict,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
@@ -502,6 +571,7 @@ def _save_checkpoint(
     # Tensors are saved from the CPU, so a checkpoint written on a GPU resumes on any device.
     checkpoint = {
         "train_config": asdict(config),
+        "recordings": recordings,
         "epoch": state.epoch,
         "best_epoch": state.best_epoch,
         "best_score": state.best_score,
@@ -520,6 +590,7 @@ def _save_checkpoint(
 def _load_checkpoint(
     path: Path,
     config: TrainConfig,
+    recordings: dict,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
@@ -542,6 +613,13 @@ def _load_checkpoint(
     ]
     if differences:
         raise ValueError(f"cannot resume {path}: the run used different {', '.join(differences)}")
+    before = checkpoint.get("recordings")
+    if before is not None and before != recordings:
+        raise ValueError(
+            f"cannot resume {path}: the data are not the interrupted run's ({before['training']} training and "
+            f"{before['validation']} validation recordings then, {recordings['training']} and "
+            f"{recordings['validation']} now, or other names): resume with the same DATA, or start over"
+        )
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
@@ -583,8 +661,11 @@ def _write_split(folder: Path, cache: SignalCache, train_records: np.ndarray, va
     rows = [(cache.names[i], "training") for i in train_records] + [
         (cache.names[i], "validation") for i in validation_records
     ]
-    lines = ["recording,subset"] + [f"{name},{subset}" for name, subset in sorted(rows)]
-    atomic_write_text(folder / SPLIT_FILE, "\n".join(lines) + "\n")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")  # quotes names with commas or quotes
+    writer.writerow(["recording", "subset"])
+    writer.writerows(sorted(rows))
+    atomic_write_text(folder / SPLIT_FILE, buffer.getvalue())
 
 
 def _report_skipped(cache: SignalCache, folder: Path) -> None:
@@ -604,7 +685,6 @@ def _report_skipped(cache: SignalCache, folder: Path) -> None:
 
 def _remove_temporaries(folder: Path) -> None:
     """Delete what a run killed inside an atomic write left behind (``.NAME.XXXX.tmp`` of this folder's files)."""
-    written = (MODEL_FILE, "config.json", "thresholds.json", CHECKPOINT_FILE, HISTORY_FILE, CURVES_FILE)
-    for name in (*written, SPLIT_FILE, SKIPPED_FILE):
+    for name in (*RUN_FILES, SKIPPED_FILE):
         for leftover in folder.glob(f".{name}.*.tmp"):
             leftover.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,20 @@ def test_crossfitted_thresholds_never_use_the_labels_they_are_applied_to() -> No
     np.testing.assert_array_equal(binary[folds == 2], again[folds == 2])
     assert (binary[folds != 2] != again[folds != 2]).any()
     assert binary.shape == labels.shape and len(scored_classes().codes) == 24
+
+
+def test_an_earlier_run_is_refused_or_replaced_without_stale_folds(
+    run: tuple[Path, Path, dict], tmp_path: Path
+) -> None:
+    data, earlier, _ = run
+    out = tmp_path / "cv"
+    shutil.copytree(earlier, out, ignore=shutil.ignore_patterns("cache"))
+    shutil.copytree(out / "fold2", out / "fold3")  # as a 3-fold run into the same folder would have left
+    config = TrainConfig(
+        model_size="tiny", epochs=1, min_epoch_windows=8, batch_size=4, device="cpu", cache_dir=str(earlier / "cache")
+    )
+    with pytest.raises(ValueError, match=r"earlier cross-validation .*fold1, fold2, fold3.*--overwrite"):
+        cross_validate(data, out, config, folds=2)
+    assert (out / "fold3").is_dir()  # refused: nothing removed
+    cross_validate(data, out, config, folds=2, overwrite=True)
+    assert sorted(p.name for p in out.glob("fold*")) == ["fold1", "fold2"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import errno
 import logging
 import math
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -27,7 +29,7 @@ from trained_model import (
 )
 
 import train_model
-from ecg12 import training
+from ecg12 import inference, training
 from ecg12.classes import scored_classes
 from ecg12.data import load_or_build_cache
 from ecg12.inference import load_classifier
@@ -317,3 +319,149 @@ def test_fold_ensemble_validates_every_record_once_and_resumes_what_is_missing(
     assert resumed["decision_rule"] == bundle["decision_rule"]
     for state, expected in zip(resumed["state_dicts"], bundle["state_dicts"], strict=True):
         assert_same_state(state, expected)
+
+
+# --- misuse: a forgotten flag, other data, a file for a folder, a full disk, Ctrl-C ---------------------------------
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    message = capsys.readouterr().err
+    assert message.startswith("train_model.py: ") and message.count("\n") == 1, message
+    return message
+
+
+def test_a_second_run_into_a_model_folder_is_refused_without_resume_or_overwrite(
+    shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = copy_model(shared, tmp_path)
+    before = (model / "model.pt").read_bytes()
+    arguments = train_arguments(shared.data, model, shared.cache, epochs=1)
+    assert train_model.main(arguments) == 1
+    message = one_line_error(capsys)
+    assert "already holds a model" in message and "--resume" in message and "--overwrite" in message
+    assert (model / "model.pt").read_bytes() == before
+
+    with one_torch_thread():
+        assert train_model.main([*arguments, "--overwrite"]) == 0
+    rows = read_rows(model / training.HISTORY_FILE)
+    assert [row["epoch"] for row in rows] == ["1"]  # a new run of one epoch, not the old run's history
+    checkpoint = torch.load(model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    assert checkpoint["epoch"] == 1 and checkpoint["train_config"]["epochs"] == 1
+
+
+def test_resume_refuses_other_data(shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = copy_model(shared, tmp_path)
+    data = tmp_path / "data"
+    shutil.copytree(shared.data, data)
+    for path in sorted(data.glob("*"))[:2]:  # one recording less (its .hea and .mat)
+        path.unlink()
+    assert train_model.main([*train_arguments(data, model, tmp_path / "cache"), "--resume"]) == 1
+    message = one_line_error(capsys)
+    assert "not the interrupted run's" in message and "recordings" in message
+
+
+@pytest.mark.parametrize("problem", ["resume into a missing folder", "missing data", "model is a file", "model.pt"])
+def test_unusable_folders_fail_in_one_line_before_anything_is_created(
+    problem: str, shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, model, extra = shared.data, tmp_path / "model", []
+    if problem == "resume into a missing folder":
+        extra = ["--resume"]
+    elif problem == "missing data":
+        data = tmp_path / "no-data"
+    elif problem == "model is a file":
+        model.write_text("not a folder")
+    else:
+        model = copy_model(shared, tmp_path) / "model.pt"
+    cache = tmp_path / "cache"
+    assert train_model.main([*train_arguments(data, model, cache), *extra]) == 1
+    message = one_line_error(capsys)
+    expected = {
+        "resume into a missing folder": "does not exist",
+        "missing data": "no-data",
+        "model is a file": "is a file, not a model folder",
+        "model.pt": f"give the folder that holds it, {model.parent}",
+    }[problem]
+    assert expected in message
+    if problem != "model.pt":
+        assert not cache.exists()
+        assert model.is_file() if problem == "model is a file" else not model.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [("--patience", "0", "patience"), ("--val-fraction", "1", "validation fraction"), ("--lr", "0", "learning rate")],
+)
+def test_impossible_options_are_one_line(
+    option: str, value: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], shared: TrainedModel
+) -> None:
+    arguments = train_arguments(shared.data, tmp_path / "model", tmp_path / "cache")
+    assert train_model.main([*arguments, option, value]) == 1
+    assert expected in one_line_error(capsys)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_diverging_run_says_so(shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    arguments = train_arguments(shared.data, tmp_path / "model", shared.cache, epochs=1)
+    with one_torch_thread():
+        assert train_model.main([*arguments, "--lr", "1e6"]) == 1
+    message = one_line_error(capsys)
+    assert "training diverged in epoch 1" in message and "lower learning rate" in message
+
+
+def test_a_full_disk_in_the_model_folder_is_one_line_and_leaves_no_partial_file(
+    shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tmp_path / "model"
+
+    def full_disk(path: Path, write: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(training, "atomic_write", full_disk)  # the checkpoint
+    monkeypatch.setattr(inference, "atomic_write", full_disk)  # model.pt
+    with one_torch_thread():
+        assert train_model.main(train_arguments(shared.data, model, shared.cache, epochs=1)) == 1
+    message = one_line_error(capsys)
+    assert "No space left on device" in message and str(model) in message
+    assert not (model / "model.pt").exists() and temporaries(model) == []
+
+
+def test_ctrl_c_stops_training_with_the_command_that_resumes_it(shared: TrainedModel, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    arguments = train_arguments(shared.data, model, shared.cache, epochs=50)  # long enough to be interrupted
+    process = subprocess.Popen(
+        [sys.executable, "train_model.py", *arguments],
+        cwd=REPOSITORY,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (model / training.CHECKPOINT_FILE).exists() and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("train_model.py: interrupted; the last complete epoch is saved")
+    assert "Traceback" not in stderr
+    command = shlex.split(last.split("continue with: ", 1)[1])
+    assert command[1:] == ["train_model.py", *arguments, "--resume"]
+
+
+def test_split_csv_quotes_names_with_commas(tmp_path: Path) -> None:
+    class Names:
+        names = ("plain", "with, comma", 'with "quotes"')
+
+    training._write_split(tmp_path, Names(), np.array([0, 1]), np.array([2]))  # type: ignore[arg-type]
+    rows = read_rows(tmp_path / training.SPLIT_FILE)
+    assert [(row["recording"], row["subset"]) for row in rows] == [
+        ("plain", "training"),
+        ('with "quotes"', "validation"),
+        ("with, comma", "training"),
+    ]
