@@ -251,6 +251,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from ecg12.files import atomic_write_text  # only now: tempfile is slow to import
 
+    for path in (args.scores_file, args.class_scores_file):
+        if path is not None and os.path.isdir(path):  # found before the scoring, not after it
+            print(
+                f"evaluate_model.py: error: {path} is a folder: give a file name, e.g. {path}/scores.csv",
+                file=sys.stderr,
+            )
+            return 1
     try:
         classes, scores = evaluate_folders(args.labels, args.outputs, args.weights)
         if args.scores_file is None:

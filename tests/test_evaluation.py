@@ -373,3 +373,15 @@ def test_scoring_path_imports_no_heavy_modules():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPOSITORY, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_scores_path_that_is_a_folder_is_one_line_before_scoring(tmp_path, capsys, monkeypatch):
+    labels, outs = write_case(tmp_path, {"A": (header(AF), outputs([AF, NORMAL], ["1", "0"], ["0.9", "0.1"]))})
+    folder = tmp_path / "scores"
+    folder.mkdir()
+    scored = []
+    monkeypatch.setattr("ecg12.evaluation.evaluate_folders", lambda *args: scored.append(args))
+    assert main([str(labels), str(outs), str(folder)]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{folder} is a folder" in error
+    assert scored == [] and list(folder.iterdir()) == []
