@@ -1,16 +1,22 @@
 #!/usr/bin/env python
 """Classify a folder: python driver.py MODEL DATA OUTPUTS  -> OUTPUTS/NAME.csv per recording, OUTPUTS/errors.csv.
 
-Loads the model once (load_12ECG_model), then classifies every recording; one that cannot be read
-or classified gets an all-negative output and a row in errors.csv. Exits 1 if any recording failed.
+Loads the model once (load_12ECG_model), then classifies every recording: every NAME.hea, NAME.mat or NAME.dat
+in DATA gets NAME.csv. One that cannot be read or classified gets an all-negative output and a row in errors.csv;
+one answered after a repair (zero-filled leads...) a row in warnings.csv. Where a recording is itself named
+errors or warnings, the report takes another name (errors_2.csv...); the summary line says where the reports went.
+
+Exit codes: 0 all recordings done, 1 some failed, 2 nothing classified (a problem with MODEL, DATA or OUTPUTS, or
+another run writing into OUTPUTS), 130 interrupted (Ctrl-C; the outputs written so far stay).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from ecg12.classify import classify_folder
+from ecg12.classify import FolderInterrupted, classify_folder
 from ecg12.cli import add_threads_argument, apply_threads
 from ecg12.devices import DEVICE_CHOICES, DeviceError
 from ecg12.inference import ModelFolderError
@@ -21,17 +27,45 @@ from team_code import load_12ECG_model
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="trained model folder")
-    parser.add_argument("data", help="folder of recordings to classify")
+    parser.add_argument("model", help="trained model folder (the folder that holds model.pt)")
+    parser.add_argument("data", help="folder of recordings to classify (NAME.hea + NAME.mat directly in it)")
     parser.add_argument("outputs", help="folder for the output files")
     parser.add_argument("--device", default="auto", help=DEVICE_CHOICES)
     parser.add_argument("--chunk-size", type=int, default=16, help="recordings batched through the network together")
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="where stderr is not a terminal (logs, nohup, docker run without -t): seconds between progress lines",
+    )
     add_threads_argument(parser)
     arguments = parser.parse_args(argv)
     apply_threads(arguments)
+    model_folder = Path(arguments.model)
+    if model_folder.is_file():
+        message = f"{model_folder} is a file; pass the model folder that holds it, {model_folder.parent}"
+        print(f"driver.py: {message}", file=sys.stderr)
+        return 2
     try:
-        model = load_12ECG_model(arguments.model, arguments.device)
-        result = classify_folder(model, arguments.data, arguments.outputs, arguments.chunk_size)
+        model = load_12ECG_model(model_folder, arguments.device)
+        result = classify_folder(
+            model,
+            arguments.data,
+            arguments.outputs,
+            arguments.chunk_size,
+            progress_interval=arguments.progress_interval,
+        )
+    except FolderInterrupted as interrupted:
+        print(
+            f"interrupted: {interrupted.written} of {interrupted.total} recordings written to "
+            f"{interrupted.output_folder}; run again to classify them all (the written ones come out the same)",
+            file=sys.stderr,
+        )
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted before any recording was classified", file=sys.stderr)
+        return 130
     except (ModelFolderError, DeviceError, FileNotFoundError, RuntimeError) as error:
         print(f"driver.py: {error}", file=sys.stderr)
         return 2

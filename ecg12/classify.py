@@ -1,22 +1,49 @@
-"""Classifying a folder of recordings: every recording gets an output file, whatever happens to the others.
+r"""Classifying a folder of recordings: every recording gets an output file, whatever happens to the others.
 
-Recordings are read and prepared one by one; a recording that cannot be read or prepared gets an
-all-negative output (labels 0, probabilities 0, so the scorer counts it as negative) and a row in
-``errors.csv`` (recording, stage, message). The prepared recordings of a chunk go through the
-network together (batching windows across recordings); should a chunk fail there, its recordings
-are retried one at a time so that only the culprit fails. Output files are written atomically: a
-write that fails leaves the file as it was (absent, or a previous run's) and is reported as a failure
-of stage ``write``; temporary files that a killed run left behind are removed by the next run.
+Recordings are the names of the ``NAME.hea``, ``NAME.mat`` and ``NAME.dat`` entries directly in the data folder
+(hidden ones aside). Each gets ``NAME.csv``, also when one of its files is missing, is a folder or is a broken
+symbolic link: such a recording fails with that problem named. A recording that cannot be read, prepared or
+classified gets an all-negative output (labels 0, probabilities 0, so the scorer counts it as negative) and a row
+in the errors report (recording, stage, message). A recording that is usable only after a repair (the reading and
+preparing code says so with a :class:`~ecg12.preprocess.DegradedRecordingWarning`, e.g. zero-filled missing leads)
+gets its answer and, instead of a warning on stderr, a row per repair in the warnings report (recording, message),
+so that the errors report stays the list of recordings without a real answer.
+
+The reports are ``errors.csv`` (always written) and ``warnings.csv`` (written when a recording was repaired; a
+previous run's is removed otherwise), unless a recording's output takes that name, case aside: a recording named
+``errors`` keeps ``errors.csv`` and the report becomes ``errors_2.csv`` (or ``_3``...), the first name that is no
+recording's output. :class:`FolderResult` and its summary line name the files.
+
+The prepared recordings of a chunk go through the network together (batching windows across recordings); should
+a chunk fail there, its recordings are retried one at a time so that only the culprit fails. Output files are
+written atomically: a write that fails leaves the file as it was (absent, or a previous run's) and is reported as
+a failure of stage ``write``; temporary files that a killed run left behind are removed by the next run.
+
+Before the first recording is read, the output folder is checked writable and locked (``flock`` on its
+``.driver.lock``, which stays there), so that a second run into the same folder stops at once instead of deleting
+the first one's temporary files. Progress is a tqdm bar where stderr is a terminal and otherwise a log line every
+``progress_interval`` seconds. Ctrl-C raises :class:`FolderInterrupted`, saying how many recordings were written.
+
+File names that are not valid UTF-8 (bytes that Python holds as surrogate escapes) are classified like the
+others; the output file name has the same bytes, and inside files and messages such bytes are written as ``\xff``
+escapes, so that every file written is valid UTF-8.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
+import itertools
 import logging
 import os
+import re
 import sys
+import tempfile
 import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,49 +54,269 @@ from ecg12.files import atomic_write_text
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import Classifier, prepare_recording
 from ecg12.outputs import save_outputs
-from ecg12.preprocess import WINDOW_SAMPLES
+from ecg12.preprocess import WINDOW_SAMPLES, DegradedRecordingWarning
 from ecg12.recordings import load_counts
 
 log = logging.getLogger(__name__)
 
 ERRORS_FILE = "errors.csv"
+WARNINGS_FILE = "warnings.csv"
+LOCK_FILE = ".driver.lock"
+ERRORS_HEADER = ("recording", "stage", "message")
+WARNINGS_HEADER = ("recording", "message")
+SIGNAL_SUFFIXES = (".mat", ".dat")  # in order of preference
+RECORDING_SUFFIXES = (".hea", *SIGNAL_SUFFIXES)
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class DataFolderError(RuntimeError):
+    """The data folder does not exist, cannot be listed or holds no recordings."""
 
 
 class OutputFolderError(RuntimeError):
-    """The output folder cannot be created, or errors.csv cannot be written into it."""
+    """The output folder cannot be created or written, is in use by another run, or a report cannot be written."""
+
+
+class FolderInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`classify_folder`; the outputs written so far stay."""
+
+    def __init__(self, written: int, total: int, output_folder: Path) -> None:
+        super().__init__(f"{written} of {total} recordings written to {output_folder}")
+        self.written = written
+        self.total = total
+        self.output_folder = output_folder
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording of the data folder: output ``NAME.csv``; ``problem`` says why its files cannot be read."""
+
+    name: str
+    header: Path
+    signal: Path  # the .mat (preferred) or .dat file; where there is none, the .mat it would be
+    problem: str | None = None
 
 
 @dataclass
 class FolderResult:
-    """What happened to a folder: counts, time and one (recording, stage, message) row per failure."""
+    """What happened to a folder: counts, time, one row per failure and per repair, and where the reports went."""
 
     done: int = 0
     failed: int = 0
     seconds: float = 0.0
-    errors: list[tuple[str, str, str]] = field(default_factory=list)
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # (recording, stage, message)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (recording, message) of answered recordings
+    errors_file: Path | None = None
+    warnings_file: Path | None = None  # None when no recording was repaired
+
+    @property
+    def repaired(self) -> int:
+        """Recordings answered after at least one repair."""
+        return len({name for name, _ in self.warnings})
 
     def summary(self) -> str:
         rate = (self.done + self.failed) / self.seconds if self.seconds > 0 else 0.0
-        return (
+        text = (
             f"classified {self.done + self.failed} recordings: {self.done} done, {self.failed} failed, "
             f"{self.seconds:.1f} s ({rate:.1f} recordings/s)"
         )
+        if self.errors_file is not None:
+            text += f"; failures listed in {printable(str(self.errors_file))}"
+        if self.warnings_file is not None:
+            text += f"; {self.repaired} answered after repairs, listed in {printable(str(self.warnings_file))}"
+        return text
 
 
-def find_signal_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """Every ``.mat`` file in a folder, and ``.dat`` files of WFDB records without a ``.mat``, sorted."""
+def printable(text: str) -> str:
+    r"""``text`` as valid UTF-8 on one line: bytes of a non-UTF-8 file name as ``\xff``, control characters escaped."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        raw = text.encode("utf-8", "backslashreplace")
+    decoded = raw.decode("utf-8", "backslashreplace")
+    return _CONTROL_CHARACTERS.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), decoded)
+
+
+def list_recordings(folder: str | os.PathLike[str]) -> list[Recording]:
+    """Every recording directly in ``folder``, sorted by name; :class:`DataFolderError` if there is none."""
     directory = Path(folder)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"data folder {directory} does not exist")
-    files = [p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")]
-    mats = {p.stem for p in files if p.suffix.lower() == ".mat"}
-    chosen = [
-        p
-        for p in files
-        if p.suffix.lower() == ".mat"
-        or (p.suffix.lower() == ".dat" and p.stem not in mats and p.with_suffix(".hea").is_file())
+    entries = _list_folder(directory)
+    files_by_name: dict[str, dict[str, os.DirEntry[str]]] = {}
+    for entry in entries:
+        name, suffix = os.path.splitext(entry.name)
+        if not entry.name.startswith(".") and suffix.lower() in RECORDING_SUFFIXES:
+            files_by_name.setdefault(name, {}).setdefault(suffix.lower(), entry)
+    if not files_by_name:
+        raise DataFolderError(_no_recordings_message(directory, entries))
+    return [_recording(directory, name, files) for name, files in sorted(files_by_name.items())]
+
+
+def _list_folder(directory: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except FileNotFoundError as error:
+        raise DataFolderError(f"data folder {directory} does not exist") from error
+    except NotADirectoryError as error:
+        raise DataFolderError(f"data folder {directory} is not a folder") from error
+    except OSError as error:
+        raise DataFolderError(f"cannot list data folder {directory}: {error.strerror or error}") from error
+
+
+def _no_recordings_message(directory: Path, entries: Sequence[os.DirEntry[str]]) -> str:
+    message = f"no recordings in {directory}: it holds no .hea, .mat or .dat file"
+    subfolders = sorted(printable(e.name) for e in entries if not e.name.startswith(".") and _is_folder(e))
+    if subfolders:
+        shown = ", ".join(f"{name}/" for name in subfolders[:5])
+        more = f" and {len(subfolders) - 5} more" if len(subfolders) > 5 else ""
+        message += (
+            f"; it has subfolders {shown}{more}: recordings (NAME.hea + NAME.mat) are expected directly in {directory}"
+        )
+    return message
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _recording(directory: Path, name: str, files: dict[str, os.DirEntry[str]]) -> Recording:
+    """The recording ``name`` from its entries (by lower-case suffix), with every problem of its files named."""
+    problems = []
+    header = files.get(".hea")
+    if header is None:
+        problems.append(f"header file {name}.hea is missing")
+    elif (problem := _file_problem(header, "header file")) is not None:
+        problems.append(problem)
+    signals = [
+        (files[suffix], _file_problem(files[suffix], "signal file")) for suffix in SIGNAL_SUFFIXES if suffix in files
     ]
-    return sorted(chosen)
+    usable = [entry for entry, problem in signals if problem is None]
+    if not signals:
+        problems.append(f"signal file {name}.mat (or {name}.dat) is missing")
+    elif not usable:
+        problems.extend(problem for _, problem in signals if problem is not None)
+    return Recording(
+        name,
+        Path(header.path) if header is not None else directory / f"{name}.hea",
+        Path(usable[0].path) if usable else directory / f"{name}.mat",
+        "; ".join(problems) or None,
+    )
+
+
+def _file_problem(entry: os.DirEntry[str], role: str) -> str | None:
+    """Why ``entry`` cannot be read as a file (``role``: "header file" or "signal file"); None if it can."""
+    try:
+        if entry.is_file():
+            return None
+        if entry.is_dir():
+            return f"{role} {entry.name} is a folder, not a file"
+        if entry.is_symlink():
+            return f"{role} {entry.name} is a broken symbolic link (to {os.readlink(entry.path)})"
+    except OSError as error:
+        return f"{role} {entry.name} cannot be examined: {error.strerror or error}"
+    return f"{role} {entry.name} is not a regular file"
+
+
+def prepare_output_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and check that a file can be written into it, before any recording is read."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputFolderError(f"cannot create output folder {folder}: {error.strerror or error}") from error
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp", dir=folder)
+        try:
+            os.write(descriptor, b"ecg12\n")
+        finally:
+            os.close(descriptor)
+            os.unlink(probe)
+    except OSError as error:
+        raise OutputFolderError(f"output folder {folder} is not writable: {error.strerror or error}") from error
+
+
+@contextmanager
+def output_folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold ``folder`` for one run (``flock`` on its lock file); :class:`OutputFolderError` if another run holds it.
+
+    The lock file stays: removing it would let a third run lock a new file while the second still holds the old one.
+    """
+    path = Path(folder) / LOCK_FILE
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise OutputFolderError(f"cannot open lock file {path}: {error.strerror or error}") from error
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputFolderError(
+                f"output folder {folder} is in use by another run (it holds {path}); "
+                "wait for it to end or choose another output folder"
+            ) from None
+        except OSError as error:  # a file system without locks (some network ones): go on unprotected, and say so
+            log.warning("Cannot lock %s (%s): make sure no other run writes into %s", path, error.strerror, folder)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def report_file(folder: Path, preferred: str, recordings: Iterable[Recording]) -> Path:
+    """``folder/preferred``, or with ``_2``, ``_3``... before the suffix: the first that is no recording's output."""
+    taken = {f"{recording.name}.csv".casefold() for recording in recordings}
+    stem, suffix = os.path.splitext(preferred)
+    names = itertools.chain([preferred], (f"{stem}_{number}{suffix}" for number in itertools.count(2)))
+    return folder / next(name for name in names if name.casefold() not in taken)
+
+
+@contextmanager
+def recorded_repairs() -> Iterator[list[str]]:
+    """Collect the messages of the :class:`DegradedRecordingWarning` s raised inside; other warnings go on.
+
+    Repairs are always collected, whatever the warning filters say: they are the warnings report, not stderr
+    output. Other warnings meet the filters as usual (one turned into an error raises where it is warned).
+    """
+    repairs: list[str] = []
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DegradedRecordingWarning)
+            yield repairs
+    finally:
+        for warning in caught:
+            if issubclass(warning.category, DegradedRecordingWarning):
+                repairs.append(str(warning.message))
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno, source=warning.source
+                )
+
+
+def stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError, OSError):  # no stream, or a closed one
+        return False
+
+
+class ProgressLog:
+    """A log line at most every ``interval`` seconds as recordings are written: progress where no bar is shown."""
+
+    def __init__(self, total: int, interval: float) -> None:
+        self.total = total
+        self.interval = interval
+        self.started = self.last_time = time.monotonic()
+        self.last_count = 0
+
+    def update(self, count: int) -> None:
+        now = time.monotonic()
+        if count > self.last_count and now - self.last_time >= self.interval:
+            rate = count / max(now - self.started, 1e-9)
+            log.info("classified %d/%d recordings (%.1f/s)", count, self.total, rate)
+            self.last_count, self.last_time = count, now
 
 
 def classify_recording(
@@ -87,91 +334,150 @@ def classify_folder(
     output_folder: str | os.PathLike[str],
     chunk_size: int = 16,
     show_progress: bool = True,
+    progress_interval: float = 10.0,
 ) -> FolderResult:
-    """Classify every recording of ``data_folder`` into ``output_folder/NAME.csv``; never stops on one."""
+    """Classify every recording of ``data_folder`` into ``output_folder/NAME.csv``; never stops on one.
+
+    Raises :class:`DataFolderError` or :class:`OutputFolderError` (before any recording is read, except for a
+    report that cannot be written at the end) and :class:`FolderInterrupted` on Ctrl-C.
+    """
     started = time.time()
-    files = find_signal_files(data_folder)
+    recordings = list_recordings(data_folder)
     output_folder = Path(output_folder)
-    try:
-        output_folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputFolderError(f"cannot create output folder {output_folder}: {error.strerror or error}") from error
-    _remove_temporaries(output_folder, {f"{path.stem}.csv" for path in files} | {ERRORS_FILE})
-    result = FolderResult()
-    codes = list(classifier.classes.output_codes)
-    zeros = np.zeros(len(codes))
-
-    def fail(name: str, stage: str, error: BaseException) -> None:
-        message = str(error.problem) if isinstance(error, RecordError) else f"{type(error).__name__}: {error}"
-        print(f"{name}: {stage} failed: {message}", file=sys.stderr)
-        result.errors.append((name, stage, message))
-        result.failed += 1
-        if stage == "write":  # the atomic write left the file as it was; an all-negative one must not replace it
-            return
+    prepare_output_folder(output_folder)
+    with output_folder_lock(output_folder):
+        errors_file = report_file(output_folder, ERRORS_FILE, recordings)
+        warnings_file = report_file(output_folder, WARNINGS_FILE, recordings)
+        outputs = {f"{recording.name}.csv" for recording in recordings}
+        _remove_temporaries(output_folder, outputs | {errors_file.name, warnings_file.name})
+        terminal = stderr_is_terminal()
+        shown = tqdm(
+            recordings, desc="classifying", unit="rec", file=sys.stderr, disable=not (show_progress and terminal)
+        )
+        progress_log = ProgressLog(len(recordings), progress_interval) if show_progress and not terminal else None
+        run = _FolderRun(classifier, output_folder)
         try:
-            save_outputs(output_folder / f"{name}.csv", name, codes, zeros, zeros)
-        except OSError as write_error:
-            print(f"{name}: cannot write its output: {write_error}", file=sys.stderr)
-
-    def write(name: str, labels: np.ndarray, probabilities: np.ndarray) -> None:
-        try:
-            save_outputs(output_folder / f"{name}.csv", name, codes, labels, probabilities)
-            result.done += 1
-        except OSError as error:
-            fail(name, "write", error)
-
-    pending: list[tuple[str, tuple[np.ndarray, np.ndarray]]] = []
-
-    def classify_pending() -> None:
-        try:
-            probabilities = classifier.probabilities(item for _, item in pending)
-        except Exception:  # find the culprit: classify the chunk's recordings one at a time
-            log.warning("A chunk failed in the network; classifying its recordings one by one")
-            probabilities = None
-        for index, (name, item) in enumerate(pending):
-            try:
-                row = (
-                    probabilities[index : index + 1] if probabilities is not None else classifier.probabilities([item])
-                )
-                if not np.isfinite(row).all():
-                    raise ValueError("the network gave non-finite probabilities")
-                _, labels, scores = classifier.challenge_outputs(row)
-            except Exception as error:
-                fail(name, "classify", error)
-                continue
-            write(name, labels[0], scores[0])
-        pending.clear()
-
-    # A chunk holds at most chunk_size recordings or chunk_size windows' worth of samples, so that
-    # memory stays bounded however long the recordings are.
-    sample_budget = max(chunk_size, 1) * WINDOW_SAMPLES
-    for path in tqdm(files, desc="classifying", unit="rec", disable=None if show_progress else True):
-        stage = "read"
-        try:
-            header = read_header(path.with_suffix(".hea"))
-            counts = load_counts(path, header)
-            stage = "preprocess"
-            pending.append((path.stem, prepare_recording(header, counts)))
-        except Exception as error:  # one bad recording must never stop the batch
-            fail(path.stem, stage, error)
-        if len(pending) >= chunk_size or sum(signal.shape[1] for _, (signal, _) in pending) >= sample_budget:
-            classify_pending()
-    classify_pending()
-
-    try:
-        _write_errors(output_folder / ERRORS_FILE, result.errors)
-    except OSError as error:
-        raise OutputFolderError(f"cannot write {output_folder / ERRORS_FILE}: {error.strerror or error}") from error
+            run.classify(shown, chunk_size, progress_log)
+        except KeyboardInterrupt as interrupt:
+            raise FolderInterrupted(run.result.done + run.result.failed, len(recordings), output_folder) from interrupt
+        result = run.result
+        _write_report(errors_file, ERRORS_HEADER, result.errors)
+        result.errors_file = errors_file
+        if result.warnings:
+            _write_report(warnings_file, WARNINGS_HEADER, result.warnings)
+            result.warnings_file = warnings_file
+        else:
+            _remove_report(warnings_file)  # a previous run's repairs are not this run's
     result.seconds = time.time() - started
     return result
 
 
-def _write_errors(path: Path, errors: list[tuple[str, str, str]]) -> None:
+class _FolderRun:
+    """One run over a folder's recordings: reads them, classifies them in chunks and writes every output."""
+
+    def __init__(self, classifier: Classifier, output_folder: Path) -> None:
+        self.classifier = classifier
+        self.output_folder = output_folder
+        self.codes = list(classifier.classes.output_codes)
+        self.result = FolderResult()
+        self.pending: list[tuple[str, tuple[np.ndarray, np.ndarray], list[str]]] = []  # (name, prepared, repairs)
+
+    def classify(self, recordings: Iterable[Recording], chunk_size: int, progress_log: ProgressLog | None) -> None:
+        # A chunk holds at most chunk_size recordings or chunk_size windows' worth of samples, so that
+        # memory stays bounded however long the recordings are.
+        sample_budget = max(chunk_size, 1) * WINDOW_SAMPLES
+        for recording in recordings:
+            self.read(recording)
+            if len(self.pending) >= chunk_size or sum(item[0].shape[1] for _, item, _ in self.pending) >= sample_budget:
+                self.classify_pending()
+            if progress_log is not None:
+                progress_log.update(self.result.done + self.result.failed)
+        self.classify_pending()
+        if progress_log is not None:
+            progress_log.update(self.result.done + self.result.failed)
+
+    def read(self, recording: Recording) -> None:
+        """Read and prepare one recording into the pending chunk, with its repairs; a failure fails it alone."""
+        if recording.problem is not None:
+            self.fail(recording.name, "read", recording.problem)
+            return
+        stage = "read"
+        try:
+            with recorded_repairs() as repairs:
+                header = read_header(recording.header)
+                counts = load_counts(recording.signal, header)
+                stage = "preprocess"
+                prepared = prepare_recording(header, counts)
+        except Exception as error:  # one bad recording must never stop the batch
+            self.fail(recording.name, stage, _describe(error))
+            return
+        self.pending.append((recording.name, prepared, repairs))
+
+    def classify_pending(self) -> None:
+        try:
+            probabilities = self.classifier.probabilities(item for _, item, _ in self.pending)
+        except Exception:  # find the culprit: classify the chunk's recordings one at a time
+            log.warning("A chunk failed in the network; classifying its recordings one by one")
+            probabilities = None
+        for index, (name, item, repairs) in enumerate(self.pending):
+            try:
+                row = (
+                    probabilities[index : index + 1]
+                    if probabilities is not None
+                    else self.classifier.probabilities([item])
+                )
+                if not np.isfinite(row).all():
+                    raise ValueError("the network gave non-finite probabilities")
+                _, labels, scores = self.classifier.challenge_outputs(row)
+            except Exception as error:
+                self.fail(name, "classify", _describe(error))
+                continue
+            self.write(name, labels[0], scores[0], repairs)
+        self.pending.clear()
+
+    def write(self, name: str, labels: np.ndarray, probabilities: np.ndarray, repairs: list[str]) -> None:
+        try:
+            save_outputs(self.output_folder / f"{name}.csv", printable(name), self.codes, labels, probabilities)
+        except OSError as error:
+            self.fail(name, "write", _describe(error))
+            return
+        self.result.done += 1
+        self.result.warnings.extend((name, repair) for repair in repairs)
+
+    def fail(self, name: str, stage: str, message: str) -> None:
+        print(f"{printable(name)}: {stage} failed: {printable(message)}", file=sys.stderr)
+        self.result.errors.append((name, stage, message))
+        self.result.failed += 1
+        if stage == "write":  # the atomic write left the file as it was; an all-negative one must not replace it
+            return
+        zeros = np.zeros(len(self.codes))
+        try:
+            save_outputs(self.output_folder / f"{name}.csv", printable(name), self.codes, zeros, zeros)
+        except OSError as write_error:
+            print(f"{printable(name)}: cannot write its output: {printable(str(write_error))}", file=sys.stderr)
+
+
+def _describe(error: BaseException) -> str:
+    return str(error.problem) if isinstance(error, RecordError) else f"{type(error).__name__}: {error}"
+
+
+def _write_report(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Write a CSV report atomically, every field made printable (valid UTF-8, one line)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["recording", "stage", "message"])
-    writer.writerows(errors)
-    atomic_write_text(path, buffer.getvalue())
+    writer.writerow(header)
+    writer.writerows([printable(value) for value in row] for row in rows)
+    try:
+        atomic_write_text(path, buffer.getvalue())
+    except OSError as error:
+        raise OutputFolderError(f"cannot write {path}: {error.strerror or error}") from error
+
+
+def _remove_report(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        raise OutputFolderError(f"cannot remove the previous run's {path}: {error.strerror or error}") from error
 
 
 def _remove_temporaries(folder: Path, names: set[str]) -> None:

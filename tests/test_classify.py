@@ -31,7 +31,7 @@ from trained_model import REPOSITORY, TrainedModel, subprocess_env
 import driver
 from ecg12 import classify, inference
 from ecg12.classes import EQUIVALENT_CLASSES, scored_classes
-from ecg12.classify import ERRORS_FILE, classify_folder
+from ecg12.classify import ERRORS_FILE, LOCK_FILE, WARNINGS_FILE, classify_folder
 from ecg12.headers import read_header
 from ecg12.inference import MODEL_FILE, MODEL_FORMAT, load_classifier, prepare_recording
 from ecg12.outputs import load_outputs, save_outputs
@@ -41,7 +41,9 @@ from ecg12.synthetic import MessyFolder, make_messy_folder
 from team_code import load_12ECG_model, run_12ECG_classifier
 
 LONG = "good_incart_30min"
-READ_STAGE_EXCEPTIONS = {"bad_nan": "preprocess", "bad_inf": "preprocess"}  # readable, rejected when prepared
+READ_STAGE_EXCEPTIONS = {"bad_inf": "preprocess"}  # readable, rejected when prepared
+# The good recordings answered after a repair, and a part of the repair's message.
+REPAIRED = {"good_six_limb_leads": "V1, V2, V3, V4, V5, V6 missing, zero-filled", "good_nan_gap": "NaN"}
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +140,7 @@ def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest
     classifier.probabilities = measured  # type: ignore[method-assign]
     inference.iterate_windows = counted_windows  # type: ignore[assignment]
     try:
-        with pytest.warns(MissingLeadsWarning, match="V1, V2, V3, V4, V5, V6 missing"):  # good_six_limb_leads
-            run.result = classify_folder(classifier, data, run.outputs, chunk_size=5, show_progress=False)
+        run.result = classify_folder(classifier, data, run.outputs, chunk_size=5, show_progress=False)
     finally:
         inference.iterate_windows = iterate_windows
         hook.remove()
@@ -147,7 +148,7 @@ def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest
 
 
 def output_names(folder: Path) -> set[str]:
-    return {p.stem for p in folder.glob("*.csv") if p.name != ERRORS_FILE}
+    return {p.stem for p in folder.glob("*.csv") if p.name not in {ERRORS_FILE, WARNINGS_FILE}}
 
 
 def read_errors(folder: Path) -> list[dict[str, str]]:
@@ -156,7 +157,10 @@ def read_errors(folder: Path) -> list[dict[str, str]]:
 
 
 def temporaries(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or p.name.endswith(".tmp"))
+    """Hidden or temporary files, the lock file (which stays) aside."""
+    return sorted(
+        p.name for p in folder.iterdir() if (p.name.startswith(".") or p.name.endswith(".tmp")) and p.name != LOCK_FILE
+    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -171,13 +175,17 @@ def test_driver_gives_every_recording_an_output_and_reports_exactly_the_bad_ones
 ) -> None:
     assert "Traceback" not in driver_run.stderr, driver_run.stderr
     assert driver_run.returncode == 1
-    summary = f"classified {len(messy.recordings)} recordings: {len(messy.good)} done, {len(messy.bad)} failed, "
+    unreadable = [*messy.bad, *messy.not_listed]  # a header without its signal file fails too
+    total = len(messy.good) + len(unreadable)
+    summary = f"classified {total} recordings: {len(messy.good)} done, {len(unreadable)} failed, "
     assert re.search(re.escape(summary) + r"\d+\.\d s", driver_run.stdout), driver_run.stdout
+    assert f"failures listed in {driver_run.outputs / ERRORS_FILE}" in driver_run.stdout
 
-    assert output_names(driver_run.outputs) == set(messy.recordings)  # one per .mat, bad ones included
+    # one per .mat and one per .hea, bad ones included
+    assert output_names(driver_run.outputs) == {*messy.recordings, *messy.not_listed}
     assert temporaries(driver_run.outputs) == []
     errors = read_errors(driver_run.outputs)
-    assert sorted(row["recording"] for row in errors) == sorted(messy.bad)
+    assert sorted(row["recording"] for row in errors) == sorted(unreadable)
     codes = list(scored_classes().output_codes)
     for row in errors:
         name = row["recording"]
@@ -189,13 +197,22 @@ def test_driver_gives_every_recording_an_output_and_reports_exactly_the_bad_ones
         found_codes, labels, probabilities = load_outputs(driver_run.outputs / f"{name}.csv")
         assert found_codes == codes and any(labels), name
         assert all(0.0 < p < 1.0 for p in probabilities), name
-    assert "V1, V2, V3, V4, V5, V6 missing, zero-filled" in driver_run.stderr  # the 6-lead recording's warning
+    # The repairs are listed in warnings.csv, not printed.
+    with open(driver_run.outputs / WARNINGS_FILE, newline="", encoding="utf-8") as handle:
+        repairs = list(csv.DictReader(handle))
+    assert sorted(row["recording"] for row in repairs) == sorted(REPAIRED)
+    for row in repairs:
+        assert REPAIRED[row["recording"]] in row["message"], row
+        assert row["message"] not in driver_run.stderr
+    summary = f"{len(REPAIRED)} answered after repairs, listed in {driver_run.outputs / WARNINGS_FILE}"
+    assert summary in driver_run.stdout
 
 
 def test_good_outputs_do_not_depend_on_the_bad_recordings_beside_them(
     driver_run: DriverRun, clean_run: CleanRun, messy: MessyFolder
 ) -> None:
     assert clean_run.result.failed == 0 and clean_run.result.done == len(messy.good)
+    assert sorted(name for name, _ in clean_run.result.warnings) == sorted(REPAIRED)
     assert read_errors(clean_run.outputs) == []
     for name in messy.good:
         found = load_outputs(driver_run.outputs / f"{name}.csv")
@@ -246,7 +263,7 @@ def test_run_12ecg_classifier_gives_the_driver_numbers(
     np.testing.assert_allclose(probabilities, driver_probabilities, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["bad_nan", "bad_wrong_length"])
+@pytest.mark.parametrize("name", ["bad_inf", "bad_wrong_length"])
 def test_run_12ecg_classifier_answers_all_negative_for_a_bad_recording(
     name: str, shared: TrainedModel, messy: MessyFolder, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -262,7 +279,7 @@ def test_run_12ecg_classifier_answers_all_negative_for_a_bad_recording(
 
 # --- re-runs and failed writes ---------------------------------------------------------------------------------------
 
-SMALL = ["good_normal", "good_short", "good_257hz", "bad_nan", "bad_empty_mat"]
+SMALL = ["good_normal", "good_short", "good_257hz", "bad_inf", "bad_empty_mat"]
 
 
 def test_rerun_into_an_existing_outputs_folder_gives_identical_files(
@@ -273,7 +290,7 @@ def test_rerun_into_an_existing_outputs_folder_gives_identical_files(
     arguments = [str(shared.model), str(data), str(outputs), "--device", "cpu"]
     assert driver.main(arguments) == 1
     first = snapshot(outputs)
-    assert set(first) == {f"{name}.csv" for name in SMALL} | {ERRORS_FILE}
+    assert set(first) == {f"{name}.csv" for name in SMALL} | {ERRORS_FILE, LOCK_FILE}
     # What a run killed inside a write leaves behind is removed by the next run.
     (outputs / ".good_normal.csv.k1ll3d.tmp").write_text("#good_normal\n426783006\n1\n")
     assert driver.main(arguments) == 1
@@ -290,11 +307,11 @@ def test_a_failed_write_leaves_the_previous_file_intact(
     classify_folder(classifier, data, outputs, show_progress=False)
     codes = list(scored_classes().output_codes)
     save_outputs(outputs / "good_normal.csv", "good_normal", codes, [1] * 27, [0.123] * 27)  # "the previous run"
-    save_outputs(outputs / "bad_nan.csv", "bad_nan", codes, [1] * 27, [0.456] * 27)
+    save_outputs(outputs / "bad_inf.csv", "bad_inf", codes, [1] * 27, [0.456] * 27)
     before = snapshot(outputs)
 
     replace = os.replace
-    failing = {"good_normal.csv", "bad_nan.csv"}  # a result and an all-negative output for a bad recording
+    failing = {"good_normal.csv", "bad_inf.csv"}  # a result and an all-negative output for a bad recording
 
     def full_disk(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> None:
         if Path(destination).name in failing:
@@ -307,12 +324,12 @@ def test_a_failed_write_leaves_the_previous_file_intact(
 
     after = snapshot(outputs)
     assert after["good_normal.csv"] == before["good_normal.csv"]
-    assert after["bad_nan.csv"] == before["bad_nan.csv"]
+    assert after["bad_inf.csv"] == before["bad_inf.csv"]
     assert temporaries(outputs) == []
     assert result.failed == 3 and result.done == 2
     errors = {row["recording"]: row for row in read_errors(outputs)}
     assert errors["good_normal"]["stage"] == "write" and "No space left" in errors["good_normal"]["message"]
-    assert errors["bad_nan"]["stage"] == "preprocess"
+    assert errors["bad_inf"]["stage"] == "preprocess"
     assert errors["bad_empty_mat"]["stage"] == "read"
 
 
@@ -403,7 +420,7 @@ def test_a_recording_that_fails_in_the_network_fails_alone(
     result = classify_folder(classifier, data, tmp_path / "outputs", show_progress=False)
 
     errors = {row["recording"]: row for row in read_errors(tmp_path / "outputs")}
-    assert sorted(errors) == ["bad_empty_mat", "bad_nan", "good_257hz", "good_short"]
+    assert sorted(errors) == ["bad_empty_mat", "bad_inf", "good_257hz", "good_short"]
     assert errors["good_short"]["stage"] == "classify" and "out of memory" in errors["good_short"]["message"]
     assert errors["good_257hz"]["stage"] == "classify" and "non-finite" in errors["good_257hz"]["message"]
     assert result.done == 1 and result.failed == 4
