@@ -11,7 +11,6 @@ import argparse
 import sys
 
 from ecg12.cli import HelpFormatter, add_threads_argument, add_training_arguments, apply_threads, training_config
-from ecg12.crossval import cross_validate
 from ecg12.logs import configure_logging
 
 
@@ -26,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     add_threads_argument(parser)
     arguments = parser.parse_args(argv)
     apply_threads(arguments)
+    from ecg12.crossval import cross_validate  # only now: torch takes seconds to import, --help does not wait
+
     try:
         config = training_config(arguments)
         rows = cross_validate(arguments.data, arguments.output, config, arguments.folds, arguments.overwrite)

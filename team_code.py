@@ -11,9 +11,10 @@ import sys
 import numpy as np
 
 from ecg12.classify import classify_recording
+from ecg12.config import TrainConfig
 from ecg12.headers import RecordError, parse_header
 from ecg12.inference import Classifier, load_classifier
-from ecg12.training import TrainConfig, train
+from ecg12.training import train
 
 
 def training_code(

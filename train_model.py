@@ -10,7 +10,6 @@ from pathlib import Path
 
 from ecg12.cli import HelpFormatter, add_threads_argument, add_training_arguments, apply_threads, training_config
 from ecg12.logs import configure_logging
-from team_code import training_code
 
 INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 
@@ -28,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--overwrite", action="store_true", help="replace the model already in MODEL with a new run")
     arguments = parser.parse_args(argv)
     apply_threads(arguments)
+    from team_code import training_code  # only now: torch takes seconds to import, --help and usage errors don't
+
     try:
         training_code(
             arguments.data,

@@ -34,10 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecg12.classify import classify_folder  # noqa: E402
+from ecg12.config import MODEL_SIZES  # noqa: E402
 from ecg12.features import NUM_RECORD_FEATURES  # noqa: E402
 from ecg12.inference import Classifier, load_classifier, save_model_folder  # noqa: E402
 from ecg12.loss import HardExampleBCELoss  # noqa: E402
-from ecg12.model import MODEL_SIZES, MultiScaleSENet  # noqa: E402
+from ecg12.model import MultiScaleSENet  # noqa: E402
 from ecg12.synthetic import make_learnable_dataset  # noqa: E402
 from ecg12.thresholds import DecisionRule  # noqa: E402
 

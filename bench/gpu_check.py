@@ -41,11 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecg12.classes import ScoredClasses  # noqa: E402
+from ecg12.config import MODEL_SIZES  # noqa: E402
 from ecg12.devices import autocast_dtype, gradient_scaler, random_generator, resolve_device  # noqa: E402
 from ecg12.features import NUM_RECORD_FEATURES  # noqa: E402
 from ecg12.inference import load_classifier  # noqa: E402
 from ecg12.loss import HardExampleBCELoss  # noqa: E402
-from ecg12.model import MODEL_SIZES, MultiScaleSENet  # noqa: E402
+from ecg12.model import MultiScaleSENet  # noqa: E402
 from ecg12.outputs import load_outputs  # noqa: E402
 from ecg12.preprocess import WINDOW_SAMPLES  # noqa: E402
 from ecg12.synthetic import make_learnable_dataset  # noqa: E402

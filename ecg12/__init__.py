@@ -1,6 +1,7 @@
 """ecg12: a 12-lead ECG classifier (CQUPT_ECG multi-scale shared-kernel SE network, CinC 2020).
 
 Modules, one concern each:
+    config        the recipe as data: signal settings, architecture, training configuration (no torch)
     headers       WFDB header parsing (standard library only)
     recordings    signal loading (.mat / .dat), ADC counts -> mV
     outputs       Challenge output files (write atomically, read as the official scorer does)
@@ -9,13 +10,21 @@ Modules, one concern each:
     evaluation    scoring folders of labels and outputs (evaluate_model.py)
     preprocess    lead order, resampling, windowing
     model         the network
+    devices       CPU or GPU: choosing one, mixed precision, reproducibility, the device's random state
+    loss          class-weighted BCE with hard example mining
+    features      record features: age, sex and rhythm/morphology measurements
     data          training cache (memory-mapped) and batches
     training      the training loop, checkpoints, early stopping
-    thresholds    decision rules (max/5 per sample, per-class tuned)
+    thresholds    decision rules (max/5 per sample, per-class tuned) and which one a run uses
     inference     loading a model folder and classifying recordings
+    classify      classifying a folder: one output per recording, errors and warnings reported (driver.py)
+    split         multilabel-stratified validation split and k folds
+    plots         training curves and per-class score plots
     crossval      k-fold cross-validation and its report
     synthetic     synthetic Challenge-format records for tests and benchmarks
     files         atomic file writes
+    cli           command-line options shared by the scripts (no torch)
+    logs          logging set-up of the scripts
 """
 
 __version__ = "1.0.0"

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from ecg12.devices import DEVICE_CHOICES
-from ecg12.model import MODEL_SIZES
-from ecg12.training import DECISION_RULES, TrainConfig
+from ecg12.config import DECISION_RULES, DEVICE_CHOICES, MODEL_SIZES, TrainConfig
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -105,5 +101,7 @@ def add_threads_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_threads(arguments: argparse.Namespace) -> None:
+    import torch  # here, not at the top: parsing the arguments (--help) must not wait for torch
+
     if arguments.threads > 0:
         torch.set_num_threads(arguments.threads)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ecg12.classes import abbreviate, scored_classes
+from ecg12.config import TrainConfig
 from ecg12.devices import resolve_device
 from ecg12.files import atomic_write_text
 from ecg12.inference import load_classifier
@@ -32,7 +33,7 @@ from ecg12.outputs import save_outputs
 from ecg12.plots import plot_class_scores
 from ecg12.split import k_folds
 from ecg12.thresholds import DecisionRule, tune_class_thresholds
-from ecg12.training import TrainConfig, fit, load_cache, score_columns
+from ecg12.training import fit, load_cache, score_columns
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
-DEVICE_CHOICES = "auto (CUDA when available), cpu, cuda or cuda:N"
+from ecg12.config import DEVICE_CHOICES
 
 
 class DeviceError(ValueError):

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from ecg12.config import check_keep_fraction
+
 
 def class_weights(positives: np.ndarray, floor: float = 2.0) -> np.ndarray:
     """w_c = 1 / ln(max(N_c, floor)) for N_c training positives of class c, normalised to mean 1.
@@ -24,15 +26,6 @@ def class_weights(positives: np.ndarray, floor: float = 2.0) -> np.ndarray:
     counts = np.maximum(np.asarray(positives, dtype=np.float64), floor)
     weights = 1.0 / np.log(counts)
     return weights / weights.mean()
-
-
-def check_keep_fraction(keep_fraction: float) -> None:
-    """Hard example mining keeps a fraction of each batch's samples: more than none, at most all."""
-    if not 0.0 < keep_fraction <= 1.0:
-        raise ValueError(
-            f"the hard example keep_fraction (hard_example_fraction, --hard-examples) must be in (0, 1], "
-            f"not {keep_fraction}"
-        )
 
 
 class HardExampleBCELoss(nn.Module):

@@ -19,56 +19,15 @@ deviations).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from ecg12.features import NUM_DEMOGRAPHICS, NUM_MEASUREMENTS
+from ecg12.config import ModelConfig
 
 NUM_LEADS = 12
 FEATURE_CLIP = 5.0  # standardised record features are clipped to +-5 standard deviations
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture hyper-parameters; the paper leaves all of these open (see docs/model.md)."""
-
-    num_classes: int = 24
-    stem_channels: int = 16
-    stem_kernels: tuple[int, int] = (50, 15)
-    stem_strides: tuple[int, int] = (4, 2)  # 500 Hz in, 62.5 Hz feature rate into the branches
-    branch_kernels: tuple[int, ...] = (3, 5)
-    stage_channels: tuple[int, ...] = (32, 48, 64, 96)  # one stage per entry, each halves the time axis
-    blocks_per_stage: int = 1
-    se_reduction: int = 8
-    hidden_units: int = 128
-    dropout: float = 0.5
-    ecg_measurements: bool = True  # rhythm and morphology measurements beside age and sex (ecg12.features)
-
-    @property
-    def num_record_features(self) -> int:
-        """How many leading entries of the record feature vector the head takes."""
-        return NUM_DEMOGRAPHICS + (NUM_MEASUREMENTS if self.ecg_measurements else 0)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, object]) -> ModelConfig:
-        tuples = {name: tuple(v) for name, v in values.items() if isinstance(v, list)}  # JSON turns tuples into lists
-        return cls(**{**values, **tuples})  # type: ignore[arg-type]
-
-
-MODEL_SIZES: dict[str, ModelConfig] = {
-    # the default: the paper's design at a width that classifies > 20 recordings/s on a 2-core CPU
-    "paper": ModelConfig(),
-    # half the FLOPs of "paper", for quick experiments on a CPU
-    "small": ModelConfig(stage_channels=(24, 32, 48, 64), hidden_units=64),
-    # for tests and demos: a few thousand parameters, seconds per epoch on a CPU
-    "tiny": ModelConfig(stem_channels=4, stage_channels=(8, 8), se_reduction=4, hidden_units=16, dropout=0.2),
-}
 
 
 class SqueezeExcitation(nn.Module):

@@ -20,11 +20,10 @@ from fractions import Fraction
 import numpy as np
 from scipy.signal import resample_poly
 
+from ecg12.config import TARGET_FREQUENCY, WINDOW_SAMPLES
 from ecg12.headers import Header, RecordError
 
 STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-TARGET_FREQUENCY = 500
-WINDOW_SAMPLES = 5000  # 10 s at 500 Hz
 
 _LEAD_INDEX = {name.lower(): index for index, name in enumerate(STANDARD_LEADS)}
 _FLOAT32_MAX = float(np.finfo(np.float32).max)  # a Python float: compared with a NumPy float32 it would be cast

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ecg12.classes import scored_classes
 from ecg12.metrics import ChallengeMetric
 
 MAX_FRACTION = 0.2  # the paper: threshold = max probability over classes / 5
@@ -108,3 +109,28 @@ def tune_class_thresholds(
             thresholds[j] = grid[preference[int(np.argmax(scores))]]  # argmax takes the first of equal scores
             outputs[:, j] = probabilities[:, j] >= thresholds[j]
     return thresholds
+
+
+# "auto" tunes per-class thresholds only on a validation set this large: on a few dozen recordings the tuned
+# thresholds fit noise, and the paper's max/5 rule scored better and far more stably (docs/performance.md).
+PER_CLASS_MIN_VALIDATION = 1000
+
+
+def resolve_rule(rule: str, validation_size: int) -> str:
+    """The decision rule a run uses: "auto" is "per-class" from 1,000 validation recordings, else "max-fraction"."""
+    if rule != "auto":
+        return rule
+    return "per-class" if validation_size >= PER_CLASS_MIN_VALIDATION else "max-fraction"
+
+
+def choose_decision_rule(truth: np.ndarray, probabilities: np.ndarray, rule: str) -> DecisionRule:
+    """The decision rule ``rule`` (see resolve_rule) for validation outputs: thresholds or fraction tuned on them."""
+    classes = scored_classes()
+    resolved = resolve_rule(rule, len(truth))
+    if resolved == "per-class":
+        thresholds = tune_class_thresholds(truth, probabilities, classes.weights, classes.normal_index)
+        return DecisionRule("per-class", class_thresholds=tuple(float(t) for t in thresholds))
+    if resolved == "tuned-fraction":
+        fraction = tune_max_fraction(truth, probabilities, classes.weights, classes.normal_index)
+        return DecisionRule("max-fraction", fraction)
+    return DecisionRule("max-fraction")

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ecg12.classes import scored_classes
+from ecg12.config import MODEL_SIZES, TrainConfig
 from ecg12.data import (
     EpochBatchSampler,
     SignalCache,
@@ -47,13 +48,12 @@ from ecg12.devices import (
 )
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.inference import MODEL_FILE, load_classifier, predict_probabilities, save_model_folder
-from ecg12.loss import HardExampleBCELoss, check_keep_fraction, class_weights
+from ecg12.loss import HardExampleBCELoss, class_weights
 from ecg12.metrics import ChallengeScores, score
-from ecg12.model import MODEL_SIZES, FoldEnsemble, MultiScaleSENet
+from ecg12.model import FoldEnsemble, MultiScaleSENet
 from ecg12.plots import plot_training_curves
-from ecg12.preprocess import WINDOW_SAMPLES
 from ecg12.split import k_folds, train_validation_split
-from ecg12.thresholds import DecisionRule, tune_class_thresholds, tune_max_fraction
+from ecg12.thresholds import DecisionRule, choose_decision_rule
 
 log = logging.getLogger(__name__)
 
@@ -65,79 +65,6 @@ SPLIT_FILE = "split.csv"
 MEMBERS_FOLDER = "members"  # fold models of an ensemble, each a complete model folder
 # What a training run writes into its model folder (model.pt, config.json and thresholds.json by save_model_folder).
 RUN_FILES = (MODEL_FILE, "config.json", "thresholds.json", CHECKPOINT_FILE, HISTORY_FILE, CURVES_FILE, SPLIT_FILE)
-
-
-# "max-fraction" is the paper's max/5 rule; "tuned-fraction" the same rule with its fraction tuned on validation.
-DECISION_RULES = ("auto", "per-class", "tuned-fraction", "max-fraction")
-# "auto" tunes per-class thresholds only on a validation set this large: on a few dozen recordings the tuned
-# thresholds fit noise, and the paper's max/5 rule scored better and far more stably (docs/performance.md).
-PER_CLASS_MIN_VALIDATION = 1000
-
-
-def resolve_rule(rule: str, validation_size: int) -> str:
-    """The decision rule a run uses: "auto" is "per-class" from 1,000 validation recordings, else "max-fraction"."""
-    if rule != "auto":
-        return rule
-    return "per-class" if validation_size >= PER_CLASS_MIN_VALIDATION else "max-fraction"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The training recipe; the defaults are the paper's where it gives them, unless cross-validation
-    said otherwise (docs/model.md lists both)."""
-
-    model_size: str = "paper"
-    epochs: int = 40
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 1.0
-    patience: int = 10  # epochs without a better validation Challenge metric before stopping
-    validation_fraction: float = 0.2  # with members > 1 each member holds out 1/members instead
-    members: int = 1  # fold models averaged at inference; 1: a single network (the paper's)
-    seed: int = 0
-    # Largest per-sample losses of a batch kept (hard example mining); the paper's 0.7 scored lower in
-    # cross-validation on the sample recordings for every seed and both network sizes (docs/model.md).
-    hard_example_fraction: float = 1.0
-    # Class weights are 1/ln(max(N_c, floor)): classes with fewer than 30 training positives are weighted alike.
-    # Every scored class of the full 2020 data has at least 188, so this only acts on small sets (docs/model.md).
-    class_count_floor: float = 30.0
-    noise_std: float = 0.05  # mV, Gaussian noise added to training windows
-    max_shift: int = 500  # samples a window may start before/after the recording (random shift)
-    min_epoch_windows: int = 320  # small training sets are passed over several times per epoch
-    window_stride: int = WINDOW_SAMPLES  # between windows at validation and inference
-    decision_rule: str = "auto"  # see DECISION_RULES and resolve_rule
-    device: str = "auto"
-    workers: int = -1  # DataLoader workers; -1: 0 on CPU, 4 on CUDA
-    amp: bool = True  # mixed precision on CUDA: bfloat16 where the GPU has it, else float16 (ecg12.devices)
-    deterministic: bool = False  # reproducible (slower) kernels on CUDA; the CPU is always reproducible
-    cache_dir: str = ""  # signal cache root; empty: $ECG12_CACHE or ~/.cache/ecg12
-
-    def __post_init__(self) -> None:
-        if self.model_size not in MODEL_SIZES:
-            raise ValueError(f"unknown model size {self.model_size!r} (choose from {', '.join(MODEL_SIZES)})")
-        if self.decision_rule not in DECISION_RULES:
-            raise ValueError(f"unknown decision rule {self.decision_rule!r} (choose from {', '.join(DECISION_RULES)})")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("epochs must be >= 1 and batch_size >= 2")
-        if self.members < 1:
-            raise ValueError("members must be >= 1")
-        if self.patience < 1:
-            raise ValueError(f"patience (--patience) must be at least 1 epoch, not {self.patience}")
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise ValueError(
-                f"the validation fraction (--val-fraction) must be in (0, 1), not {self.validation_fraction}"
-            )
-        if not self.learning_rate > 0.0 or self.weight_decay < 0.0 or self.noise_std < 0.0 or self.max_shift < 0:
-            raise ValueError("the learning rate must be positive; weight decay, noise and shift must not be negative")
-        if self.min_epoch_windows < 1 or self.window_stride < 1 or self.workers < -1:
-            raise ValueError("epoch windows and window stride must be >= 1, workers >= -1")
-        check_keep_fraction(self.hard_example_fraction)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, object]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
 
 
 def _learning_rate_factor(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -192,19 +119,6 @@ def validate(
     loss = float(criterion.per_sample(logits, torch.from_numpy(truth).to(device)).mean())
     rule = choose_decision_rule(truth, probabilities, config.decision_rule)
     return Validation(loss, probabilities, rule, score(truth, rule.apply(probabilities), probabilities, classes))
-
-
-def choose_decision_rule(truth: np.ndarray, probabilities: np.ndarray, rule: str) -> DecisionRule:
-    """The decision rule ``rule`` (see resolve_rule) for validation outputs: thresholds or fraction tuned on them."""
-    classes = scored_classes()
-    resolved = resolve_rule(rule, len(truth))
-    if resolved == "per-class":
-        thresholds = tune_class_thresholds(truth, probabilities, classes.weights, classes.normal_index)
-        return DecisionRule("per-class", class_thresholds=tuple(float(t) for t in thresholds))
-    if resolved == "tuned-fraction":
-        fraction = tune_max_fraction(truth, probabilities, classes.weights, classes.normal_index)
-        return DecisionRule("max-fraction", fraction)
-    return DecisionRule("max-fraction")
 
 
 def train(

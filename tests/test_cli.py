@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from ecg12.cli import add_training_arguments, training_config
-from ecg12.training import TrainConfig
+from ecg12.config import TrainConfig
 
 
 def parse(*argv: str) -> TrainConfig:

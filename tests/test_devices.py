@@ -17,13 +17,13 @@ import train_model
 from ecg12 import training
 from ecg12.classes import scored_classes
 from ecg12.classify import classify_folder
+from ecg12.config import MODEL_SIZES, TrainConfig
 from ecg12.crossval import cross_validate
 from ecg12.data import EpochBatchSampler, WindowDataset, load_or_build_cache
 from ecg12.devices import DeviceError, resolve_device
 from ecg12.inference import load_classifier
 from ecg12.loss import HardExampleBCELoss
-from ecg12.model import MODEL_SIZES, MultiScaleSENet
-from ecg12.training import TrainConfig
+from ecg12.model import MultiScaleSENet
 
 
 def stand_in_config(cache: Path, **changes: object) -> TrainConfig:

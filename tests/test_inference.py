@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ecg12.classes import scored_classes
+from ecg12.config import MODEL_SIZES
 from ecg12.features import NUM_RECORD_FEATURES
 from ecg12.inference import (
     MODEL_FILE,
@@ -20,7 +21,7 @@ from ecg12.inference import (
     predict_probabilities,
     save_model_folder,
 )
-from ecg12.model import MODEL_SIZES, FoldEnsemble, MultiScaleSENet
+from ecg12.model import FoldEnsemble, MultiScaleSENet
 from ecg12.preprocess import WINDOW_SAMPLES, window_starts
 from ecg12.thresholds import DecisionRule
 

@@ -9,12 +9,11 @@ import pytest
 import torch
 from torch import nn
 
+from ecg12.config import MODEL_SIZES, ModelConfig
 from ecg12.features import NUM_RECORD_FEATURES
 from ecg12.model import (
     FEATURE_CLIP,
-    MODEL_SIZES,
     FoldEnsemble,
-    ModelConfig,
     MultiScaleSENet,
     ResidualSEBlock,
     SqueezeExcitation,

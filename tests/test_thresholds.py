@@ -94,7 +94,7 @@ def test_tuned_fraction_keeps_second_diagnoses_and_drops_distractors() -> None:
 
 
 def test_tuned_fraction_rule_is_the_max_fraction_rule_with_the_tuned_fraction() -> None:
-    from ecg12.training import choose_decision_rule
+    from ecg12.thresholds import choose_decision_rule
 
     classes = scored_classes()
     labels, probabilities = _second_diagnosis_problem()
@@ -115,7 +115,8 @@ def test_tuned_fraction_stays_at_one_fifth_when_the_fraction_does_not_matter() -
 
 
 def test_auto_rule_tunes_per_class_thresholds_only_on_a_large_validation_set() -> None:
-    from ecg12.training import PER_CLASS_MIN_VALIDATION, TrainConfig, resolve_rule
+    from ecg12.config import TrainConfig
+    from ecg12.thresholds import PER_CLASS_MIN_VALIDATION, resolve_rule
 
     assert resolve_rule("auto", PER_CLASS_MIN_VALIDATION) == "per-class"
     assert resolve_rule("auto", PER_CLASS_MIN_VALIDATION - 1) == "max-fraction"

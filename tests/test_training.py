@@ -31,12 +31,12 @@ from trained_model import (
 import train_model
 from ecg12 import inference, training
 from ecg12.classes import scored_classes
+from ecg12.config import TrainConfig
 from ecg12.data import load_or_build_cache
 from ecg12.inference import load_classifier
 from ecg12.loss import HardExampleBCELoss, class_weights
 from ecg12.model import FoldEnsemble
 from ecg12.synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
-from ecg12.training import TrainConfig
 
 
 def temporaries(folder: Path) -> list[str]:
