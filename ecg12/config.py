@@ -123,5 +123,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
+        """The configuration saved with a model or checkpoint; a key this version does not know is an error
+        (it would be a setting silently ignored), a key it lacks takes its default (a setting added since)."""
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown training configuration keys: {', '.join(unknown)}")
+        return cls(**values)  # type: ignore[arg-type]

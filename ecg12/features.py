@@ -20,6 +20,7 @@ above 30% of a robust maximum of that energy.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -56,16 +57,22 @@ MEASUREMENT_NAMES = RHYTHM_FEATURE_NAMES + MORPHOLOGY_FEATURE_NAMES
 NUM_MEASUREMENTS = len(MEASUREMENT_NAMES)
 NUM_RECORD_FEATURES = NUM_DEMOGRAPHICS + NUM_MEASUREMENTS
 
-_BAND = butter(2, [5.0, 25.0], btype="bandpass", fs=TARGET_FREQUENCY, output="sos")
+_QRS_BAND_HZ = (5.0, 25.0)  # where the QRS complex has most of its energy, below T waves' and above noise
 _REFRACTORY_S = 0.25
 _SMOOTHING_S = 0.1
 
 
+@functools.cache
+def _qrs_band(frequency: float) -> np.ndarray:
+    """The QRS band-pass filter for signals sampled at ``frequency`` Hz (designed once per rate)."""
+    return butter(2, _QRS_BAND_HZ, btype="bandpass", fs=frequency, output="sos")
+
+
 def detect_beats(signal: np.ndarray, frequency: float = TARGET_FREQUENCY) -> np.ndarray:
-    """Sample indices of the QRS complexes of a (12, N) mV signal at 500 Hz."""
+    """Sample indices of the QRS complexes of a (12, N) mV signal sampled at ``frequency`` Hz."""
     if signal.shape[1] < int(frequency):  # under a second: no rhythm to speak of
         return np.zeros(0, dtype=np.int64)
-    filtered = sosfiltfilt(_BAND, signal.astype(np.float64), axis=1)
+    filtered = sosfiltfilt(_qrs_band(frequency), signal.astype(np.float64), axis=1)
     energy = np.square(np.diff(filtered, axis=1)).sum(axis=0)
     width = max(int(_SMOOTHING_S * frequency), 1)
     energy = np.convolve(energy, np.ones(width) / width, mode="same")

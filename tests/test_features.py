@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.signal import sosfreqz
 
 from ecg12.features import (
     MORPHOLOGY_FEATURE_NAMES,
     NUM_DEMOGRAPHICS,
     NUM_RECORD_FEATURES,
     RHYTHM_FEATURE_NAMES,
+    _qrs_band,
     demographic_features,
     detect_beats,
     measurements,
@@ -72,3 +74,16 @@ def test_record_features_are_demographics_then_measurements() -> None:
     np.testing.assert_array_equal(features[:NUM_DEMOGRAPHICS], demographic_features(60.0, "Female"))
     np.testing.assert_array_equal(features[NUM_DEMOGRAPHICS:], measurements(signal))
     assert np.isfinite(features).all()
+
+
+@pytest.mark.parametrize("frequency", [257, 500, 1000])
+def test_the_qrs_filter_follows_the_sampling_rate(frequency: int) -> None:
+    """Beat detection passes the QRS band (5-25 Hz) and stops baseline wander and mains hum at any rate."""
+    band = _qrs_band(frequency)
+    hertz, response = sosfreqz(band, worN=[1.0, 12.0, 50.0], fs=frequency)
+    gain = dict(zip(hertz.round().astype(int).tolist(), np.abs(response).tolist(), strict=True))
+    assert gain[12] > 0.9 and gain[1] < 0.1 and gain[50] < 0.3, gain
+    # And the same rhythm gives the same beats, in seconds.
+    signal = synthesize_ecg(np.random.default_rng(7), frequency, 10, 75.0, rr_irregularity=0.0)
+    beats = detect_beats(signal, frequency)
+    assert rhythm_features(beats, signal.shape[1], frequency)[0] * 100 == pytest.approx(75.0, rel=0.05)
