@@ -14,7 +14,7 @@ from ecg12.classify import classify_recording
 from ecg12.config import TrainConfig
 from ecg12.headers import RecordError, parse_header
 from ecg12.inference import Classifier, load_classifier
-from ecg12.training import train
+from ecg12.runs import train
 
 
 def training_code(
@@ -27,7 +27,7 @@ def training_code(
     """Train a model on the recordings in ``data_directory`` and save it in ``model_directory``.
 
     ``resume`` continues an interrupted run; a folder that already holds a model is refused unless
-    ``overwrite`` (see ecg12.training.train).
+    ``overwrite`` (see ecg12.runs.train).
     """
     train(data_directory, model_directory, config, resume=resume, overwrite=overwrite)
 

@@ -31,9 +31,10 @@ from ecg12.inference import load_classifier
 from ecg12.metrics import ChallengeScores, score
 from ecg12.outputs import save_outputs
 from ecg12.plots import plot_class_scores
+from ecg12.runs import fit, load_cache
 from ecg12.split import k_folds
 from ecg12.thresholds import DecisionRule, tune_class_thresholds
-from ecg12.training import fit, load_cache, score_columns
+from ecg12.training import score_columns
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,9 @@ from trained_model import EPOCH_WINDOWS, REPOSITORY, TrainedModel, learnable_dat
 
 import driver
 import team_code
-from ecg12 import training
+from ecg12 import runs
 from ecg12.classes import scored_classes
+from ecg12.config import TrainConfig
 from ecg12.evaluation import evaluate_folders
 from ecg12.outputs import load_outputs
 from run_12ECG_classifier import load_12ECG_model, run_12ECG_classifier
@@ -114,7 +115,7 @@ def test_organisers_2020_training_call_writes_a_model_folder_their_driver_uses(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     @dataclasses.dataclass(frozen=True)
-    class QuickTrainConfig(training.TrainConfig):
+    class QuickTrainConfig(TrainConfig):
         """The default recipe made tiny and quick (as tests/trained_model.py trains), so that training takes seconds."""
 
         model_size: str = "tiny"
@@ -126,7 +127,7 @@ def test_organisers_2020_training_call_writes_a_model_folder_their_driver_uses(
         cache_dir: str = str(tmp_path / "cache")
 
     # Wherever the default recipe is built from: were the patch to miss, the paper network would train for hours.
-    monkeypatch.setattr(training, "TrainConfig", QuickTrainConfig)
+    monkeypatch.setattr(runs, "TrainConfig", QuickTrainConfig)
     monkeypatch.setattr(team_code, "TrainConfig", QuickTrainConfig, raising=False)
     data = learnable_data(tmp_path_factory)  # the shared model's small learnable synthetic records
     model = tmp_path / "model"

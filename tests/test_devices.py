@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from trained_model import learnable_data, one_torch_thread, train_arguments
 
 import train_model
-from ecg12 import training
+from ecg12 import checkpoints, ensemble, runs, training
 from ecg12.classes import scored_classes
 from ecg12.classify import classify_folder
 from ecg12.config import MODEL_SIZES, TrainConfig
@@ -84,10 +84,10 @@ def test_training_runs_with_every_tensor_on_the_device(
     config = stand_in_config(tmp_path / "cache")
     load_or_build_cache(data, tmp_path / "cache")
     with one_torch_thread(), stand_in_device():
-        best = training.train(data, tmp_path / "model", config)
+        best = runs.train(data, tmp_path / "model", config)
     assert best["epoch"] in (1, 2) and np.isfinite(best["validation_loss"])
     # What it wrote is plain CPU data: the model loads and classifies on the CPU.
-    checkpoint = torch.load(tmp_path / "model" / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(tmp_path / "model" / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
     assert all(type(t) is torch.Tensor and t.device.type == "cpu" for t in checkpoint["model"].values())
     classifier = load_classifier(tmp_path / "model", "cpu")
     cache = load_or_build_cache(data, tmp_path / "cache")
@@ -101,15 +101,15 @@ def test_fold_ensembles_and_cross_validation_run_on_the_device(
     data = learnable_data(tmp_path_factory)
     load_or_build_cache(data, tmp_path / "cache")
     devices: list[str] = []
-    original = training.load_classifier
+    original = ensemble.load_classifier
 
     def recording_load_classifier(folder: Path, device: str = "cpu"):  # type: ignore[no-untyped-def]
         devices.append(device)
         return original(folder, device)
 
-    monkeypatch.setattr(training, "load_classifier", recording_load_classifier)
+    monkeypatch.setattr(ensemble, "load_classifier", recording_load_classifier)
     with one_torch_thread(), stand_in_device():
-        training.train(data, tmp_path / "ensemble", stand_in_config(tmp_path / "cache", epochs=1, members=2))
+        runs.train(data, tmp_path / "ensemble", stand_in_config(tmp_path / "cache", epochs=1, members=2))
         rows = cross_validate(data, tmp_path / "cv", stand_in_config(tmp_path / "cache", epochs=1), folds=2)
     assert devices == ["meta", "meta"]  # both members' held-out recordings were classified on the device
     assert np.isfinite(rows["pooled out-of-fold"]["challenge_metric"])
@@ -182,7 +182,7 @@ def test_a_run_without_loss_scaling_resumes_with_loss_scaling(
     arguments = train_arguments(data, model, tmp_path / "cache", epochs=1)
     with one_torch_thread():
         assert train_model.main(arguments) == 0
-        checkpoint = torch.load(model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
         assert checkpoint["scaler"] == {}
         scalers: list[torch.amp.GradScaler] = []
 
@@ -193,7 +193,7 @@ def test_a_run_without_loss_scaling_resumes_with_loss_scaling(
         monkeypatch.setattr(training, "gradient_scaler", enabled_scaler)
         assert train_model.main([*train_arguments(data, model, tmp_path / "cache", epochs=2), "--resume"]) == 0
     assert scalers and scalers[0].is_enabled()
-    resumed = torch.load(model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    resumed = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
     assert resumed["epoch"] == 2 and resumed["scaler"]  # the resumed run scaled its losses and saved the scale
 
 

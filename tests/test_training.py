@@ -29,7 +29,7 @@ from trained_model import (
 )
 
 import train_model
-from ecg12 import inference, training
+from ecg12 import checkpoints, inference, runs, training
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import load_or_build_cache
@@ -48,11 +48,11 @@ TRAINING_FILES = {
     "model.pt",
     "config.json",
     "thresholds.json",
-    training.CHECKPOINT_FILE,
-    training.HISTORY_FILE,
-    training.CURVES_FILE,
-    training.SPLIT_FILE,
-    training.SKIPPED_FILE,
+    checkpoints.CHECKPOINT_FILE,
+    checkpoints.HISTORY_FILE,
+    checkpoints.CURVES_FILE,
+    checkpoints.SPLIT_FILE,
+    checkpoints.SKIPPED_FILE,
 }
 
 
@@ -104,15 +104,15 @@ def test_unreadable_recordings_are_skipped_counted_and_listed(
         used["names"] = [cache.names[i] for i in records]
         return {}
 
-    monkeypatch.setattr(training, "fit", fake_fit)  # the skipping happens before any training
+    monkeypatch.setattr(runs, "fit", fake_fit)  # the skipping happens before any training
     config = TrainConfig(model_size="tiny", device="cpu", cache_dir=str(tmp_path / "cache"))
-    with caplog.at_level(logging.WARNING, logger="ecg12.training"):
-        training.train(messy.folder, tmp_path / "model", config)
+    with caplog.at_level(logging.WARNING, logger="ecg12.checkpoints"):
+        runs.train(messy.folder, tmp_path / "model", config)
 
     # Every bad recording with a header is skipped (bad_no_header has no .hea, so it is no recording at all).
     expected = set(messy.bad) - {"bad_no_header"}
     assert sorted(used["names"]) == sorted(messy.good)  # type: ignore[arg-type]
-    rows = read_rows(tmp_path / "model" / training.SKIPPED_FILE)
+    rows = read_rows(tmp_path / "model" / checkpoints.SKIPPED_FILE)
     assert {row["recording"] for row in rows} == expected
     cache = load_or_build_cache(messy.folder, tmp_path / "cache")
     assert {row["recording"]: row["reason"] for row in rows} == dict(cache.skipped)  # reasons survive the CSV as is
@@ -128,7 +128,7 @@ def test_training_stops_with_a_clear_error_on_unusable_data(
 ) -> None:
     data = tmp_path / "data"
     expected = {
-        "missing folder": "not a directory",
+        "missing folder": "does not exist",
         "empty folder": "no usable recording",
         "only unreadable": "no usable recording",
         "no scored label": "scored classes",
@@ -149,9 +149,9 @@ def test_training_stops_with_a_clear_error_on_unusable_data(
     message = capsys.readouterr().err
     assert message.startswith("train_model.py: ")
     assert expected in message
-    assert not (model / "model.pt").exists() and not (model / training.CHECKPOINT_FILE).exists()
+    assert not (model / "model.pt").exists() and not (model / checkpoints.CHECKPOINT_FILE).exists()
     if case == "only unreadable":
-        assert {row["recording"] for row in read_rows(model / training.SKIPPED_FILE)} == {"A0001", "A0002"}
+        assert {row["recording"] for row in read_rows(model / checkpoints.SKIPPED_FILE)} == {"A0001", "A0002"}
 
 
 def test_classes_without_positive_examples_get_finite_weights_and_thresholds(shared: TrainedModel) -> None:
@@ -193,7 +193,7 @@ def test_resume_refuses_with_a_clear_error(
     problem: str, shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model = copy_model(shared, tmp_path)
-    checkpoint = model / training.CHECKPOINT_FILE
+    checkpoint = model / checkpoints.CHECKPOINT_FILE
     arguments = train_arguments(shared.data, model, shared.cache)
     if problem == "no checkpoint":
         checkpoint.unlink()
@@ -216,12 +216,12 @@ def test_resuming_a_finished_run_restores_its_history_and_removes_temporaries(
 ) -> None:
     # As left by a kill after the last checkpoint but before metrics.csv was written, and one inside a write.
     model = copy_model(shared, tmp_path)
-    (model / training.HISTORY_FILE).unlink()
+    (model / checkpoints.HISTORY_FILE).unlink()
     (model / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")
     (model / ".model.pt.k1ll3d.tmp").write_bytes(b"half a model")
     before = (model / "model.pt").read_bytes()
     assert train_model.main([*train_arguments(shared.data, model, shared.cache), "--resume"]) == 0
-    assert_same_history(read_rows(model / training.HISTORY_FILE), read_rows(shared.model / training.HISTORY_FILE))
+    assert_same_history(read_rows(model / checkpoints.HISTORY_FILE), read_rows(shared.model / checkpoints.HISTORY_FILE))
     assert temporaries(model) == []
     assert (model / "model.pt").read_bytes() == before
 
@@ -241,7 +241,7 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(shared: T
         )
         try:
             # metrics.csv gets its first row right after the first checkpoint: epoch 2 is starting.
-            history = model / training.HISTORY_FILE
+            history = model / checkpoints.HISTORY_FILE
             deadline = time.monotonic() + 300
             while not history.exists() and process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -261,24 +261,24 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(shared: T
     leftovers = temporaries(model)
     assert len(leftovers) <= 1
     assert all(written_by(name) in TRAINING_FILES for name in leftovers), leftovers
-    checkpoint = torch.load(model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
     assert 1 <= checkpoint["epoch"] < EPOCHS
     assert len(checkpoint["history"]) == checkpoint["epoch"]
     load_classifier(model)
-    rows = read_rows(model / training.HISTORY_FILE)
+    rows = read_rows(model / checkpoints.HISTORY_FILE)
     assert checkpoint["epoch"] - 1 <= len(rows) <= checkpoint["epoch"]
 
     assert train_model.main([*arguments, "--resume"]) == 0
 
     assert temporaries(model) == []
-    assert_same_history(read_rows(model / training.HISTORY_FILE), read_rows(shared.model / training.HISTORY_FILE))
+    assert_same_history(read_rows(model / checkpoints.HISTORY_FILE), read_rows(shared.model / checkpoints.HISTORY_FILE))
     resumed = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
     reference = torch.load(shared.model / "model.pt", map_location="cpu", weights_only=True)
     assert resumed["training"]["best_epoch"] == reference["training"]["best_epoch"]
     assert resumed["decision_rule"] == reference["decision_rule"]
     assert_same_state(resumed["state_dicts"][0], reference["state_dicts"][0])
-    final = torch.load(model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
-    expected = torch.load(shared.model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    final = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    expected = torch.load(shared.model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
     assert final["epoch"] == EPOCHS
     assert_same_state(final["model"], expected["model"])
 
@@ -300,7 +300,7 @@ def test_fold_ensemble_validates_every_record_once_and_resumes_what_is_missing(
     names = sorted(p.stem for p in data.glob("*.hea"))
     validated: list[str] = []
     for member in range(1, 4):
-        rows = read_rows(model / training.MEMBERS_FOLDER / f"member{member}" / training.SPLIT_FILE)
+        rows = read_rows(model / checkpoints.MEMBERS_FOLDER / f"member{member}" / checkpoints.SPLIT_FILE)
         assert sorted(row["recording"] for row in rows) == names  # each member sees every record...
         validated += [row["recording"] for row in rows if row["subset"] == "validation"]
     assert sorted(validated) == names  # ...and validates on a different third of them
@@ -308,9 +308,9 @@ def test_fold_ensemble_validates_every_record_once_and_resumes_what_is_missing(
     assert bundle["members"] == 3 and bundle["training"]["train_config"]["members"] == 3
 
     # A run interrupted after two members: resuming trains the third and writes the same ensemble.
-    shutil.rmtree(model / training.MEMBERS_FOLDER / "member3")
+    shutil.rmtree(model / checkpoints.MEMBERS_FOLDER / "member3")
     (model / "model.pt").unlink()
-    finished = model / training.MEMBERS_FOLDER / "member1" / "model.pt"
+    finished = model / checkpoints.MEMBERS_FOLDER / "member1" / "model.pt"
     finished_written = finished.stat().st_mtime_ns
     with one_torch_thread():
         assert train_model.main([*arguments, "--resume"]) == 0
@@ -343,9 +343,9 @@ def test_a_second_run_into_a_model_folder_is_refused_without_resume_or_overwrite
 
     with one_torch_thread():
         assert train_model.main([*arguments, "--overwrite"]) == 0
-    rows = read_rows(model / training.HISTORY_FILE)
+    rows = read_rows(model / checkpoints.HISTORY_FILE)
     assert [row["epoch"] for row in rows] == ["1"]  # a new run of one epoch, not the old run's history
-    checkpoint = torch.load(model / training.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
     assert checkpoint["epoch"] == 1 and checkpoint["train_config"]["epochs"] == 1
 
 
@@ -417,7 +417,7 @@ def test_a_full_disk_in_the_model_folder_is_one_line_and_leaves_no_partial_file(
     def full_disk(path: Path, write: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(training, "atomic_write", full_disk)  # the checkpoint
+    monkeypatch.setattr(checkpoints, "atomic_write", full_disk)  # the checkpoint
     monkeypatch.setattr(inference, "atomic_write", full_disk)  # model.pt
     with one_torch_thread():
         assert train_model.main(train_arguments(shared.data, model, shared.cache, epochs=1)) == 1
@@ -439,7 +439,7 @@ def test_ctrl_c_stops_training_with_the_command_that_resumes_it(shared: TrainedM
     )
     try:
         deadline = time.monotonic() + 300
-        while not (model / training.CHECKPOINT_FILE).exists() and time.monotonic() < deadline:
+        while not (model / checkpoints.CHECKPOINT_FILE).exists() and time.monotonic() < deadline:
             assert process.poll() is None, process.communicate()
             time.sleep(0.02)
         process.send_signal(signal.SIGINT)
@@ -458,8 +458,8 @@ def test_split_csv_quotes_names_with_commas(tmp_path: Path) -> None:
     class Names:
         names = ("plain", "with, comma", 'with "quotes"')
 
-    training._write_split(tmp_path, Names(), np.array([0, 1]), np.array([2]))  # type: ignore[arg-type]
-    rows = read_rows(tmp_path / training.SPLIT_FILE)
+    checkpoints.write_split(tmp_path, Names(), np.array([0, 1]), np.array([2]))  # type: ignore[arg-type]
+    rows = read_rows(tmp_path / checkpoints.SPLIT_FILE)
     assert [(row["recording"], row["subset"]) for row in rows] == [
         ("plain", "training"),
         ('with "quotes"', "validation"),

@@ -1,0 +1,74 @@
+"""Fold ensembles: k networks, each validated on its own fold, averaged at inference (``--members K``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ecg12.checkpoints import CHECKPOINT_FILE, MEMBERS_FOLDER, remove_temporaries
+from ecg12.classes import scored_classes
+from ecg12.config import TrainConfig
+from ecg12.data import SignalCache
+from ecg12.inference import load_classifier, save_model_folder
+from ecg12.metrics import score
+from ecg12.model import FoldEnsemble, MultiScaleSENet
+from ecg12.split import k_folds
+from ecg12.thresholds import choose_decision_rule
+from ecg12.training import fit_network, score_columns
+
+log = logging.getLogger(__name__)
+
+
+def fit_fold_ensemble(
+    cache: SignalCache,
+    records: np.ndarray,
+    model_folder: str | os.PathLike[str],
+    config: TrainConfig,
+    resume: bool = False,
+) -> dict[str, object]:
+    """``config.members`` networks averaged at inference, as the rank-2 entry of 2020 ran its five fold models.
+
+    The records are split into k = members multilabel-stratified folds; member i is validated (early
+    stopping) on fold i and trained on the others, in ``MEMBERS_FOLDER/member{i}``. Every record is
+    thus validated on once, and the decision rule is chosen on these pooled validation outputs: k
+    times more recordings than one validation split gives. ``model.pt`` is written once, when all
+    members are trained; ``resume`` resumes the member that was interrupted and skips finished ones.
+    """
+    model_folder = Path(model_folder)
+    model_folder.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(model_folder)
+    classes = scored_classes()
+    labels = classes.encode(cache.codes)[records]
+    fold_of = k_folds(labels, config.members, config.seed)
+    probabilities = np.zeros(labels.shape)
+    members: list[MultiScaleSENet] = []
+    member_rows: list[dict[str, object]] = []
+    for member in range(config.members):
+        folder = model_folder / MEMBERS_FOLDER / f"member{member + 1}"
+        held_out = fold_of == member
+        log.info("Fold model %d/%d: validated on %d recordings", member + 1, config.members, int(held_out.sum()))
+        resume_member = resume and (folder / CHECKPOINT_FILE).is_file()
+        member_rows.append(fit_network(cache, records[~held_out], records[held_out], folder, config, resume_member))
+        classifier = load_classifier(folder, config.device)
+        inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records[held_out])
+        probabilities[held_out] = classifier.probabilities(inputs)
+        members.append(classifier.model)  # type: ignore[arg-type]  # a member folder holds one network
+
+    rule = choose_decision_rule(labels, probabilities, config.decision_rule)
+    pooled = score_columns(score(labels, rule.apply(probabilities), probabilities, classes))
+    log.info("Fold ensemble: pooled validation Challenge metric %.4f", pooled["challenge_metric"])
+    training_info = {
+        "train_config": asdict(config),
+        "cache": str(cache.folder),
+        "recordings": len(records),
+        "member_best_epochs": [row["epoch"] for row in member_rows],
+        **{f"pooled_validation_{key}": value for key, value in pooled.items()},
+        "torch": str(torch.__version__),
+    }
+    save_model_folder(model_folder, FoldEnsemble(members), rule, config.window_stride, training_info)
+    return {"members": config.members, **{f"validation_{key}": value for key, value in pooled.items()}}
