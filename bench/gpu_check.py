@@ -41,17 +41,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecg12.classes import ScoredClasses  # noqa: E402
-from ecg12.config import MODEL_SIZES  # noqa: E402
-from ecg12.devices import autocast_dtype, gradient_scaler, random_generator, resolve_device  # noqa: E402
+from ecg12.config import MODEL_SIZES, TrainConfig  # noqa: E402
+from ecg12.devices import autocast_dtype, resolve_device  # noqa: E402
 from ecg12.features import NUM_RECORD_FEATURES  # noqa: E402
 from ecg12.inference import load_classifier  # noqa: E402
-from ecg12.loss import HardExampleBCELoss  # noqa: E402
-from ecg12.model import MultiScaleSENet  # noqa: E402
 from ecg12.outputs import load_outputs  # noqa: E402
 from ecg12.preprocess import WINDOW_SAMPLES  # noqa: E402
 from ecg12.synthetic import make_learnable_dataset  # noqa: E402
 from ecg12.thresholds import DecisionRule  # noqa: E402
-from ecg12.training import TrainingStep  # noqa: E402
+from ecg12.training import training_step  # noqa: E402
 
 PROBABILITY_TOLERANCE = 5e-3
 
@@ -129,33 +127,24 @@ def compare_devices(device_outputs: Path, cpu_outputs: Path, rule: DecisionRule,
 
 
 def training_throughput(size: str, batch: int, device: torch.device, steps: int) -> float:
-    """Samples/s of the real training step on random int16 windows in pinned memory."""
-    torch.manual_seed(0)
-    model = MultiScaleSENet(MODEL_SIZES[size]).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    precision = autocast_dtype(device)
-    step = TrainingStep(
-        model=model,
-        criterion=HardExampleBCELoss(np.ones(24)).to(device),
-        optimizer=optimizer,
-        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0),
-        scaler=gradient_scaler(device, precision),
-        device=device,
-        precision=precision,
-        noise=random_generator(device, 0),
-        noise_std=0.05,
-    )
+    """Samples/s of the real training step (ecg12.training) on random int16 windows in pinned memory."""
+    config = TrainConfig(model_size=size, batch_size=batch, device=str(device))
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(64, NUM_RECORD_FEATURES)).astype(np.float32)
+    step = training_step(features, np.ones(24), config, device, steps_per_epoch=steps)
     pin = device.type == "cuda"
-    windows = torch.randint(-2000, 2000, (batch, 12, WINDOW_SAMPLES), dtype=torch.int16, pin_memory=pin)
-    features = torch.rand(batch, NUM_RECORD_FEATURES, pin_memory=pin)
-    targets = (torch.rand(batch, 24) < 0.1).float().pin_memory() if pin else (torch.rand(batch, 24) < 0.1).float()
-    model.train()
+    windows = torch.randint(-2000, 2000, (batch, 12, WINDOW_SAMPLES), dtype=torch.int16)
+    batch_features = torch.from_numpy(features[:1]).repeat(batch, 1)
+    targets = (torch.rand(batch, 24) < 0.1).float()
+    if pin:
+        windows, batch_features, targets = windows.pin_memory(), batch_features.pin_memory(), targets.pin_memory()
+    step.model.train()
     for _ in range(3):  # warm-up: cuDNN's autotuner picks its kernels
-        step(windows, features, targets)
+        step(windows, batch_features, targets)
     synchronize(device)
     started = time.perf_counter()
     for _ in range(steps):
-        loss = step(windows, features, targets)
+        loss = step(windows, batch_features, targets)
     synchronize(device)
     rate = steps * batch / (time.perf_counter() - started)
     if not math.isfinite(float(loss)):

@@ -14,7 +14,10 @@ Modules, one concern each:
     loss          class-weighted BCE with hard example mining
     features      record features: age, sex and rhythm/morphology measurements
     data          training cache (memory-mapped) and batches
-    training      the training loop, checkpoints, early stopping
+    training      one network's training: the epoch loop, one optimiser step, validation, early stopping
+    checkpoints   a run's model folder: checks before a run, the checkpoint and resume, metrics/split files
+    ensemble      fold ensembles (--members K)
+    runs          a training run from a data folder to a model folder (train_model.py)
     thresholds    decision rules (max/5 per sample, per-class tuned) and which one a run uses
     inference     loading a model folder and classifying recordings
     classify      classifying a folder: one output per recording, errors and warnings reported (driver.py)

@@ -18,6 +18,7 @@ import math
 import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -82,6 +83,27 @@ class TrainingState:
     def __post_init__(self) -> None:
         self.history = self.history or []
 
+    def record(self, epoch: int, row: dict[str, object], score: float) -> bool:
+        """Add epoch ``epoch``'s row with its validation ``score``; True when it is the best epoch so far."""
+        self.history.append(row)
+        self.epoch = epoch
+        improved = score > self.best_score
+        if improved:
+            self.best_score, self.best_epoch, self.epochs_without_improvement = score, epoch, 0
+        else:
+            self.epochs_without_improvement += 1
+        return improved
+
+
+class Trainable(Protocol):
+    """What a checkpoint saves and restores besides the run's state (ecg12.training.TrainingStep is one)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    device: torch.device
+
 
 def recordings_summary(cache: SignalCache, train_records: np.ndarray, validation_records: np.ndarray) -> dict:
     """Which recordings a run trains and validates on, in a form a resumed run can compare with its own."""
@@ -97,11 +119,7 @@ def save_checkpoint(
     state: TrainingState,
     config: TrainConfig,
     recordings: dict,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    scaler: torch.amp.GradScaler,
-    device: torch.device,
+    trainable: Trainable,
 ) -> None:
     # Tensors are saved from the CPU, so a checkpoint written on a GPU resumes on any device.
     checkpoint = {
@@ -112,12 +130,14 @@ def save_checkpoint(
         "best_score": state.best_score,
         "epochs_without_improvement": state.epochs_without_improvement,
         "history": state.history,
-        "model": _on_cpu(model.state_dict()),
-        "optimizer": _on_cpu(optimizer.state_dict()),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(),
+        "model": _on_cpu(trainable.model.state_dict()),
+        "optimizer": _on_cpu(trainable.optimizer.state_dict()),
+        "scheduler": trainable.scheduler.state_dict(),
+        "scaler": trainable.scaler.state_dict(),
         "torch_rng": torch.get_rng_state(),
-        "device_rng": device_random_state(device),  # the training device's only: another machine may have fewer
+        "device_rng": device_random_state(
+            trainable.device
+        ),  # the training device's only: another machine may have fewer
     }
     atomic_write(path, lambda handle: torch.save(checkpoint, handle))
 
@@ -126,12 +146,9 @@ def load_checkpoint(
     path: Path,
     config: TrainConfig,
     recordings: dict,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    scaler: torch.amp.GradScaler,
-    device: torch.device,
+    trainable: Trainable,
 ) -> TrainingState:
+    """Restore ``trainable`` from the checkpoint at ``path``, after checking that it is the same run."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         saved = TrainConfig.from_dict(checkpoint["train_config"])
@@ -155,15 +172,15 @@ def load_checkpoint(
             f"{before['validation']} validation recordings then, {recordings['training']} and "
             f"{recordings['validation']} now, or other names): resume with the same DATA, or start over"
         )
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler.load_state_dict(checkpoint["scheduler"])
+    trainable.model.load_state_dict(checkpoint["model"])
+    trainable.optimizer.load_state_dict(checkpoint["optimizer"])
+    trainable.scheduler.load_state_dict(checkpoint["scheduler"])
     # A scaler that was disabled (CPU, bfloat16) saved an empty state, which an enabled one rejects: a run
     # resumed on a float16 GPU then starts with a fresh scale, which adapts within a few steps.
-    if checkpoint["scaler"] and scaler.is_enabled():
-        scaler.load_state_dict(checkpoint["scaler"])
+    if checkpoint["scaler"] and trainable.scaler.is_enabled():
+        trainable.scaler.load_state_dict(checkpoint["scaler"])
     torch.set_rng_state(checkpoint["torch_rng"])
-    restore_device_random_state(device, checkpoint.get("device_rng"))
+    restore_device_random_state(trainable.device, checkpoint.get("device_rng"))
     return TrainingState(
         epoch=checkpoint["epoch"],
         best_epoch=checkpoint["best_epoch"],

@@ -120,29 +120,16 @@ def fit_network(
     model_folder = Path(model_folder)
     model_folder.mkdir(parents=True, exist_ok=True)
     remove_temporaries(model_folder)
-    device = resolve_device(config.device)
-    labels = scored_classes().encode(cache.codes)
-    records = np.concatenate([train_records, validation_records])
     if len(train_records) < 2 or len(validation_records) < 1:
-        raise ValueError(f"too few recordings ({len(records)}) for a training/validation split")
+        raise ValueError(f"too few recordings ({len(train_records) + len(validation_records)}) for a validation split")
     write_split(model_folder, cache, train_records, validation_records)
     recordings = recordings_summary(cache, train_records, validation_records)
+    device = resolve_device(config.device)
     log.info(
-        "%d recordings: %d for training, %d for validation; device %s",
-        len(records),
-        len(train_records),
-        len(validation_records),
-        device,
+        "%d recordings for training, %d for validation; device %s", len(train_records), len(validation_records), device
     )
 
-    configure_reproducibility(device, config.deterministic)
-    torch.manual_seed(config.seed)
-    model = MultiScaleSENet(MODEL_SIZES[config.model_size])
-    model.standardize_record_features(cache.features[train_records])
-    model = model.to(device)
-    weights = class_weights(labels[train_records].sum(axis=0), config.class_count_floor)
-    criterion = HardExampleBCELoss(weights, config.hard_example_fraction).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    labels = scored_classes().encode(cache.codes)
     batches = EpochBatchSampler(
         cache.lengths,
         train_records,
@@ -151,29 +138,17 @@ def fit_network(
         max_shift=config.max_shift,
         seed=config.seed,
     )
-    warmup_steps = max(1, round(config.warmup_epochs * len(batches)))
-    total_steps = config.epochs * len(batches)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _learning_rate_factor(step, warmup_steps, total_steps)
-    )
-    precision = autocast_dtype(device, config.amp)
-    scaler = gradient_scaler(device, precision)
-
-    state = TrainingState()
-    checkpoint_path = model_folder / CHECKPOINT_FILE
-    if resume:
-        if not checkpoint_path.is_file():
-            raise FileNotFoundError(f"cannot resume: {checkpoint_path} does not exist")
-        state = load_checkpoint(checkpoint_path, config, recordings, model, optimizer, scheduler, scaler, device)
-        if state.history:  # a kill between the checkpoint and metrics.csv leaves the file one epoch behind
-            write_history(model_folder, state.history)
-        log.info("Resuming after epoch %d (best %.4f at epoch %d)", state.epoch, state.best_score, state.best_epoch)
-
+    weights = class_weights(labels[train_records].sum(axis=0), config.class_count_floor)
+    step = training_step(cache.features[train_records], weights, config, device, steps_per_epoch=len(batches))
     loader = training_loader(WindowDataset(cache, labels), batches, config.workers, device)
+    checkpoint = model_folder / CHECKPOINT_FILE
+    state = TrainingState()
+    if resume:
+        state = resume_run(checkpoint, config, recordings, step)
     training_info = {
         "train_config": asdict(config),
         "cache": str(cache.folder),
-        "recordings": len(records),
+        "recordings": len(train_records) + len(validation_records),
         "training_recordings": len(train_records),
         "validation_recordings": len(validation_records),
         "class_weights": weights.tolist(),
@@ -185,36 +160,27 @@ def fit_network(
             break
         started = time.time()
         batches.set_epoch(epoch)
-        noise = random_generator(device, config.seed * 100_003 + epoch)
-        step = TrainingStep(model, criterion, optimizer, scheduler, scaler, device, precision, noise, config.noise_std)
+        step.noise = random_generator(device, config.seed * 100_003 + epoch)
         train_loss = train_epoch(step, loader, f"epoch {epoch}/{config.epochs}")
         if not math.isfinite(train_loss):
             raise TrainingDiverged.in_epoch(epoch, f"training loss {train_loss}", config.learning_rate)
         try:
-            result = validate(model, cache, validation_records, labels, criterion, config, device)
+            result = validate(step.model, cache, validation_records, labels, step.criterion, config, device)
         except TrainingDiverged as error:
             raise TrainingDiverged.in_epoch(epoch, str(error), config.learning_rate) from None
-        improved = result.scores.challenge_metric > state.best_score
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
             "validation_loss": result.loss,
             **{f"validation_{key}": value for key, value in score_columns(result.scores).items()},
-            "learning_rate": scheduler.get_last_lr()[0],
+            "learning_rate": step.scheduler.get_last_lr()[0],
             "seconds": time.time() - started,
         }
-        state.history.append(row)
+        improved = state.record(epoch, row, result.scores.challenge_metric)
         if improved:
-            state.best_score = result.scores.challenge_metric
-            state.best_epoch = epoch
-            state.epochs_without_improvement = 0
-            save_model_folder(
-                model_folder, model, result.rule, config.window_stride, {**training_info, "best_epoch": epoch}
-            )
-        else:
-            state.epochs_without_improvement += 1
-        state.epoch = epoch
-        save_checkpoint(checkpoint_path, state, config, recordings, model, optimizer, scheduler, scaler, device)
+            info = {**training_info, "best_epoch": epoch}
+            save_model_folder(model_folder, step.model, result.rule, config.window_stride, info)
+        save_checkpoint(checkpoint, state, config, recordings, step)
         write_history(model_folder, state.history)
         log.info(
             "epoch %d: train loss %.4f, validation loss %.4f, Challenge metric %.4f, AUROC %.3f%s (%.0f s)",
@@ -228,9 +194,54 @@ def fit_network(
         )
 
     plot_training_curves(state.history, model_folder / CURVES_FILE)
-    best = next(row for row in state.history if row["epoch"] == state.best_epoch)
     log.info("Best epoch %d: validation Challenge metric %.4f", state.best_epoch, state.best_score)
-    return best
+    return next(row for row in state.history if row["epoch"] == state.best_epoch)
+
+
+def training_step(
+    train_features: np.ndarray,
+    weights: np.ndarray,
+    config: TrainConfig,
+    device: torch.device,
+    steps_per_epoch: int,
+) -> TrainingStep:
+    """A new network and everything that trains it, on ``device``, seeded with ``config.seed``: the record
+    features are standardised with the training recordings' ``train_features``, the loss weighs classes by
+    ``weights``."""
+    configure_reproducibility(device, config.deterministic)
+    torch.manual_seed(config.seed)
+    model = MultiScaleSENet(MODEL_SIZES[config.model_size])
+    model.standardize_record_features(train_features)
+    model = model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    warmup_steps = max(1, round(config.warmup_epochs * steps_per_epoch))
+    total_steps = config.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _learning_rate_factor(step, warmup_steps, total_steps)
+    )
+    precision = autocast_dtype(device, config.amp)
+    return TrainingStep(
+        model=model,
+        criterion=HardExampleBCELoss(weights, config.hard_example_fraction).to(device),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=gradient_scaler(device, precision),
+        device=device,
+        precision=precision,
+        noise=random_generator(device, config.seed),
+        noise_std=config.noise_std,
+    )
+
+
+def resume_run(checkpoint: Path, config: TrainConfig, recordings: dict, step: TrainingStep) -> TrainingState:
+    """The state of the interrupted run whose checkpoint is ``checkpoint``, restored into ``step``."""
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"cannot resume: {checkpoint} does not exist")
+    state = load_checkpoint(checkpoint, config, recordings, step)
+    if state.history:  # a kill between the checkpoint and metrics.csv leaves the file one epoch behind
+        write_history(checkpoint.parent, state.history)
+    log.info("Resuming after epoch %d (best %.4f at epoch %d)", state.epoch, state.best_score, state.best_epoch)
+    return state
 
 
 class TrainingDiverged(ValueError):
@@ -271,7 +282,7 @@ class TrainingStep:
     scaler: torch.amp.GradScaler
     device: torch.device
     precision: torch.dtype | None  # autocast dtype; None: float32
-    noise: torch.Generator  # on the training device: the noise is drawn where it is added
+    noise: torch.Generator  # on the training device (the noise is drawn where it is added), reseeded every epoch
     noise_std: float
 
     def __call__(self, windows: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
