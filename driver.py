@@ -16,17 +16,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from ecg12.classify import FolderInterrupted, classify_folder
-from ecg12.cli import add_threads_argument, apply_threads
-from ecg12.devices import DEVICE_CHOICES, DeviceError
-from ecg12.inference import ModelFolderError
+from ecg12.cli import HelpFormatter, add_threads_argument, apply_threads
+from ecg12.config import DEVICE_CHOICES
 from ecg12.logs import configure_logging
-from team_code import load_12ECG_model
 
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("model", help="trained model folder (the folder that holds model.pt)")
     parser.add_argument("data", help="folder of recordings to classify (NAME.hea + NAME.mat directly in it)")
     parser.add_argument("outputs", help="folder for the output files")
@@ -42,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     add_threads_argument(parser)
     arguments = parser.parse_args(argv)
     apply_threads(arguments)
+    # Only now: torch takes seconds to import, and --help or a usage error need not wait for it.
+    from ecg12.classify import FolderInterrupted, classify_folder
+    from ecg12.devices import DeviceError
+    from ecg12.inference import ModelFolderError
+    from team_code import load_12ECG_model
+
     model_folder = Path(arguments.model)
     if model_folder.is_file():
         message = f"{model_folder} is a file; pass the model folder that holds it, {model_folder.parent}"

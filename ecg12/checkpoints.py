@@ -26,7 +26,7 @@ import torch
 from ecg12.config import TrainConfig
 from ecg12.data import SignalCache
 from ecg12.devices import device_random_state, restore_device_random_state
-from ecg12.files import atomic_write, atomic_write_text
+from ecg12.files import atomic_write, atomic_write_text, remove_temporaries
 from ecg12.inference import MODEL_FILE
 
 log = logging.getLogger(__name__)
@@ -235,8 +235,6 @@ def report_skipped(cache: SignalCache, folder: Path) -> None:
         )
 
 
-def remove_temporaries(folder: Path) -> None:
-    """Delete what a run killed inside an atomic write left behind (``.NAME.XXXX.tmp`` of this folder's files)."""
-    for name in (*RUN_FILES, SKIPPED_FILE):
-        for leftover in folder.glob(f".{name}.*.tmp"):
-            leftover.unlink(missing_ok=True)
+def remove_run_temporaries(folder: Path) -> None:
+    """Delete what a run killed inside an atomic write of one of its files left behind."""
+    remove_temporaries(folder, (*RUN_FILES, SKIPPED_FILE))

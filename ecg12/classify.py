@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ecg12.files import atomic_write_text
+from ecg12.files import atomic_write_text, remove_temporaries
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import Classifier, prepare_recording
 from ecg12.outputs import save_outputs
@@ -349,7 +349,7 @@ def classify_folder(
         errors_file = report_file(output_folder, ERRORS_FILE, recordings)
         warnings_file = report_file(output_folder, WARNINGS_FILE, recordings)
         outputs = {f"{recording.name}.csv" for recording in recordings}
-        _remove_temporaries(output_folder, outputs | {errors_file.name, warnings_file.name})
+        remove_temporaries(output_folder, outputs | {errors_file.name, warnings_file.name})
         terminal = stderr_is_terminal()
         shown = tqdm(
             recordings, desc="classifying", unit="rec", file=sys.stderr, disable=not (show_progress and terminal)
@@ -478,12 +478,3 @@ def _remove_report(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError as error:
         raise OutputFolderError(f"cannot remove the previous run's {path}: {error.strerror or error}") from error
-
-
-def _remove_temporaries(folder: Path, names: set[str]) -> None:
-    """Delete the ``.NAME.XXXXXXXX.tmp`` files that a run killed inside an atomic write of NAME left behind."""
-    for path in folder.iterdir():
-        if path.name.startswith(".") and path.name.endswith(".tmp"):
-            target = path.name[1:-4].rsplit(".", 1)[0]
-            if target in names:
-                path.unlink(missing_ok=True)

@@ -96,7 +96,7 @@ def add_threads_argument(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=int,
         default=0,
-        help="CPU threads for torch (default: torch's choice, one per core); 1 is faster on a busy machine",
+        help="CPU threads for torch; 0: torch's choice, one per core (1 is faster on a busy machine)",
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ecg12.checkpoints import CHECKPOINT_FILE, MEMBERS_FOLDER, remove_temporaries
+from ecg12.checkpoints import CHECKPOINT_FILE, MEMBERS_FOLDER, remove_run_temporaries
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import SignalCache
@@ -41,7 +41,7 @@ def fit_fold_ensemble(
     """
     model_folder = Path(model_folder)
     model_folder.mkdir(parents=True, exist_ok=True)
-    remove_temporaries(model_folder)
+    remove_run_temporaries(model_folder)
     classes = scored_classes()
     labels = classes.encode(cache.codes)[records]
     fold_of = k_folds(labels, config.members, config.seed)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+_SUFFIX = ".tmp"  # a temporary file is ``.NAME.XXXXXXXX.tmp`` beside the file NAME it is to become
 
 
 @contextmanager
@@ -19,7 +21,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed."""
     destination = Path(path)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=_SUFFIX, dir=destination.parent)
     os.close(descriptor)
     temporary_path = Path(temporary)
     umask = os.umask(0)
@@ -43,3 +45,17 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Atomically replace ``path`` with ``text`` (UTF-8)."""
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def remove_temporaries(folder: str | os.PathLike[str], names: Iterable[str]) -> None:
+    """Delete the temporary files that writes of ``names`` in ``folder`` killed midway left behind.
+
+    No process can remove its temporary file when it is killed with SIGKILL; the next run that
+    writes the same files removes them. Temporaries of other files (another program's) stay.
+    """
+    wanted = set(names)
+    for path in Path(folder).iterdir():
+        if path.name.startswith(".") and path.name.endswith(_SUFFIX):
+            target = path.name[1 : -len(_SUFFIX)].rsplit(".", 1)[0]  # drop mkstemp's random part
+            if target in wanted:
+                path.unlink(missing_ok=True)

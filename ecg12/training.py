@@ -28,7 +28,7 @@ from ecg12.checkpoints import (
     TrainingState,
     load_checkpoint,
     recordings_summary,
-    remove_temporaries,
+    remove_run_temporaries,
     save_checkpoint,
     write_history,
     write_split,
@@ -119,7 +119,7 @@ def fit_network(
     """Train one network on ``train_records``, early-stopped on ``validation_records``; returns the best epoch's row."""
     model_folder = Path(model_folder)
     model_folder.mkdir(parents=True, exist_ok=True)
-    remove_temporaries(model_folder)
+    remove_run_temporaries(model_folder)
     if len(train_records) < 2 or len(validation_records) < 1:
         raise ValueError(f"too few recordings ({len(train_records) + len(validation_records)}) for a validation split")
     write_split(model_folder, cache, train_records, validation_records)
