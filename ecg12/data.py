@@ -8,20 +8,38 @@ into the memory-mapped file, and it is reused while the data folder is unchanged
 is a fingerprint of the file names, sizes and modification times and of the preprocessing settings.
 The cache folder is renamed into place only when complete, so an interrupted build leaves nothing
 that could be mistaken for a cache.
+
+A build never fails badly and caches do not pile up (about 8 GB each on the full set):
+
+- the size of the cache is known from the headers before anything is written, and a cache the
+  disk cannot hold is refused with one line; the signal file's blocks are then reserved
+  (``posix_fallocate``), so that a disk filled meanwhile is an error, not a SIGBUS in a memory-
+  mapped write; any failed write is one :class:`CacheError` and leaves nothing behind;
+- there is one cache per data folder (recorded in its index): once a new one is complete, the
+  older ones of the same folder are removed, unless a process still uses them (it holds a
+  shared lock on their index while its :class:`SignalCache` lives);
+- one process at a time checks for and builds a given cache (an exclusive lock file in the cache
+  root, named after the fingerprint): two runs started at once build it once.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import socket
+import stat
 import tempfile
 import warnings
+import weakref
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -43,6 +61,15 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 3
 MICROVOLTS_PER_MV = 1000.0
 _INT16_MAX = np.iinfo(np.int16).max
+
+
+# index.json begins with the cache format and the data folder, read from there by _recorded_data_folder
+_INDEX_HEAD_BYTES = 32_768  # a path is at most 4,096 bytes, each at most 6 characters in JSON (\uXXXX)
+_RECORDED_DATA_FOLDER = re.compile(r'\{"format": \d+, "data_folder": ("(?:[^"\\]|\\.)*")')
+
+
+class CacheError(ValueError):
+    """The signal cache cannot be built or used; the message names the path and the problem."""
 
 
 @dataclass(frozen=True)
@@ -226,22 +253,40 @@ def fingerprint(header_paths: Sequence[Path]) -> str:
     digest = hashlib.sha256(f"format={CACHE_FORMAT};fs={TARGET_FREQUENCY}".encode())
     for header in header_paths:
         for path in (header, signal_file(header)):
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+            try:
+                status = path.stat()
+            except OSError:  # a broken link, say: the build lists it as skipped, with the reason
+                digest.update(f"{path.name}:unreadable;".encode())
+                continue
+            digest.update(f"{path.name}:{status.st_size}:{status.st_mtime_ns};".encode())
     return digest.hexdigest()[:20]
 
 
 def load_or_build_cache(
     data_folder: str | os.PathLike[str], cache_root: str | os.PathLike[str], workers: int = 1
 ) -> SignalCache:
-    """The cache of ``data_folder`` under ``cache_root``, built first if it does not exist yet."""
-    headers = find_recordings(data_folder)
-    folder = Path(cache_root) / fingerprint(headers)
-    if (folder / "index.json").is_file():
-        log.info("Using the cached signals in %s", folder)
-    else:
-        _build(headers, folder, workers)
-    return open_cache(folder)
+    """The cache of ``data_folder`` under ``cache_root``, built first if it does not exist yet.
+
+    One process at a time checks for a cache and builds it (an exclusive lock per fingerprint): a
+    second run on the same data waits for the first one's cache instead of building its own. Older
+    caches of the same data folder under ``cache_root`` are then removed, unless another process is
+    using them. Raises :class:`CacheError` for a data folder that cannot be listed, a cache root that
+    cannot be a writable folder (both before any work), too little free space and a failed write.
+    """
+    data_path = Path(data_folder)
+    headers = _list_recordings(data_path)
+    root = _usable_cache_root(Path(cache_root))
+    source = str(data_path.resolve())
+    folder = root / fingerprint(headers)
+    with _build_lock(_lock_path(folder)):
+        if (folder / "index.json").is_file():
+            _record_data_folder(folder, source)
+        else:
+            _build(headers, folder, workers, source)
+        cache = _open_in_use(folder)
+    _remove_older_caches(root, source, keep=folder)
+    log.info("Signal cache: %s (%s, %s recordings)", folder, _size_text(_folder_bytes(folder)), f"{len(cache):,}")
+    return cache
 
 
 def open_cache(folder: str | os.PathLike[str]) -> SignalCache:
@@ -269,18 +314,20 @@ def open_cache(folder: str | os.PathLike[str]) -> SignalCache:
     )
 
 
-def _build(headers: list[Path], folder: Path, workers: int) -> None:
+def _build(headers: list[Path], folder: Path, workers: int, data_folder: str) -> None:
+    """Write the cache of ``headers`` into ``folder``; any file-system failure is one :class:`CacheError`."""
     _remove_abandoned_builds(folder.parent)
     building = folder.parent / f"{_building_prefix(folder.name)}{os.getpid()}"
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
     try:
         records, skipped = _plan(headers)
         total = sum(r["length"] for r in records)
+        _make_room(folder, total * 12 * np.dtype(np.int16).itemsize + _index_bytes(records, skipped), data_folder)
         log.info("Caching %d recordings (%.1f M samples at 500 Hz) in %s", len(records), total / 1e6, folder)
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir()
         signals_path = building / "signals.int16"
         if total:
-            np.memmap(signals_path, dtype=np.int16, mode="w+", shape=(total, 12)).flush()
+            _allocate(signals_path, total * 12 * np.dtype(np.int16).itemsize)
         chunks = [records[i : i + 64] for i in range(0, len(records), 64)]
         # No more processes than chunks: a small folder is cached in this process, without starting workers.
         results = Parallel(n_jobs=max(1, min(workers, len(chunks))), return_as="generator")(
@@ -296,16 +343,249 @@ def _build(headers: list[Path], folder: Path, workers: int) -> None:
                 progress.update(len(chunk))
         kept = [{**r, "features": features[r["name"]]} for r in records if r["name"] not in failed]
         skipped += [{"name": name, "reason": reason} for name, reason in failed.items()]
-        index = {"format": CACHE_FORMAT, "total_samples": total, "records": kept, "skipped": skipped}
+        index = {
+            "format": CACHE_FORMAT,
+            "data_folder": data_folder,
+            "total_samples": total,
+            "records": kept,
+            "skipped": skipped,
+        }
         atomic_write_text(building / "index.json", json.dumps(index))
         try:
             os.replace(building, folder)
         except OSError:
             if not (folder / "index.json").is_file():
                 raise
+            # A process that does not share our lock (another host on a network file system) was first.
             log.info("Another process cached the same folder first; using %s", folder)  # same inputs, same cache
+    except OSError as error:
+        raise CacheError(f"{folder}: cannot build the signal cache: {error.strerror or error}") from error
     finally:
         shutil.rmtree(building, ignore_errors=True)
+
+
+def _list_recordings(data_folder: Path) -> list[Path]:
+    """The recordings of the data folder; a folder that is missing or cannot be listed is a CacheError."""
+    try:
+        if not stat.S_ISDIR(data_folder.stat().st_mode):
+            raise CacheError(f"{data_folder}: not a directory (the data folder is a file)")
+        return find_recordings(data_folder)
+    except FileNotFoundError as error:
+        raise CacheError(f"{data_folder}: not a directory (the data folder does not exist)") from error
+    except OSError as error:
+        raise CacheError(f"{data_folder}: cannot list the data folder: {error.strerror or error}") from error
+
+
+def _usable_cache_root(root: Path) -> Path:
+    """``root``, created if needed; one that cannot be a writable folder is a CacheError."""
+    if os.path.isfile(root):
+        raise CacheError(f"{root}: the cache folder is a file, not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        blocking = next((parent for parent in root.parents if os.path.isfile(parent)), None)
+        problem = f"{blocking} is a file" if blocking else (error.strerror or str(error))
+        raise CacheError(f"{root}: cannot create the cache folder: {problem}") from error
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise CacheError(f"{root}: cannot write in the cache folder: permission denied")
+    return root
+
+
+def _make_room(folder: Path, needed: int, data_folder: str) -> None:
+    """Refuse a cache the disk cannot hold, before writing it.
+
+    Short of space, the older caches of the same data folder, which this one replaces, are removed
+    first (unless in use), rather than only once it is complete.
+    """
+    root = folder.parent
+    if needed > shutil.disk_usage(root).free:
+        _remove_older_caches(root, data_folder, keep=folder)
+    free = shutil.disk_usage(root).free
+    if needed > free:
+        raise CacheError(
+            f"the signal cache needs {_size_text(needed)} in {root}, {_size_text(free)} free: "
+            "free space or choose another --cache-dir"
+        )
+
+
+def _index_bytes(records: list[dict], skipped: list[dict]) -> int:
+    """An upper bound of index.json's size: the plan, and per record its features (at most 25 characters each)."""
+    return len(json.dumps({"records": records, "skipped": skipped})) + len(records) * (25 * NUM_RECORD_FEATURES + 16)
+
+
+def _allocate(path: Path, size: int) -> None:
+    """Create ``path`` with ``size`` bytes whose disk blocks are reserved now.
+
+    Written through a memory map, a sparse file gets its blocks only as pages reach the disk, and a
+    full disk then kills the process with SIGBUS. Reserved blocks cannot run out: a full disk is an
+    ENOSPC error here instead. A file system that cannot reserve (EOPNOTSUPP, EINVAL) keeps it sparse.
+    """
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+        reserve = getattr(os, "posix_fallocate", None)  # absent on macOS
+        if reserve is None:
+            return
+        try:
+            reserve(handle.fileno(), 0, size)
+        except OSError as error:
+            if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+
+
+def _lock_path(folder: Path) -> Path:
+    """The lock file that guards checking for and building the cache ``folder``."""
+    return folder.parent / f".{folder.name}.lock"
+
+
+@contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """Hold the exclusive lock ``path``, waiting for a process that holds it (is building that cache)."""
+    try:
+        descriptor = _lock_exclusively(path, wait=True)
+    except OSError as error:  # a file system without flock: go on, as before locks
+        log.warning("Cannot lock %s (%s); a concurrent run may build the same cache", path, error.strerror)
+        descriptor = None
+    try:
+        yield
+    finally:
+        if descriptor is not None:
+            _unlock(path, descriptor)
+
+
+def _lock_exclusively(path: Path, *, wait: bool) -> int | None:
+    """Lock ``path`` (created if needed) exclusively: its descriptor, or None if another holds it and not ``wait``."""
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    os.close(descriptor)
+                    return None
+                log.info("Waiting for another process building the same signal cache (it holds %s)", path)
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+            # The holder before us removed the file as it let go: hold the lock of the file there now, as newcomers do.
+            if _is_same_file(descriptor, path):
+                return descriptor
+        except BaseException:
+            os.close(descriptor)
+            raise
+        os.close(descriptor)
+
+
+def _unlock(path: Path, descriptor: int) -> None:
+    path.unlink(missing_ok=True)  # while still held, so no lock files pile up; see _lock_exclusively
+    os.close(descriptor)
+
+
+def _is_same_file(descriptor: int, path: Path) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+
+
+def _open_in_use(folder: Path) -> SignalCache:
+    """Open a complete cache and mark it in use (a shared lock on its index) for as long as the object lives.
+
+    :func:`_remove_older_caches` leaves a cache alone while any process holds that lock: a run still
+    training on it (its loader workers may open the signal file again by name) keeps it.
+    """
+    cache = open_cache(folder)
+    try:
+        descriptor = os.open(folder / "index.json", os.O_RDONLY)
+    except OSError:
+        return cache
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:  # no flock on this file system: the cache is not protected from removal
+        os.close(descriptor)
+        return cache
+    weakref.finalize(cache, os.close, descriptor)
+    return cache
+
+
+def _record_data_folder(folder: Path, data_folder: str) -> None:
+    """Add the data folder to the index of a cache written before it was recorded, so that it can be replaced."""
+    index_path = folder / "index.json"
+    index = json.loads(index_path.read_text())
+    if "data_folder" in index:
+        return
+    try:
+        atomic_write_text(index_path, json.dumps({"format": index["format"], "data_folder": data_folder, **index}))
+    except OSError as error:  # someone else's read-only cache: it stays, only never replaced
+        log.debug("Cannot record the data folder in %s: %s", index_path, error)
+
+
+def _remove_older_caches(root: Path, data_folder: str, keep: Path) -> None:
+    """Remove the caches of ``data_folder`` under ``root`` other than ``keep``, unless a process is using them."""
+    for folder in sorted(root.iterdir()):
+        if folder == keep or folder.name.startswith(".") or _recorded_data_folder(folder) != data_folder:
+            continue
+        try:
+            checking = _lock_exclusively(_lock_path(folder), wait=False)  # no process is checking or building it
+        except OSError:  # no flock here: whether it is in use cannot be known, so it stays
+            continue
+        if checking is None:
+            continue
+        try:
+            _remove_unused_cache(folder)
+        finally:
+            _unlock(_lock_path(folder), checking)
+
+
+def _recorded_data_folder(folder: Path) -> str | None:
+    """The data folder a cache records; None for anything else (not a cache, or one that records none)."""
+    # Read from the head of the index, where it is written: a full set's index is 20 MB and takes half a second.
+    try:
+        with open(folder / "index.json", "rb") as index:
+            head = index.read(_INDEX_HEAD_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    recorded = _RECORDED_DATA_FOLDER.match(head)
+    return json.loads(recorded[1]) if recorded else None
+
+
+def _remove_unused_cache(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder / "index.json", os.O_RDWR)  # write access: flock over NFS needs it
+    except OSError:
+        return
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("Keeping the older signal cache %s: another process is using it", folder)
+            return
+        except OSError:  # no flock here: whether it is in use cannot be known, so it stays
+            return
+        size = _size_text(_folder_bytes(folder))
+        # Renamed first into the name of an unfinished build: an interrupted removal is cleaned up like one.
+        removing = folder.parent / f"{_building_prefix(folder.name)}{os.getpid()}"
+        try:
+            os.replace(folder, removing)
+        except OSError as error:  # someone else's cache in a shared root, say
+            log.info("Keeping the older signal cache %s: %s", folder, error.strerror)
+            return
+        shutil.rmtree(removing, ignore_errors=True)
+        log.info("Removed %s (%s), an older signal cache of the same data folder", folder, size)
+    finally:
+        os.close(descriptor)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
+
+
+def _size_text(size: int) -> str:
+    """A byte count for people: 7.9 GB, 312.4 MB, 36.0 kB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
 
 
 def _building_prefix(name: str) -> str:

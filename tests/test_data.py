@@ -1,17 +1,28 @@
-"""The training signal cache: faithful to prepare_signal, reused, rebuilt on change, skipping what cannot be read."""
+"""The training signal cache: faithful to prepare_signal, reused, rebuilt on change, skipping what cannot be read;
+checked against the free space, one per data folder, built once by concurrent runs, clear errors for bad paths."""
 
 from __future__ import annotations
 
+import errno
+import gc
+import json
+import logging
 import math
+import multiprocessing
 import os
+import re
+import shutil
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+import train_model
 from ecg12 import data
 from ecg12.data import load_or_build_cache
 from ecg12.features import record_features
@@ -161,6 +172,308 @@ def test_a_build_that_loses_the_race_to_another_process_uses_its_cache(tmp_path:
     first = load_or_build_cache(folder, tmp_path / "cache")
     index = (first.folder / "index.json").read_bytes()
     # Another process finished the same cache while this one was building it.
-    data._build(find_recordings(folder), first.folder, workers=1)
+    data._build(find_recordings(folder), first.folder, workers=1, data_folder=str(folder.resolve()))
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.folder.name]
     assert (first.folder / "index.json").read_bytes() == index
+
+
+def visible_entries(root: Path) -> list[str]:
+    """Names in a cache root that are not hidden: complete caches (and anything else left there)."""
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+
+
+def cache_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir())
+
+
+def fake_free_space(monkeypatch: pytest.MonkeyPatch, free: int) -> None:
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(total=10 * free, used=9 * free, free=free))
+
+
+def test_a_cache_larger_than_the_free_space_is_refused_before_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = small_folder(tmp_path / "data")
+    headers = [read_header(h) for h in find_recordings(folder)]
+    signal_bytes = sum(data.resampled_length(h.num_samples, h.frequency) for h in headers) * 12 * 2
+    fake_free_space(monkeypatch, signal_bytes // 2)
+    root = tmp_path / "cache"
+    with pytest.raises(data.CacheError) as refused:
+        load_or_build_cache(folder, root)
+    message = str(refused.value)
+    assert isinstance(refused.value, ValueError)  # train_model.py prints it as one line
+    assert str(root) in message and "free" in message and "--cache-dir" in message and "\n" not in message
+    assert list(root.iterdir()) == []
+
+
+def test_the_free_space_estimate_covers_the_whole_cache_and_little_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = small_folder(tmp_path / "data")
+    size = cache_bytes(load_or_build_cache(folder, tmp_path / "measured").folder)  # signals and index
+    fake_free_space(monkeypatch, size - 1)
+    with pytest.raises(data.CacheError):
+        load_or_build_cache(folder, tmp_path / "short")
+    fake_free_space(monkeypatch, int(size * 1.05))
+    assert len(load_or_build_cache(folder, tmp_path / "enough")) == 3
+
+
+def test_the_signal_file_has_its_blocks_before_any_recording_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Writing through a memory map into a sparse file on a full disk is SIGBUS; reserved blocks cannot run out.
+    folder = small_folder(tmp_path / "data")
+    allocated: list[tuple[int, int]] = []
+    real_write_chunk = data._write_chunk
+
+    def write_chunk(records: list[dict], signals_path: Path, total: int) -> object:
+        allocated.append((os.stat(signals_path).st_blocks * 512, total * 12 * 2))
+        return real_write_chunk(records, signals_path, total)
+
+    monkeypatch.setattr(data, "_write_chunk", write_chunk)
+    load_or_build_cache(folder, tmp_path / "cache")
+    assert allocated and all(blocks >= size for blocks, size in allocated)
+
+
+@pytest.mark.parametrize("refusal", ["EOPNOTSUPP", "EINVAL", "no posix_fallocate"])
+def test_a_file_system_that_cannot_reserve_blocks_still_gets_a_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: str
+) -> None:
+    if refusal == "no posix_fallocate":  # macOS
+        monkeypatch.delattr(os, "posix_fallocate", raising=False)
+    else:
+        code = getattr(errno, refusal)
+
+        def refuse(descriptor: int, offset: int, length: int) -> None:
+            raise OSError(code, os.strerror(code))
+
+        monkeypatch.setattr(os, "posix_fallocate", refuse)
+    folder = small_folder(tmp_path / "data")
+    cache = load_or_build_cache(folder, tmp_path / "cache")
+    assert sorted(cache.names) == ["R0", "R1", "R2"]
+    assert np.abs(cache.signal(cache.names.index("R1")) - prepared(folder / "R1.hea")).max() <= 1e-3
+
+
+@pytest.mark.parametrize("stage", ["allocation", "signals", "index"])
+def test_a_full_disk_while_building_is_one_error_naming_the_cache_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    folder = small_folder(tmp_path / "data")
+    root = tmp_path / "cache"
+
+    def disk_full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patch:
+        if stage == "allocation":
+            patch.setattr(os, "posix_fallocate", disk_full)
+        else:
+            patch.setattr(data, "_write_chunk" if stage == "signals" else "atomic_write_text", disk_full)
+        with pytest.raises(data.CacheError) as failed:
+            load_or_build_cache(folder, root)
+    message = str(failed.value)
+    assert str(root) in message and os.strerror(errno.ENOSPC) in message and "\n" not in message
+    assert list(root.iterdir()) == []  # no partial cache, no lock file
+    assert len(load_or_build_cache(folder, root)) == 3
+
+
+def test_a_new_cache_of_a_data_folder_replaces_its_older_one_only(tmp_path: Path) -> None:
+    folder = small_folder(tmp_path / "data")
+    other_folder = small_folder(tmp_path / "other", count=2)
+    root = tmp_path / "cache"
+    old = load_or_build_cache(folder, root).folder  # the cache object is dropped: no longer in use
+    other = load_or_build_cache(other_folder, root).folder
+    live_build = root / f"{data._building_prefix('another')}{os.getppid()}"  # being built by a live process
+    live_build.mkdir()
+
+    write_record(folder, "R3", synthesize_ecg(np.random.default_rng(3), 500, 3, 70), 500, codes=("426783006",))
+    new = load_or_build_cache(folder, root)
+
+    assert not old.exists()
+    assert visible_entries(root) == sorted([new.folder.name, other.name])
+    assert live_build.is_dir()
+    assert json.loads((new.folder / "index.json").read_text())["data_folder"] == str(folder.resolve())
+    assert len(new) == 4
+
+
+def test_a_cache_in_use_is_kept_until_it_is_no_longer_used(tmp_path: Path) -> None:
+    folder = small_folder(tmp_path / "data")
+    root = tmp_path / "cache"
+    first = load_or_build_cache(folder, root)
+    write_record(folder, "R3", synthesize_ecg(np.random.default_rng(3), 500, 3, 70), 500, codes=("426783006",))
+    second = load_or_build_cache(folder, root).folder  # not kept: no longer in use
+    assert visible_entries(root) == sorted([first.folder.name, second.name])
+    assert np.abs(first.signal(0) - prepared(folder / "R0.hea")).max() <= 1e-3
+
+    del first
+    gc.collect()
+    write_record(folder, "R4", synthesize_ecg(np.random.default_rng(4), 500, 3, 80), 500, codes=("426783006",))
+    third = load_or_build_cache(folder, root)
+    assert visible_entries(root) == [third.folder.name]
+
+
+@pytest.mark.parametrize("older_in_use", [False, True])
+def test_short_of_space_a_build_first_removes_the_older_cache_it_replaces_unless_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, older_in_use: bool
+) -> None:
+    folder = small_folder(tmp_path / "data")
+    root = tmp_path / "cache"
+    older = load_or_build_cache(folder, root)
+    older_folder, older_size = older.folder, cache_bytes(older.folder)
+    if not older_in_use:
+        del older
+        gc.collect()
+    write_record(folder, "R3", synthesize_ecg(np.random.default_rng(3), 500, 3, 70), 500, codes=("426783006",))
+    # Room for the new cache (about 4/3 of the older one) only once the older one is gone.
+    monkeypatch.setattr(
+        shutil,
+        "disk_usage",
+        lambda path: SimpleNamespace(free=older_size // 2 + (0 if older_folder.exists() else 2 * older_size)),
+    )
+    if older_in_use:
+        with pytest.raises(data.CacheError, match="free"):
+            load_or_build_cache(folder, root)
+        assert visible_entries(root) == [older_folder.name]
+    else:
+        new = load_or_build_cache(folder, root)
+        assert len(new) == 4 and visible_entries(root) == [new.folder.name]
+
+
+def test_a_header_that_is_a_broken_link_is_skipped_like_any_unreadable_recording(tmp_path: Path) -> None:
+    folder = small_folder(tmp_path / "data")
+    (folder / "R1.hea").unlink()
+    (folder / "R1.hea").symlink_to(tmp_path / "nowhere.hea")
+    cache = load_or_build_cache(folder, tmp_path / "cache")
+    assert cache.names == ("R0", "R2") and "R1" in dict(cache.skipped)
+
+
+def test_a_cache_made_without_its_data_folder_recorded_learns_it_when_reused(tmp_path: Path) -> None:
+    folder = small_folder(tmp_path / "data")
+    root = tmp_path / "cache"
+    index_path = load_or_build_cache(folder, root).folder / "index.json"
+    index = json.loads(index_path.read_text())
+    index.pop("data_folder", None)  # as an earlier version wrote it
+    index_path.write_text(json.dumps(index))
+
+    load_or_build_cache(folder, root)
+    assert json.loads(index_path.read_text())["data_folder"] == str(folder.resolve())
+    write_record(folder, "R3", synthesize_ecg(np.random.default_rng(3), 500, 3, 70), 500, codes=("426783006",))
+    new = load_or_build_cache(folder, root).folder
+    assert visible_entries(root) == [new.name]  # the data folder is known now: the cache was replaced
+
+
+def test_the_cache_location_and_size_are_logged_when_built_and_when_reused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = small_folder(tmp_path / "data")
+    caplog.set_level(logging.INFO, logger="ecg12.data")
+    for _ in range(2):  # built, then reused
+        caplog.clear()
+        cache = load_or_build_cache(folder, tmp_path / "cache")
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Signal cache:")]
+        assert len(lines) == 1
+        shown = re.fullmatch(
+            rf"Signal cache: {re.escape(str(cache.folder))} \(([\d.]+) (kB|MB|GB), (\d+) recordings\)", lines[0]
+        )
+        assert shown, lines[0]
+        scale = {"kB": 1e3, "MB": 1e6, "GB": 1e9}[shown[2]]
+        assert float(shown[1]) * scale == pytest.approx(cache_bytes(cache.folder), abs=0.05 * scale)
+        assert int(shown[3]) == len(cache)
+
+
+def build_in_a_child(data_folder: Path, cache_root: Path, log_path: Path, start: object) -> None:
+    """Run load_or_build_cache in a child process, logging to ``log_path``; every build is logged as BUILD."""
+    logging.basicConfig(filename=log_path, level=logging.INFO, format="%(message)s")
+    real_build = data._build
+
+    def slow_build(*args: object, **kwargs: object) -> None:
+        logging.getLogger("test").info("BUILD")
+        time.sleep(1.0)  # long enough for the other process to arrive while this one builds
+        real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    data._build = slow_build  # type: ignore[assignment]
+    start.wait()  # type: ignore[attr-defined]
+    cache = load_or_build_cache(data_folder, cache_root)
+    logging.getLogger("test").info("RESULT %s %d", cache.folder, len(cache))
+
+
+def test_two_first_runs_at_once_build_the_cache_once(tmp_path: Path) -> None:
+    folder = small_folder(tmp_path / "data")
+    root = tmp_path / "cache"
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(2)
+    logs = [tmp_path / f"child{i}.log" for i in range(2)]
+    children = [context.Process(target=build_in_a_child, args=(folder, root, log, start)) for log in logs]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=120)
+    assert [child.exitcode for child in children] == [0, 0]
+
+    texts = [log.read_text() for log in logs]
+    assert sum(text.count("BUILD") for text in texts) == 1
+    waited = next(text for text in texts if "BUILD" not in text)
+    assert "waiting for another process building the same" in waited.lower()
+    results = {line for text in texts for line in text.splitlines() if line.startswith("RESULT")}
+    assert len(results) == 1 and results.pop().endswith(" 3")
+    assert len(visible_entries(root)) == 1 and not any(p.name.startswith(".") for p in root.iterdir())
+
+
+@pytest.mark.parametrize("where", ["a file", "inside a file"])
+def test_a_cache_dir_that_cannot_be_a_folder_is_one_error_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    folder = small_folder(tmp_path / "data")
+    blocking_file = tmp_path / "not-a-folder"
+    blocking_file.write_text("")
+    root = blocking_file if where == "a file" else blocking_file / "cache"
+
+    def no_work(*args: object) -> None:
+        raise AssertionError("the cache was fingerprinted before the cache dir was checked")
+
+    monkeypatch.setattr(data, "fingerprint", no_work)
+    with pytest.raises(data.CacheError) as refused:
+        load_or_build_cache(folder, root)
+    message = str(refused.value)
+    assert message.startswith(f"{root}: ") and "\n" not in message
+    assert ("is a file" if where == "a file" else f"{blocking_file} is a file") in message
+
+
+@pytest.mark.parametrize("problem", ["does not exist", "is a file", "cannot be listed"])
+def test_a_data_folder_that_cannot_be_listed_is_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str
+) -> None:
+    folder = tmp_path / "data"
+    if problem == "is a file":
+        folder.write_text("")
+    elif problem == "cannot be listed":  # as a folder without read permission is, for any user but root
+        small_folder(folder)
+
+        def denied(path: object) -> None:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+        monkeypatch.setattr(data, "find_recordings", denied)
+    with pytest.raises(data.CacheError) as refused:
+        load_or_build_cache(folder, tmp_path / "cache")
+    message = str(refused.value)
+    assert message.startswith(f"{folder}: ") and "\n" not in message
+    expected = {"does not exist": "does not exist", "is a file": "is a file", "cannot be listed": "Permission"}
+    assert expected[problem] in message
+    assert not (tmp_path / "cache").exists() or list((tmp_path / "cache").iterdir()) == []
+
+
+@pytest.mark.parametrize("problem", ["cache dir is a file", "too little free space"])
+def test_train_model_reports_a_cache_problem_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], problem: str
+) -> None:
+    folder = small_folder(tmp_path / "data")
+    root = tmp_path / "cache"
+    if problem == "cache dir is a file":
+        root.write_text("")
+    else:
+        fake_free_space(monkeypatch, 1000)
+    arguments = [str(folder), str(tmp_path / "model"), "--model-size", "tiny", "--epochs", "1", "--epoch-windows", "4"]
+    code = train_model.main([*arguments, "--device", "cpu", "--cache-dir", str(root)])
+    error_lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(error_lines) == 1 and error_lines[0].startswith("train_model.py: ") and str(root) in error_lines[0]
