@@ -25,7 +25,7 @@ from ecg12.features import record_features
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.headers import Header
 from ecg12.model import FoldEnsemble, ModelConfig, MultiScaleSENet
-from ecg12.preprocess import WINDOW_SAMPLES, prepare_signal, window_starts
+from ecg12.preprocess import WINDOW_SAMPLES, extract_windows, prepare_signal, window_starts
 from ecg12.recordings import to_millivolts
 from ecg12.thresholds import DecisionRule
 
@@ -42,12 +42,7 @@ def iterate_windows(signal: np.ndarray, stride: int, batch: int, window: int = W
     """(k, 12, window) float32 blocks of a (12, N) signal's windows, at most ``batch`` at a time, zero-padded."""
     starts = window_starts(signal.shape[1], window, stride)
     for first in range(0, len(starts), batch):
-        block = starts[first : first + batch]
-        out = np.zeros((len(block), signal.shape[0], window), dtype=np.float32)
-        for row, start in enumerate(block):
-            piece = signal[:, start : start + window]
-            out[row, :, : piece.shape[1]] = piece
-        yield out
+        yield extract_windows(signal, starts[first : first + batch], window, np.float32)
 
 
 @torch.inference_mode()

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import DTypeLike
 from scipy.signal import resample_poly
 
 from ecg12.config import TARGET_FREQUENCY, WINDOW_SAMPLES
@@ -180,11 +181,19 @@ def window_starts(num_samples: int, window: int = WINDOW_SAMPLES, stride: int = 
     return starts
 
 
-def extract_windows(signal: np.ndarray, starts: np.ndarray, window: int = WINDOW_SAMPLES) -> np.ndarray:
-    """Stack windows (len(starts), leads, window) from a (leads, N) signal, zero-padding past its end."""
+def extract_windows(
+    signal: np.ndarray, starts: Sequence[int] | np.ndarray, window: int = WINDOW_SAMPLES, dtype: DTypeLike = None
+) -> np.ndarray:
+    """Windows (len(starts), leads, window) of a (leads, N) signal, in ``dtype`` (default: the signal's).
+
+    Where a window starts before the signal (a negative start: training's random shift) or runs
+    past its end, it is zero-filled there. Only the windows' samples are read, so ``signal`` can be
+    a view of a memory-mapped file.
+    """
     leads, length = signal.shape
-    out = np.zeros((len(starts), leads, window), dtype=np.float32)
+    out = np.zeros((len(starts), leads, window), dtype=signal.dtype if dtype is None else dtype)
     for row, start in enumerate(starts):
-        piece = signal[:, start : min(start + window, length)]
-        out[row, :, : piece.shape[1]] = piece
+        first, last = max(int(start), 0), min(int(start) + window, length)
+        if last > first:
+            out[row, :, first - start : last - start] = signal[:, first:last]
     return out

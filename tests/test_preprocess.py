@@ -157,6 +157,19 @@ def test_windows_are_zero_padded_past_the_end() -> None:
     assert (windows[0, :, :3000] == 1).all() and (windows[0, :, 3000:] == 0).all()
 
 
+def test_windows_shifted_before_the_start_are_zero_filled_there_and_keep_the_dtype() -> None:
+    """Training's random shift: a negative start moves the recording right (int16 µV, as the cache stores it)."""
+    signal = np.arange(1, 12 * 8000 + 1, dtype=np.int16).reshape(12, 8000)
+    windows = extract_windows(signal, [-500, 0, 7000, 9000])
+    assert windows.dtype == np.int16 and windows.shape == (4, 12, 5000)
+    np.testing.assert_array_equal(windows[0, :, 500:], signal[:, :4500])
+    assert not windows[0, :, :500].any()
+    np.testing.assert_array_equal(windows[1], signal[:, :5000])
+    np.testing.assert_array_equal(windows[2, :, :1000], signal[:, 7000:])
+    assert not windows[2, :, 1000:].any() and not windows[3].any()
+    assert extract_windows(signal, [0], dtype=np.float32).dtype == np.float32
+
+
 def test_prepare_signal_resamples_and_reorders() -> None:
     leads = tuple(reversed(STANDARD_LEADS))
     header = parse_header(_header(leads, 1000, 4000), "r.hea")
