@@ -181,12 +181,7 @@ def f_measure(labels: np.ndarray, outputs: np.ndarray) -> tuple[float, np.ndarra
 
     The macro value is the mean over the classes where F1 is defined.
     """
-    y = _bool_matrix("labels", labels)
-    o = _bool_matrix("outputs", outputs)
-    _same_shape(y, o, "outputs")
-    tp = np.count_nonzero(y & o, axis=0).astype(np.float64)
-    fp = np.count_nonzero(o, axis=0) - tp
-    fn = np.count_nonzero(y, axis=0) - tp
+    tp, fp, fn, _ = confusion_counts(labels, outputs)
     per_class = _divide(2 * tp, 2 * tp + fp + fn)
     return _nanmean(per_class), per_class
 
@@ -198,10 +193,7 @@ def beta_measures(labels: np.ndarray, outputs: np.ndarray, beta: float = 2.0) ->
     where each recording counts 1 / max(number of its labels, 1) so that multi-label recordings do
     not dominate. Undefined classes (zero denominator) are left out of the means.
     """
-    y = _bool_matrix("labels", labels)
-    o = _bool_matrix("outputs", outputs)
-    _same_shape(y, o, "outputs")
-    tp, fp, fn = _label_normalized_counts(y, (y & o, ~y & o, y & ~o))  # true negatives are not needed
+    tp, fp, fn, _ = confusion_counts(labels, outputs, normalize=True)
     b2 = beta**2
     f_beta = _divide((1 + b2) * tp, (1 + b2) * tp + fp + b2 * fn)
     g_beta = _divide(tp, tp + fp + beta * fn)
@@ -213,7 +205,8 @@ def modified_confusion_matrix(labels: np.ndarray, outputs: np.ndarray) -> np.nda
 
     A recording gives 1 / max(|labels OR outputs|, 1) to every (label class, output class) pair of
     its positives. Contributions are added in recording order, as officially. Memory grows with the
-    number of such pairs, so this is for reports; :class:`ChallengeMetric` does not build it.
+    number of such pairs, so this is for reports and for users of the library who want to see which
+    mistakes the metric weighs; the scorer itself (:class:`ChallengeMetric`) does not build it.
     """
     y = _bool_matrix("labels", labels)
     o = _bool_matrix("outputs", outputs)
