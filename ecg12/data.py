@@ -41,7 +41,6 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +52,8 @@ from tqdm.auto import tqdm
 from ecg12.features import NUM_RECORD_FEATURES, record_features
 from ecg12.files import atomic_write_text
 from ecg12.headers import RecordError, read_header
-from ecg12.preprocess import TARGET_FREQUENCY, WINDOW_SAMPLES, prepare_signal
-from ecg12.recordings import find_recordings, load_counts, signal_file, to_millivolts
+from ecg12.preprocess import TARGET_FREQUENCY, WINDOW_SAMPLES, extract_windows, prepare_signal, resampled_length
+from ecg12.recordings import find_recordings, load_signal, signal_file
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +147,7 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, item: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         record, start = item
-        window = np.zeros((12, WINDOW_SAMPLES), dtype=np.int16)
-        piece = self.cache.microvolts(record, start, start + WINDOW_SAMPLES)
-        offset = max(-start, 0)  # a negative start shifts the recording right, zero-filling the front
-        width = min(len(piece), WINDOW_SAMPLES - offset)
-        window[:, offset : offset + width] = piece[:width].T
+        window = extract_windows(self.cache.microvolts(record).T, [start])[0]  # reads only the window's samples
         return window, self.cache.features[record], self.labels[record]
 
 
@@ -238,14 +233,6 @@ def default_cache_root() -> Path:
     except OSError:
         return Path(tempfile.gettempdir()) / "ecg12-cache"
     return home_cache if os.access(home_cache, os.W_OK) else Path(tempfile.gettempdir()) / "ecg12-cache"
-
-
-def resampled_length(num_samples: int, frequency: float, target: int = TARGET_FREQUENCY) -> int:
-    """Length of a signal after :func:`ecg12.preprocess.resample` (scipy's resample_poly rule)."""
-    if math.isclose(frequency, target):
-        return num_samples
-    ratio = Fraction(target / frequency).limit_denominator(1000)
-    return math.ceil(num_samples * ratio.numerator / ratio.denominator)
 
 
 def fingerprint(header_paths: Sequence[Path]) -> str:
@@ -656,9 +643,8 @@ def _write_chunk(records: list[dict], signals_path: Path, total: int) -> tuple[d
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # missing leads are zero-filled; training tolerates that
-                header = read_header(record["header"])
-                counts = load_counts(signal_file(record["header"]), header)
-                signal = prepare_signal(to_millivolts(counts, header), header)
+                header, signal_mv = load_signal(record["header"])
+                signal = prepare_signal(signal_mv, header)
         except Exception as error:  # one unusable recording must not stop the others
             errors[record["name"]] = _reason(error)
             continue

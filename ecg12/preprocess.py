@@ -135,12 +135,27 @@ def fill_gaps(signal: np.ndarray, lead_names: Sequence[str], source: str) -> np.
     return filled
 
 
+def resampling_ratio(frequency: float, target: int = TARGET_FREQUENCY) -> Fraction | None:
+    """The rational up/down factor that takes ``frequency`` to ``target`` Hz, or None where they are equal."""
+    if math.isclose(frequency, target):
+        return None
+    return Fraction(target / frequency).limit_denominator(1000)
+
+
 def resample(signal: np.ndarray, frequency: float, target: int = TARGET_FREQUENCY) -> np.ndarray:
     """Resample along time with a polyphase anti-aliasing filter (257, 1000 Hz, ... -> 500 Hz)."""
-    if math.isclose(frequency, target):
+    ratio = resampling_ratio(frequency, target)
+    if ratio is None:
         return signal
-    ratio = Fraction(target / frequency).limit_denominator(1000)
     return resample_poly(signal, ratio.numerator, ratio.denominator, axis=1)
+
+
+def resampled_length(num_samples: int, frequency: float, target: int = TARGET_FREQUENCY) -> int:
+    """Length of a signal after :func:`resample` (scipy's resample_poly rule), known before reading it."""
+    ratio = resampling_ratio(frequency, target)
+    if ratio is None:
+        return num_samples
+    return math.ceil(num_samples * ratio.numerator / ratio.denominator)
 
 
 def prepare_signal(signal_mv: np.ndarray, header: Header) -> np.ndarray:

@@ -27,7 +27,7 @@ from ecg12 import data
 from ecg12.data import load_or_build_cache
 from ecg12.features import record_features
 from ecg12.headers import read_header
-from ecg12.preprocess import prepare_signal
+from ecg12.preprocess import prepare_signal, resampled_length
 from ecg12.recordings import find_recordings, load_counts, signal_file, to_millivolts
 from ecg12.synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 
@@ -195,7 +195,7 @@ def test_a_cache_larger_than_the_free_space_is_refused_before_writing(
 ) -> None:
     folder = small_folder(tmp_path / "data")
     headers = [read_header(h) for h in find_recordings(folder)]
-    signal_bytes = sum(data.resampled_length(h.num_samples, h.frequency) for h in headers) * 12 * 2
+    signal_bytes = sum(resampled_length(h.num_samples, h.frequency) for h in headers) * 12 * 2
     fake_free_space(monkeypatch, signal_bytes // 2)
     root = tmp_path / "cache"
     with pytest.raises(data.CacheError) as refused:
