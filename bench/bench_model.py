@@ -32,6 +32,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # synthetic records: the tests' data generator
+
+from synthetic import make_learnable_dataset  # noqa: E402
 
 from ecg12.classify import classify_folder  # noqa: E402
 from ecg12.config import MODEL_SIZES  # noqa: E402
@@ -39,7 +42,6 @@ from ecg12.features import NUM_RECORD_FEATURES  # noqa: E402
 from ecg12.inference import Classifier, load_classifier, save_model_folder  # noqa: E402
 from ecg12.loss import HardExampleBCELoss  # noqa: E402
 from ecg12.model import MultiScaleSENet  # noqa: E402
-from ecg12.synthetic import make_learnable_dataset  # noqa: E402
 from ecg12.thresholds import DecisionRule  # noqa: E402
 
 BATCH = 32

@@ -5,7 +5,7 @@
     python bench/gpu_check.py --device cpu --model-size tiny --records 24 --epoch-windows 32   # dry run
 
 Steps, each with the repository's own scripts in subprocesses, as a user runs them:
-1. synthetic learnable Challenge records (``ecg12.synthetic``);
+1. synthetic learnable Challenge records (tests/synthetic.py);
 2. ``train_model.py`` trains the network for 2 short epochs on the device (mixed precision, loader
    workers), is killed (SIGKILL) after its first checkpoint and resumed with ``--resume``;
 3. ``cross_validate.py`` on 2 folds;
@@ -39,6 +39,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # synthetic records: the tests' data generator
+
+from synthetic import make_learnable_dataset  # noqa: E402
 
 from ecg12.classes import ScoredClasses  # noqa: E402
 from ecg12.config import MODEL_SIZES, TrainConfig  # noqa: E402
@@ -47,7 +50,6 @@ from ecg12.features import NUM_RECORD_FEATURES  # noqa: E402
 from ecg12.inference import load_classifier  # noqa: E402
 from ecg12.outputs import load_outputs  # noqa: E402
 from ecg12.preprocess import WINDOW_SAMPLES  # noqa: E402
-from ecg12.synthetic import make_learnable_dataset  # noqa: E402
 from ecg12.thresholds import DecisionRule  # noqa: E402
 from ecg12.training import training_step  # noqa: E402
 

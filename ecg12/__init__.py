@@ -24,7 +24,6 @@ Modules, one concern each:
     split         multilabel-stratified validation split and k folds
     plots         training curves and per-class score plots
     crossval      k-fold cross-validation and its report
-    synthetic     synthetic Challenge-format records for tests and benchmarks
     files         atomic file writes
     cli           command-line options shared by the scripts (no torch)
     logs          logging set-up of the scripts

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic import make_learnable_dataset
 
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.crossval import cross_validate, crossfitted_thresholds
 from ecg12.evaluation import evaluate_folders
-from ecg12.synthetic import make_learnable_dataset
 
 
 @pytest.fixture(scope="module")

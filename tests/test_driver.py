@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic import LIMB_LEADS, SINUS_RHYTHM, write_record
 from trained_model import REPOSITORY, TrainedModel, subprocess_env
 
 import driver
@@ -32,7 +33,6 @@ from ecg12.classify import ERRORS_FILE, LOCK_FILE, WARNINGS_FILE, classify_folde
 from ecg12.inference import MODEL_FILE, load_classifier
 from ecg12.outputs import load_outputs
 from ecg12.preprocess import STANDARD_LEADS, DegradedRecordingWarning
-from ecg12.synthetic import LIMB_LEADS, SINUS_RHYTHM, write_record
 
 ERRORS_HEADER = ["recording", "stage", "message"]
 PROGRESS = r"classified \d+/\d+ recordings \(\d+\.\d/s\)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.signal import sosfreqz
+from synthetic import synthesize_ecg
 
 from ecg12.features import (
     MORPHOLOGY_FEATURE_NAMES,
@@ -19,7 +20,6 @@ from ecg12.features import (
     record_features,
     rhythm_features,
 )
-from ecg12.synthetic import synthesize_ecg
 
 QRS_DURATION = MORPHOLOGY_FEATURE_NAMES.index("QRS duration / 100 ms")
 

@@ -9,12 +9,7 @@ import numpy as np
 import pytest
 import scipy.io
 from conftest import STANDARD_LEADS
-
-import helper_code
-from ecg12.headers import RecordError, read_header
-from ecg12.preprocess import prepare_signal
-from ecg12.recordings import load_counts, to_millivolts
-from ecg12.synthetic import (
+from synthetic import (
     ATRIAL_FIBRILLATION,
     RBBB,
     SINUS_BRADYCARDIA,
@@ -26,6 +21,11 @@ from ecg12.synthetic import (
     synthesize_ecg,
     write_record,
 )
+
+import helper_code
+from ecg12.headers import RecordError, read_header
+from ecg12.preprocess import prepare_signal
+from ecg12.recordings import load_counts, to_millivolts
 
 # --- an independent R-peak detector and beat template, for checking the labels ------------------------------------
 

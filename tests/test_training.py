@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
 from trained_model import (
     EPOCHS,
     REPOSITORY,
@@ -36,7 +37,6 @@ from ecg12.data import load_or_build_cache
 from ecg12.inference import load_classifier
 from ecg12.loss import HardExampleBCELoss, class_weights
 from ecg12.model import FoldEnsemble
-from ecg12.synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
 
 
 def temporaries(folder: Path) -> list[str]:
