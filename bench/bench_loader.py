@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Input pipeline benchmark: training windows per second the loader delivers, without any network.
 
-    python bench/bench_loader.py [--records 512] [--windows 4096] [--workers 0 2 4] [--utilisation 0.05]
+    python bench/bench_loader.py [--records 512] [--windows 4096] [--workers 0 2 4] [--epochs 5] [--utilisation 0.05]
 
 Builds a signal cache of synthetic 10 s recordings, then times one epoch of the training loader
-(ecg12.training.training_loader: int16 windows, persistent workers, one epoch after a warm-up
-epoch) for each worker count. The reference, measured in the same run on the same batches, is the
+(ecg12.training.training_loader: int16 windows, persistent workers; the median of ``--epochs``
+epochs after a warm-up epoch) for each worker count. The reference, measured in the same run on the same batches, is the
 pipeline before issue 11: float32 windows made in the loader and Gaussian noise added in the main
 process after it (one CPU thread, as the training process had it).
 
@@ -85,18 +85,22 @@ def timed_epoch(loader: DataLoader, batches: EpochBatchSampler, epoch: int, nois
     return count / (time.perf_counter() - started)
 
 
-def loader_rate(cache: SignalCache, labels: np.ndarray, windows: int, workers: int) -> float:
+def median_rate(loader: DataLoader, batches: EpochBatchSampler, epochs: int, noise_std: float = 0.0) -> float:
+    """The median windows/s over ``epochs`` timed epochs, after one warm-up epoch (workers started, page cache)."""
+    timed_epoch(loader, batches, 0, noise_std)
+    return float(np.median([timed_epoch(loader, batches, epoch, noise_std) for epoch in range(1, epochs + 1)]))
+
+
+def loader_rate(cache: SignalCache, labels: np.ndarray, windows: int, workers: int, epochs: int) -> float:
     batches = sampler(cache, windows)
     loader = training_loader(WindowDataset(cache, labels), batches, workers, torch.device("cpu"))
-    timed_epoch(loader, batches, 0)  # warm-up: workers started, page cache filled
-    return timed_epoch(loader, batches, 1)
+    return median_rate(loader, batches, epochs)
 
 
-def reference_rate(cache: SignalCache, labels: np.ndarray, windows: int, workers: int) -> float:
+def reference_rate(cache: SignalCache, labels: np.ndarray, windows: int, workers: int, epochs: int) -> float:
     batches = sampler(cache, windows)
     loader = DataLoader(FloatWindowDataset(cache, labels), batch_sampler=batches, num_workers=workers)
-    timed_epoch(loader, batches, 0, TrainConfig().noise_std)
-    return timed_epoch(loader, batches, 1, TrainConfig().noise_std)
+    return median_rate(loader, batches, epochs, TrainConfig().noise_std)
 
 
 def training_flops_per_window(size: str = "paper") -> float:
@@ -111,6 +115,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=512, help="10 s synthetic recordings in the cache")
     parser.add_argument("--windows", type=int, default=4096, help="windows per timed epoch")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2, 4])
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per measurement (the median is shown)")
     parser.add_argument("--utilisation", type=float, default=0.05, help="fraction of the H200's peak assumed")
     arguments = parser.parse_args()
     torch.set_num_threads(1)  # the training process's own thread does the collation, as in training
@@ -123,8 +128,8 @@ def main() -> None:
         labels = scored_classes().encode(cache.codes)
         rates = {}
         for workers in arguments.workers:
-            rates[workers] = loader_rate(cache, labels, arguments.windows, workers)
-            reference = reference_rate(cache, labels, arguments.windows, workers)
+            rates[workers] = loader_rate(cache, labels, arguments.windows, workers, arguments.epochs)
+            reference = reference_rate(cache, labels, arguments.windows, workers, arguments.epochs)
             print(
                 f"  {workers} workers: {rates[workers]:8.0f} windows/s   reference (float32 windows, noise in the "
                 f"main process) {reference:8.0f} windows/s   x{rates[workers] / reference:.2f}"
@@ -132,13 +137,17 @@ def main() -> None:
 
     flops = training_flops_per_window()
     needed = arguments.utilisation * H200_BF16_DENSE_FLOPS / flops
-    per_worker = max(rates[w] / w for w in rates if w > 0) if any(w > 0 for w in rates) else rates[0]
     print(
         f"\npaper network: {flops / 1e9:.2f} GFLOP per training window (3 x forward); an H200 at "
         f"{arguments.utilisation:.0%} of its {H200_BF16_DENSE_FLOPS / 1e12:.0f} TFLOPS bfloat16 peak trains "
-        f"{needed:,.0f} windows/s.\nBest measured rate per loader worker: {per_worker:,.0f} windows/s "
-        f"-> about {math.ceil(needed / per_worker)} worker processes (CPU cores) per such GPU."
+        f"{needed:,.0f} windows/s."
     )
+    if any(workers > 0 for workers in rates):
+        per_worker = max(rates[workers] / workers for workers in rates if workers > 0)
+        print(
+            f"Best measured rate per loader worker: {per_worker:,.0f} windows/s -> about "
+            f"{math.ceil(needed / per_worker)} worker processes (CPU cores) per such GPU."
+        )
 
 
 if __name__ == "__main__":
