@@ -15,6 +15,7 @@ import hashlib
 import io
 import logging
 import math
+import os
 import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -26,7 +27,7 @@ import torch
 from ecg12.config import TrainConfig
 from ecg12.data import SignalCache
 from ecg12.devices import device_random_state, restore_device_random_state
-from ecg12.files import atomic_write, atomic_write_text, remove_temporaries
+from ecg12.files import atomic_write, atomic_write_text, printable, remove_temporaries
 from ecg12.inference import MODEL_FILE
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def recordings_summary(cache: SignalCache, train_records: np.ndarray, validation
     digest = hashlib.sha256()
     for subset, records in (("training", train_records), ("validation", validation_records)):
         for index in records:
-            digest.update(f"{subset}:{cache.names[index]}\n".encode())
+            digest.update(f"{subset}:".encode() + os.fsencode(cache.names[index]) + b"\n")  # any file name's bytes
     return {"training": len(train_records), "validation": len(validation_records), "digest": digest.hexdigest()}
 
 
@@ -216,7 +217,7 @@ def write_split(folder: Path, cache: SignalCache, train_records: np.ndarray, val
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")  # quotes names with commas or quotes
     writer.writerow(["recording", "subset"])
-    writer.writerows(sorted(rows))
+    writer.writerows((printable(name), subset) for name, subset in sorted(rows))
     atomic_write_text(folder / SPLIT_FILE, buffer.getvalue())
 
 
@@ -224,7 +225,7 @@ def report_skipped(cache: SignalCache, folder: Path) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")  # quotes reasons with commas, quotes or line breaks
     writer.writerow(["recording", "reason"])
-    writer.writerows(cache.skipped)
+    writer.writerows((printable(name), printable(reason)) for name, reason in cache.skipped)
     atomic_write_text(folder / SKIPPED_FILE, buffer.getvalue())
     if cache.skipped:
         log.warning(

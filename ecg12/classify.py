@@ -37,7 +37,6 @@ import io
 import itertools
 import logging
 import os
-import re
 import sys
 import tempfile
 import time
@@ -50,7 +49,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ecg12.files import atomic_write_text, remove_temporaries
+from ecg12.files import atomic_write_text, printable, remove_temporaries
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import Classifier, prepare_recording
 from ecg12.outputs import save_outputs
@@ -66,8 +65,6 @@ ERRORS_HEADER = ("recording", "stage", "message")
 WARNINGS_HEADER = ("recording", "message")
 SIGNAL_SUFFIXES = (".mat", ".dat")  # in order of preference
 RECORDING_SUFFIXES = (".hea", *SIGNAL_SUFFIXES)
-
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class DataFolderError(RuntimeError):
@@ -126,16 +123,6 @@ class FolderResult:
         if self.warnings_file is not None:
             text += f"; {self.repaired} answered after repairs, listed in {printable(str(self.warnings_file))}"
         return text
-
-
-def printable(text: str) -> str:
-    r"""``text`` as valid UTF-8 on one line: bytes of a non-UTF-8 file name as ``\xff``, control characters escaped."""
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a surrogate that stands for no byte
-        raw = text.encode("utf-8", "backslashreplace")
-    decoded = raw.decode("utf-8", "backslashreplace")
-    return _CONTROL_CHARACTERS.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), decoded)
 
 
 def list_recordings(folder: str | os.PathLike[str]) -> list[Recording]:

@@ -26,7 +26,7 @@ import numpy as np
 from ecg12.classes import abbreviate, scored_classes
 from ecg12.config import TrainConfig
 from ecg12.devices import resolve_device
-from ecg12.files import atomic_write_text
+from ecg12.files import atomic_write_text, printable
 from ecg12.inference import load_classifier
 from ecg12.metrics import ChallengeScores, score
 from ecg12.outputs import save_outputs
@@ -147,7 +147,7 @@ def crossfitted_thresholds(labels: np.ndarray, probabilities: np.ndarray, fold_o
 def _write_outputs(folder: Path, names: tuple[str, ...], binary: np.ndarray, probabilities: np.ndarray) -> None:
     codes = list(scored_classes().output_codes)
     for name, labels, scores in zip(names, binary, probabilities, strict=True):
-        save_outputs(folder / f"{name}.csv", name, codes, labels, scores)
+        save_outputs(folder / f"{name}.csv", printable(name), codes, labels, scores)
 
 
 def _write_table(path: Path, rows: dict[str, dict[str, float]]) -> None:

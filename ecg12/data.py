@@ -245,7 +245,8 @@ def fingerprint(header_paths: Sequence[Path]) -> str:
             except OSError:  # a broken link, say: the build lists it as skipped, with the reason
                 digest.update(f"{path.name}:unreadable;".encode())
                 continue
-            digest.update(f"{path.name}:{status.st_size}:{status.st_mtime_ns};".encode())
+            # os.fsencode: the name's own bytes, also for a name that is not UTF-8 (same digest as before otherwise)
+            digest.update(os.fsencode(path.name) + f":{status.st_size}:{status.st_mtime_ns};".encode())
     return digest.hexdigest()[:20]
 
 

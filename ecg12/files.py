@@ -7,12 +7,14 @@ over the destination, which POSIX guarantees to be atomic on one file system.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SUFFIX = ".tmp"  # a temporary file is ``.NAME.XXXXXXXX.tmp`` beside the file NAME it is to become
 
 
@@ -59,3 +61,13 @@ def remove_temporaries(folder: str | os.PathLike[str], names: Iterable[str]) -> 
             target = path.name[1 : -len(_SUFFIX)].rsplit(".", 1)[0]  # drop mkstemp's random part
             if target in wanted:
                 path.unlink(missing_ok=True)
+
+
+def printable(text: str) -> str:
+    r"""``text`` as valid UTF-8 on one line: bytes of a non-UTF-8 file name as ``\xff``, control characters escaped."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        raw = text.encode("utf-8", "backslashreplace")
+    decoded = raw.decode("utf-8", "backslashreplace")
+    return _CONTROL_CHARACTERS.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), decoded)

@@ -465,3 +465,17 @@ def test_split_csv_quotes_names_with_commas(tmp_path: Path) -> None:
         ('with "quotes"', "validation"),
         ("with, comma", "training"),
     ]
+
+
+def test_a_file_name_that_is_not_utf8_is_trained_on_and_listed(tmp_path: Path, shared: TrainedModel) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(shared.data, data)
+    original = sorted(data.glob("*.hea"))[0].stem
+    odd = os.fsdecode(b"rec\xff")  # the surrogate escape Python gives a name that is not UTF-8
+    for suffix in (".hea", ".mat"):
+        (data / f"{original}{suffix}").rename(data / f"{odd}{suffix}")
+    model = tmp_path / "model"
+    with one_torch_thread():
+        assert train_model.main(train_arguments(data, model, tmp_path / "cache", epochs=1)) == 0
+    listed = {row["recording"] for row in read_rows(model / checkpoints.SPLIT_FILE)}
+    assert "rec\\xff" in listed and original not in listed and len(listed) == len(list(data.glob("*.hea")))
