@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from ecg12.classify import FolderInterrupted, classify_folder
     from ecg12.devices import DeviceError
     from ecg12.inference import ModelFolderError
+    from ecg12.recordings import DataFolderError
     from team_code import load_12ECG_model
 
     model_folder = Path(arguments.model)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted before any recording was classified", file=sys.stderr)
         return 130
-    except (ModelFolderError, DeviceError, FileNotFoundError, RuntimeError) as error:
+    except (ModelFolderError, DeviceError, DataFolderError, FileNotFoundError, RuntimeError) as error:
         print(f"driver.py: {error}", file=sys.stderr)
         return 2
     print(result.summary())

@@ -54,7 +54,7 @@ from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import Classifier, prepare_recording
 from ecg12.outputs import save_outputs
 from ecg12.preprocess import WINDOW_SAMPLES, DegradedRecordingWarning
-from ecg12.recordings import load_counts
+from ecg12.recordings import Recording, list_recordings, load_counts
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +63,6 @@ WARNINGS_FILE = "warnings.csv"
 LOCK_FILE = ".driver.lock"
 ERRORS_HEADER = ("recording", "stage", "message")
 WARNINGS_HEADER = ("recording", "message")
-SIGNAL_SUFFIXES = (".mat", ".dat")  # in order of preference
-RECORDING_SUFFIXES = (".hea", *SIGNAL_SUFFIXES)
-
-
-class DataFolderError(RuntimeError):
-    """The data folder does not exist, cannot be listed or holds no recordings."""
 
 
 class OutputFolderError(RuntimeError):
@@ -83,16 +77,6 @@ class FolderInterrupted(KeyboardInterrupt):
         self.written = written
         self.total = total
         self.output_folder = output_folder
-
-
-@dataclass(frozen=True)
-class Recording:
-    """A recording of the data folder: output ``NAME.csv``; ``problem`` says why its files cannot be read."""
-
-    name: str
-    header: Path
-    signal: Path  # the .mat (preferred) or .dat file; where there is none, the .mat it would be
-    problem: str | None = None
 
 
 @dataclass
@@ -123,89 +107,6 @@ class FolderResult:
         if self.warnings_file is not None:
             text += f"; {self.repaired} answered after repairs, listed in {printable(str(self.warnings_file))}"
         return text
-
-
-def list_recordings(folder: str | os.PathLike[str]) -> list[Recording]:
-    """Every recording directly in ``folder``, sorted by name; :class:`DataFolderError` if there is none."""
-    directory = Path(folder)
-    entries = _list_folder(directory)
-    files_by_name: dict[str, dict[str, os.DirEntry[str]]] = {}
-    for entry in entries:
-        name, suffix = os.path.splitext(entry.name)
-        if not entry.name.startswith(".") and suffix.lower() in RECORDING_SUFFIXES:
-            files_by_name.setdefault(name, {}).setdefault(suffix.lower(), entry)
-    if not files_by_name:
-        raise DataFolderError(_no_recordings_message(directory, entries))
-    return [_recording(directory, name, files) for name, files in sorted(files_by_name.items())]
-
-
-def _list_folder(directory: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(directory) as entries:
-            return list(entries)
-    except FileNotFoundError as error:
-        raise DataFolderError(f"data folder {directory} does not exist") from error
-    except NotADirectoryError as error:
-        raise DataFolderError(f"data folder {directory} is not a folder") from error
-    except OSError as error:
-        raise DataFolderError(f"cannot list data folder {directory}: {error.strerror or error}") from error
-
-
-def _no_recordings_message(directory: Path, entries: Sequence[os.DirEntry[str]]) -> str:
-    message = f"no recordings in {directory}: it holds no .hea, .mat or .dat file"
-    subfolders = sorted(printable(e.name) for e in entries if not e.name.startswith(".") and _is_folder(e))
-    if subfolders:
-        shown = ", ".join(f"{name}/" for name in subfolders[:5])
-        more = f" and {len(subfolders) - 5} more" if len(subfolders) > 5 else ""
-        message += (
-            f"; it has subfolders {shown}{more}: recordings (NAME.hea + NAME.mat) are expected directly in {directory}"
-        )
-    return message
-
-
-def _is_folder(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _recording(directory: Path, name: str, files: dict[str, os.DirEntry[str]]) -> Recording:
-    """The recording ``name`` from its entries (by lower-case suffix), with every problem of its files named."""
-    problems = []
-    header = files.get(".hea")
-    if header is None:
-        problems.append(f"header file {name}.hea is missing")
-    elif (problem := _file_problem(header, "header file")) is not None:
-        problems.append(problem)
-    signals = [
-        (files[suffix], _file_problem(files[suffix], "signal file")) for suffix in SIGNAL_SUFFIXES if suffix in files
-    ]
-    usable = [entry for entry, problem in signals if problem is None]
-    if not signals:
-        problems.append(f"signal file {name}.mat (or {name}.dat) is missing")
-    elif not usable:
-        problems.extend(problem for _, problem in signals if problem is not None)
-    return Recording(
-        name,
-        Path(header.path) if header is not None else directory / f"{name}.hea",
-        Path(usable[0].path) if usable else directory / f"{name}.mat",
-        "; ".join(problems) or None,
-    )
-
-
-def _file_problem(entry: os.DirEntry[str], role: str) -> str | None:
-    """Why ``entry`` cannot be read as a file (``role``: "header file" or "signal file"); None if it can."""
-    try:
-        if entry.is_file():
-            return None
-        if entry.is_dir():
-            return f"{role} {entry.name} is a folder, not a file"
-        if entry.is_symlink():
-            return f"{role} {entry.name} is a broken symbolic link (to {os.readlink(entry.path)})"
-    except OSError as error:
-        return f"{role} {entry.name} cannot be examined: {error.strerror or error}"
-    return f"{role} {entry.name} is not a regular file"
 
 
 def prepare_output_folder(folder: Path) -> None:

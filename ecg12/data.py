@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import socket
-import stat
 import tempfile
 import warnings
 import weakref
@@ -53,7 +52,7 @@ from ecg12.features import NUM_RECORD_FEATURES, record_features
 from ecg12.files import atomic_write_text
 from ecg12.headers import RecordError, read_header
 from ecg12.preprocess import TARGET_FREQUENCY, WINDOW_SAMPLES, extract_windows, prepare_signal, resampled_length
-from ecg12.recordings import find_recordings, load_signal, signal_file
+from ecg12.recordings import Recording, list_recordings, load_signal
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +234,11 @@ def default_cache_root() -> Path:
     return home_cache if os.access(home_cache, os.W_OK) else Path(tempfile.gettempdir()) / "ecg12-cache"
 
 
-def fingerprint(header_paths: Sequence[Path]) -> str:
+def fingerprint(recordings: Sequence[Recording]) -> str:
     """Hash of the data files (names, sizes, mtimes) and of the preprocessing settings."""
     digest = hashlib.sha256(f"format={CACHE_FORMAT};fs={TARGET_FREQUENCY}".encode())
-    for header in header_paths:
-        for path in (header, signal_file(header)):
+    for recording in recordings:
+        for path in (recording.header, recording.signal):
             try:
                 status = path.stat()
             except OSError:  # a broken link, say: the build lists it as skipped, with the reason
@@ -262,15 +261,15 @@ def load_or_build_cache(
     cannot be a writable folder (both before any work), too little free space and a failed write.
     """
     data_path = Path(data_folder)
-    headers = _list_recordings(data_path)
+    recordings = list_recordings(data_path)  # DataFolderError (one line) for a folder without recordings
     root = _usable_cache_root(Path(cache_root))
     source = str(data_path.resolve())
-    folder = root / fingerprint(headers)
+    folder = root / fingerprint(recordings)
     with _build_lock(_lock_path(folder)):
         if (folder / "index.json").is_file():
             _record_data_folder(folder, source)
         else:
-            _build(headers, folder, workers, source)
+            _build(recordings, folder, workers, source)
         cache = _open_in_use(folder)
     _remove_older_caches(root, source, keep=folder)
     log.info("Signal cache: %s (%s, %s recordings)", folder, _size_text(_folder_bytes(folder)), f"{len(cache):,}")
@@ -302,12 +301,12 @@ def open_cache(folder: str | os.PathLike[str]) -> SignalCache:
     )
 
 
-def _build(headers: list[Path], folder: Path, workers: int, data_folder: str) -> None:
-    """Write the cache of ``headers`` into ``folder``; any file-system failure is one :class:`CacheError`."""
+def _build(recordings: list[Recording], folder: Path, workers: int, data_folder: str) -> None:
+    """Write the cache of ``recordings`` into ``folder``; any file-system failure is one :class:`CacheError`."""
     _remove_abandoned_builds(folder.parent)
     building = folder.parent / f"{_building_prefix(folder.name)}{os.getpid()}"
     try:
-        records, skipped = _plan(headers)
+        records, skipped = _plan(recordings)
         total = sum(r["length"] for r in records)
         _make_room(folder, total * 12 * np.dtype(np.int16).itemsize + _index_bytes(records, skipped), data_folder)
         log.info("Caching %d recordings (%.1f M samples at 500 Hz) in %s", len(records), total / 1e6, folder)
@@ -350,18 +349,6 @@ def _build(headers: list[Path], folder: Path, workers: int, data_folder: str) ->
         raise CacheError(f"{folder}: cannot build the signal cache: {error.strerror or error}") from error
     finally:
         shutil.rmtree(building, ignore_errors=True)
-
-
-def _list_recordings(data_folder: Path) -> list[Path]:
-    """The recordings of the data folder; a folder that is missing or cannot be listed is a CacheError."""
-    try:
-        if not stat.S_ISDIR(data_folder.stat().st_mode):
-            raise CacheError(f"{data_folder}: not a directory (the data folder is a file)")
-        return find_recordings(data_folder)
-    except FileNotFoundError as error:
-        raise CacheError(f"{data_folder}: not a directory (the data folder does not exist)") from error
-    except OSError as error:
-        raise CacheError(f"{data_folder}: cannot list the data folder: {error.strerror or error}") from error
 
 
 def _usable_cache_root(root: Path) -> Path:
@@ -607,25 +594,29 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def _plan(headers: list[Path]) -> tuple[list[dict], list[dict]]:
-    """Read every header: where each recording goes in the cache, and which cannot be used."""
+def _plan(recordings: list[Recording]) -> tuple[list[dict], list[dict]]:
+    """Read every header: where each recording goes in the cache, and which cannot be used, with the reason."""
     records: list[dict] = []
     skipped: list[dict] = []
     offset = 0
-    for path in headers:
+    for recording in recordings:
+        if recording.problem is not None:  # a missing signal file, a folder or a broken link for a file...
+            skipped.append({"name": recording.name, "reason": recording.problem})
+            continue
         try:
-            header = read_header(path)
+            header = read_header(recording.header)
             length = resampled_length(header.num_samples, header.frequency)
         except Exception as error:  # one unusable recording must not stop the others
-            skipped.append({"name": path.stem, "reason": _reason(error)})
+            skipped.append({"name": recording.name, "reason": _reason(error)})
             continue
         if length == 0:
-            skipped.append({"name": path.stem, "reason": "recording has no samples"})
+            skipped.append({"name": recording.name, "reason": "recording has no samples"})
             continue
         records.append(
             {
-                "name": path.stem,
-                "header": str(path),
+                "name": recording.name,
+                "header": str(recording.header),
+                "signal": str(recording.signal),
                 "codes": list(header.labels),
                 "offset": offset,
                 "length": length,
@@ -644,7 +635,7 @@ def _write_chunk(records: list[dict], signals_path: Path, total: int) -> tuple[d
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # missing leads are zero-filled; training tolerates that
-                header, signal_mv = load_signal(record["header"])
+                header, signal_mv = load_signal(record["header"], record["signal"])
                 signal = prepare_signal(signal_mv, header)
         except Exception as error:  # one unusable recording must not stop the others
             errors[record["name"]] = _reason(error)

@@ -1,4 +1,8 @@
-"""Loading Challenge recordings: ``NAME.mat`` (MATLAB ``val``, leads x samples) or WFDB ``.dat``.
+"""Listing and loading Challenge recordings: ``NAME.mat`` (MATLAB ``val``, leads x samples) or WFDB ``.dat``.
+
+:func:`list_recordings` is the product's one view of a data folder, for training, cross-validation
+and the driver alike: every ``NAME`` of a ``.hea``, ``.mat`` or ``.dat`` file is a recording, and one
+whose files cannot be read (a missing header or signal file, a folder, a broken link) says why.
 
 WFDB ``.dat`` files in formats 16, 61, 80, 24, 32 and 212 with all leads in one file (PTB-XL's
 layout) are decoded here from the parsed header; other WFDB layouts go through the ``wfdb`` package.
@@ -13,14 +17,18 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
+from ecg12.files import printable
 from ecg12.headers import Header, RecordError, read_header
 
-SIGNAL_SUFFIXES = (".mat", ".dat")
+SIGNAL_SUFFIXES = (".mat", ".dat")  # in order of preference
+RECORDING_SUFFIXES = (".hea", *SIGNAL_SUFFIXES)
 
 # Millivolts per physical unit, by spelling in lower case with the micro prefix as 'u'. Any other unit is an error:
 # taking it as mV would make amplitudes silently 1000x wrong (a microvolt header) or meaningless (mmHg).
@@ -42,13 +50,116 @@ _MILLIVOLTS_PER_UNIT = {
 _MICRO_SIGNS = ("\u00b5", "\u03bc")
 
 
+class DataFolderError(ValueError):
+    """The data folder does not exist, cannot be listed or holds no recordings."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording of the data folder: output ``NAME.csv``; ``problem`` says why its files cannot be read."""
+
+    name: str
+    header: Path
+    signal: Path  # the .mat (preferred) or .dat file; where there is none, the .mat it would be
+    problem: str | None = None
+
+
+def list_recordings(folder: str | os.PathLike[str]) -> list[Recording]:
+    """Every recording directly in ``folder``, sorted by name; :class:`DataFolderError` if there is none."""
+    directory = Path(folder)
+    entries = _list_folder(directory)
+    files_by_name: dict[str, dict[str, os.DirEntry[str]]] = {}
+    for entry in entries:
+        name, suffix = os.path.splitext(entry.name)
+        if not entry.name.startswith(".") and suffix.lower() in RECORDING_SUFFIXES:
+            files_by_name.setdefault(name, {}).setdefault(suffix.lower(), entry)
+    if not files_by_name:
+        raise DataFolderError(_no_recordings_message(directory, entries))
+    return [_recording(directory, name, files) for name, files in sorted(files_by_name.items())]
+
+
+def _list_folder(directory: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except FileNotFoundError as error:
+        raise DataFolderError(f"data folder {directory} does not exist") from error
+    except NotADirectoryError as error:
+        raise DataFolderError(f"data folder {directory} is a file, not a folder") from error
+    except OSError as error:
+        raise DataFolderError(f"cannot list data folder {directory}: {error.strerror or error}") from error
+
+
+def _no_recordings_message(directory: Path, entries: Sequence[os.DirEntry[str]]) -> str:
+    message = f"no recordings in {directory}: it holds no .hea, .mat or .dat file"
+    subfolders = sorted(printable(e.name) for e in entries if not e.name.startswith(".") and _is_folder(e))
+    if subfolders:
+        shown = ", ".join(f"{name}/" for name in subfolders[:5])
+        more = f" and {len(subfolders) - 5} more" if len(subfolders) > 5 else ""
+        message += (
+            f"; it has subfolders {shown}{more}: recordings (NAME.hea + NAME.mat) are expected directly in {directory}"
+        )
+    return message
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _recording(directory: Path, name: str, files: dict[str, os.DirEntry[str]]) -> Recording:
+    """The recording ``name`` from its entries (by lower-case suffix), with every problem of its files named."""
+    problems = []
+    header = files.get(".hea")
+    if header is None:
+        problems.append(f"header file {name}.hea is missing")
+    elif (problem := _file_problem(header, "header file")) is not None:
+        problems.append(problem)
+    signals = [
+        (files[suffix], _file_problem(files[suffix], "signal file")) for suffix in SIGNAL_SUFFIXES if suffix in files
+    ]
+    usable = [entry for entry, problem in signals if problem is None]
+    if not signals:
+        problems.append(f"signal file {name}.mat (or {name}.dat) is missing")
+    elif not usable:
+        problems.extend(problem for _, problem in signals if problem is not None)
+    return Recording(
+        name,
+        Path(header.path) if header is not None else directory / f"{name}.hea",
+        Path(usable[0].path) if usable else directory / f"{name}.mat",
+        "; ".join(problems) or None,
+    )
+
+
+def _file_problem(entry: os.DirEntry[str], role: str) -> str | None:
+    """Why ``entry`` cannot be read as a file (``role``: "header file" or "signal file"); None if it can."""
+    try:
+        if entry.is_file():
+            return None
+        if entry.is_dir():
+            return f"{role} {entry.name} is a folder, not a file"
+        if entry.is_symlink():
+            return f"{role} {entry.name} is a broken symbolic link (to {os.readlink(entry.path)})"
+    except OSError as error:
+        return f"{role} {entry.name} cannot be examined: {error.strerror or error}"
+    return f"{role} {entry.name} is not a regular file"
+
+
 def find_recordings(folder: str | os.PathLike[str]) -> list[Path]:
-    """Header files in ``folder`` (sorted, hidden files skipped) that have a signal file beside them."""
+    """Header files in ``folder`` (sorted, hidden files skipped) that have a usable signal file beside them.
+
+    The official helper code's view of a folder (``helper_code.find_challenge_files``); the product
+    itself works from :func:`list_recordings`, which also names the recordings it cannot read.
+    """
     directory = Path(folder)
     if not directory.is_dir():
         raise RecordError(directory, "not a directory")
-    headers = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".hea" and not p.name.startswith("."))
-    return [h for h in headers if any(h.with_suffix(s).is_file() for s in SIGNAL_SUFFIXES)]
+    try:
+        return [recording.header for recording in list_recordings(directory) if recording.problem is None]
+    except DataFolderError:  # an empty folder
+        return []
 
 
 def signal_file(header_path: str | os.PathLike[str]) -> Path:
@@ -109,10 +220,13 @@ def millivolts_per_unit(units: str) -> float | None:
     return _MILLIVOLTS_PER_UNIT.get(spelling)
 
 
-def load_signal(header_path: str | os.PathLike[str]) -> tuple[Header, np.ndarray]:
-    """Header and millivolt signal of the recording whose ``.hea`` is ``header_path``."""
+def load_signal(
+    header_path: str | os.PathLike[str], signal_path: str | os.PathLike[str] | None = None
+) -> tuple[Header, np.ndarray]:
+    """Header and millivolt signal of the recording whose ``.hea`` is ``header_path`` (signal file: the one
+    beside it, or ``signal_path``)."""
     header = read_header(header_path)
-    counts = load_counts(signal_file(header_path), header)
+    counts = load_counts(signal_file(header_path) if signal_path is None else signal_path, header)
     return header, to_millivolts(counts, header)
 
 

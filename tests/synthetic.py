@@ -372,7 +372,8 @@ class MessyFolder:
     no header, so ``find_challenge_files`` does not list it; a driver that starts from
     ``find_challenge_files`` never sees it.
     ``not_listed``: ``.hea`` files without a signal file; ``find_challenge_files`` skips them and a
-    driver iterating over ``.mat`` files never sees them, so nothing is expected for them.
+    driver iterating over ``.mat`` files never sees them. The product (``ecg12.recordings.list_recordings``)
+    lists every header and every signal file, so it reports these, and ``bad_no_header``, as unreadable.
     """
 
     folder: Path

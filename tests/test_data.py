@@ -29,7 +29,7 @@ from ecg12.data import load_or_build_cache
 from ecg12.features import record_features
 from ecg12.headers import read_header
 from ecg12.preprocess import prepare_signal, resampled_length
-from ecg12.recordings import find_recordings, load_counts, signal_file, to_millivolts
+from ecg12.recordings import DataFolderError, list_recordings, load_counts, signal_file, to_millivolts
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,11 @@ def test_cache_equals_prepare_signal_within_one_microvolt(messy: MessyFolder, me
 
 def test_cache_lists_skipped_records_with_reasons(messy: MessyFolder, messy_cache: data.SignalCache) -> None:
     skipped = dict(messy_cache.skipped)
-    # bad_no_header has no .hea and orphan_header no signal file: neither is a recording of the folder.
-    assert set(skipped) == set(messy.bad) - {"bad_no_header"}
+    # Every header and every signal file is a recording: bad_no_header (no .hea) and orphan_header (no signal
+    # file) are listed as unreadable too, with what is missing.
+    assert set(skipped) == set(messy.bad) | set(messy.not_listed)
+    assert "header file bad_no_header.hea is missing" in skipped["bad_no_header"]
+    assert "signal file orphan_header.mat (or orphan_header.dat) is missing" in skipped["orphan_header"]
     assert all(reason.strip() for reason in skipped.values())
     assert "infinite" in skipped["bad_inf"]
     assert "shape" in skipped["bad_transposed"]
@@ -154,7 +157,7 @@ def test_an_unexpected_error_in_one_recording_skips_only_that_recording(
 def test_a_killed_build_is_cleaned_up_by_the_next_one(tmp_path: Path) -> None:
     folder = small_folder(tmp_path / "data")
     cache_root = tmp_path / "cache"
-    name = data.fingerprint(find_recordings(folder))
+    name = data.fingerprint(list_recordings(folder))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     killed = cache_root / f"{data._building_prefix(name)}{int(dead.stdout)}"  # its process has ended
     running = cache_root / f"{data._building_prefix('other')}{os.getppid()}"  # its process is alive
@@ -172,7 +175,7 @@ def test_a_build_that_loses_the_race_to_another_process_uses_its_cache(tmp_path:
     first = load_or_build_cache(folder, tmp_path / "cache")
     index = (first.folder / "index.json").read_bytes()
     # Another process finished the same cache while this one was building it.
-    data._build(find_recordings(folder), first.folder, workers=1, data_folder=str(folder.resolve()))
+    data._build(list_recordings(folder), first.folder, workers=1, data_folder=str(folder.resolve()))
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.folder.name]
     assert (first.folder / "index.json").read_bytes() == index
 
@@ -194,7 +197,7 @@ def test_a_cache_larger_than_the_free_space_is_refused_before_writing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = small_folder(tmp_path / "data")
-    headers = [read_header(h) for h in find_recordings(folder)]
+    headers = [read_header(r.header) for r in list_recordings(folder)]
     signal_bytes = sum(resampled_length(h.num_samples, h.frequency) for h in headers) * 12 * 2
     fake_free_space(monkeypatch, signal_bytes // 2)
     root = tmp_path / "cache"
@@ -452,11 +455,11 @@ def test_a_data_folder_that_cannot_be_listed_is_one_error(
         def denied(path: object) -> None:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
 
-        monkeypatch.setattr(data, "find_recordings", denied)
-    with pytest.raises(data.CacheError) as refused:
+        monkeypatch.setattr(os, "scandir", denied)
+    with pytest.raises(DataFolderError) as refused:
         load_or_build_cache(folder, tmp_path / "cache")
     message = str(refused.value)
-    assert message.startswith(f"{folder}: ") and "\n" not in message
+    assert str(folder) in message and "\n" not in message
     expected = {"does not exist": "does not exist", "is a file": "is a file", "cannot be listed": "Permission"}
     assert expected[problem] in message
     assert not (tmp_path / "cache").exists() or list((tmp_path / "cache").iterdir()) == []

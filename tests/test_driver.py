@@ -377,7 +377,7 @@ def test_a_data_folder_that_cannot_be_listed_is_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = tmp_path / "data"
-    expected = {"missing": "does not exist", "a file": "is not a folder", "unlistable": "cannot list"}[problem]
+    expected = {"missing": "does not exist", "a file": "is a file, not a folder", "unlistable": "cannot list"}[problem]
     if problem == "a file":
         data.write_text("not a folder\n")
     elif problem == "unlistable":

@@ -109,8 +109,8 @@ def test_unreadable_recordings_are_skipped_counted_and_listed(
     with caplog.at_level(logging.WARNING, logger="ecg12.checkpoints"):
         runs.train(messy.folder, tmp_path / "model", config)
 
-    # Every bad recording with a header is skipped (bad_no_header has no .hea, so it is no recording at all).
-    expected = set(messy.bad) - {"bad_no_header"}
+    # Every bad recording is skipped, and so are a signal file without a header and a header without a signal file.
+    expected = set(messy.bad) | set(messy.not_listed)
     assert sorted(used["names"]) == sorted(messy.good)  # type: ignore[arg-type]
     rows = read_rows(tmp_path / "model" / checkpoints.SKIPPED_FILE)
     assert {row["recording"] for row in rows} == expected
@@ -122,19 +122,25 @@ def test_unreadable_recordings_are_skipped_counted_and_listed(
     assert f"Skipped {len(expected)} unreadable recordings" in caplog.text
 
 
-@pytest.mark.parametrize("case", ["missing folder", "empty folder", "only unreadable", "no scored label"])
+@pytest.mark.parametrize(
+    "case", ["missing folder", "empty folder", "only subfolders", "only unreadable", "no scored label"]
+)
 def test_training_stops_with_a_clear_error_on_unusable_data(
     case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = tmp_path / "data"
     expected = {
         "missing folder": "does not exist",
-        "empty folder": "no usable recording",
+        "empty folder": "no recordings in",
+        "only subfolders": "it has subfolders georgia/, ptb/: recordings (NAME.hea + NAME.mat) are expected directly",
         "only unreadable": "no usable recording",
         "no scored label": "scored classes",
     }[case]
     if case != "missing folder":
         data.mkdir()
+    if case == "only subfolders":  # as a user who points DATA at the folder above the data sets does
+        (data / "ptb").mkdir()
+        (data / "georgia").mkdir()
     if case == "only unreadable":
         write_broken(data, "A0001", "empty mat")
         write_broken(data, "A0002", "garbage header")
