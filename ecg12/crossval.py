@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecg12.checkpoints import SKIPPED_FILE, report_skipped
 from ecg12.classes import abbreviate, scored_classes
 from ecg12.config import TrainConfig
 from ecg12.devices import resolve_device
@@ -105,6 +106,11 @@ def cross_validate(
     )
 
     _write_outputs(output_folder / "outputs", cache.names, classes.expand(binary), classes.expand(probabilities))
+    # Like the driver, every recording gets an output: the unreadable ones all-negative, listed with the reason.
+    unreadable = tuple(name for name, _ in cache.skipped)
+    negative = np.zeros((len(unreadable), len(classes.output_codes)))
+    _write_outputs(output_folder / "outputs", unreadable, negative.astype(bool), negative)
+    report_skipped(cache, output_folder)
     _write_table(output_folder / "cv_scores.csv", rows)
     np.savez_compressed(
         output_folder / "oof.npz",
@@ -114,11 +120,11 @@ def cross_validate(
         binary=binary,
         folds=fold_of,
     )
-    write_report(output_folder, config, folds, rows, pooled, labels, time.time() - started)
+    write_report(output_folder, config, folds, rows, pooled, labels, len(unreadable), time.time() - started)
     return rows
 
 
-RESULT_FILES = ("outputs", "cv_scores.csv", "oof.npz", "report.md", "class_scores.png")
+RESULT_FILES = ("outputs", "cv_scores.csv", "oof.npz", "report.md", "class_scores.png", SKIPPED_FILE)
 
 
 def earlier_results(output_folder: Path) -> list[Path]:
@@ -167,6 +173,7 @@ def write_report(
     rows: dict[str, dict[str, float]],
     pooled: ChallengeScores,
     labels: np.ndarray,
+    unreadable: int,
     seconds: float,
 ) -> None:
     """report.md (tables) and class_scores.png (per-class AUROC and F-measure of the pooled outputs)."""
@@ -186,6 +193,11 @@ def write_report(
         f"# {folds}-fold cross-validation",
         "",
         f"{labels.shape[0]} recordings, wall time {seconds / 60:.1f} min. Recipe: `{json.dumps(asdict(config))}`",
+        "",
+        f"{unreadable} recordings could not be read: listed with the reason in {SKIPPED_FILE}; their outputs are "
+        "all-negative and they are not in the scores below."
+        if unreadable
+        else "Every recording could be read.",
         "",
         "| run | " + " | ".join(headline) + " |",
         "|---|" + "---|" * len(headline),

@@ -84,3 +84,25 @@ def test_an_earlier_run_is_refused_or_replaced_without_stale_folds(
     assert (out / "fold3").is_dir()  # refused: nothing removed
     cross_validate(data, out, config, folds=2, overwrite=True)
     assert sorted(p.name for p in out.glob("fold*")) == ["fold1", "fold2"]
+
+
+def test_unreadable_recordings_get_negative_outputs_and_are_listed(
+    run: tuple[Path, Path, dict], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(run[0], data)
+    (data / "broken.hea").write_text((data / "SYN00001.hea").read_text().replace("SYN00001", "broken"))
+    (data / "broken.mat").write_bytes(b"")  # an empty signal file
+    (data / "orphan.mat").write_bytes((data / "SYN00002.mat").read_bytes())  # a signal file without a header
+    config = TrainConfig(
+        model_size="tiny", epochs=1, min_epoch_windows=8, batch_size=4, device="cpu", cache_dir=str(tmp_path / "cache")
+    )
+    cross_validate(data, tmp_path / "cv", config, folds=2)
+    outputs = tmp_path / "cv" / "outputs"
+    for name in ("broken", "orphan"):
+        rows = (outputs / f"{name}.csv").read_text().splitlines()
+        assert rows[0] == f"#{name}" and {float(v) for v in rows[2].split(",") + rows[3].split(",")} == {0.0}
+    with open(tmp_path / "cv" / "skipped_records.csv", newline="") as handle:
+        reasons = {row["recording"]: row["reason"] for row in csv.DictReader(handle)}
+    assert reasons.keys() == {"broken", "orphan"} and "empty" in reasons["broken"] and "header" in reasons["orphan"]
+    assert "2 recordings could not be read" in (tmp_path / "cv" / "report.md").read_text()
