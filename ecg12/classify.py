@@ -47,11 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ecg12.files import atomic_write_text, printable, remove_temporaries
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import Classifier, prepare_recording
+from ecg12.logs import Progress
 from ecg12.outputs import save_outputs
 from ecg12.preprocess import WINDOW_SAMPLES, DegradedRecordingWarning
 from ecg12.recordings import Recording, list_recordings, load_counts
@@ -183,30 +183,6 @@ def recorded_repairs() -> Iterator[list[str]]:
                 )
 
 
-def stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (AttributeError, ValueError, OSError):  # no stream, or a closed one
-        return False
-
-
-class ProgressLog:
-    """A log line at most every ``interval`` seconds as recordings are written: progress where no bar is shown."""
-
-    def __init__(self, total: int, interval: float) -> None:
-        self.total = total
-        self.interval = interval
-        self.started = self.last_time = time.monotonic()
-        self.last_count = 0
-
-    def update(self, count: int) -> None:
-        now = time.monotonic()
-        if count > self.last_count and now - self.last_time >= self.interval:
-            rate = count / max(now - self.started, 1e-9)
-            log.info("classified %d/%d recordings (%.1f/s)", count, self.total, rate)
-            self.last_count, self.last_time = count, now
-
-
 def classify_recording(
     classifier: Classifier, header: Header, counts: np.ndarray
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -238,14 +214,11 @@ def classify_folder(
         warnings_file = report_file(output_folder, WARNINGS_FILE, recordings)
         outputs = {f"{recording.name}.csv" for recording in recordings}
         remove_temporaries(output_folder, outputs | {errors_file.name, warnings_file.name})
-        terminal = stderr_is_terminal()
-        shown = tqdm(
-            recordings, desc="classifying", unit="rec", file=sys.stderr, disable=not (show_progress and terminal)
-        )
-        progress_log = ProgressLog(len(recordings), progress_interval) if show_progress and not terminal else None
         run = _FolderRun(classifier, output_folder)
+        progress = Progress(len(recordings), "classifying", "recordings", log, progress_interval, show_progress)
         try:
-            run.classify(shown, chunk_size, progress_log)
+            with progress:
+                run.classify(recordings, chunk_size, progress)
         except KeyboardInterrupt as interrupt:
             raise FolderInterrupted(run.result.done + run.result.failed, len(recordings), output_folder) from interrupt
         result = run.result
@@ -270,7 +243,7 @@ class _FolderRun:
         self.result = FolderResult()
         self.pending: list[tuple[str, tuple[np.ndarray, np.ndarray], list[str]]] = []  # (name, prepared, repairs)
 
-    def classify(self, recordings: Iterable[Recording], chunk_size: int, progress_log: ProgressLog | None) -> None:
+    def classify(self, recordings: Iterable[Recording], chunk_size: int, progress: Progress) -> None:
         # A chunk holds at most chunk_size recordings or chunk_size windows' worth of samples, so that
         # memory stays bounded however long the recordings are.
         sample_budget = max(chunk_size, 1) * WINDOW_SAMPLES
@@ -278,11 +251,9 @@ class _FolderRun:
             self.read(recording)
             if len(self.pending) >= chunk_size or sum(item[0].shape[1] for _, item, _ in self.pending) >= sample_budget:
                 self.classify_pending()
-            if progress_log is not None:
-                progress_log.update(self.result.done + self.result.failed)
+            progress.update(self.result.done + self.result.failed)
         self.classify_pending()
-        if progress_log is not None:
-            progress_log.update(self.result.done + self.result.failed)
+        progress.update(self.result.done + self.result.failed)
 
     def read(self, recording: Recording) -> None:
         """Read and prepare one recording into the pending chunk, with its repairs; a failure fails it alone."""

@@ -46,11 +46,11 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed
 from torch.utils.data import Dataset, Sampler
-from tqdm.auto import tqdm
 
 from ecg12.features import NUM_RECORD_FEATURES, record_features
 from ecg12.files import atomic_write_text
 from ecg12.headers import RecordError, read_header
+from ecg12.logs import Progress
 from ecg12.preprocess import TARGET_FREQUENCY, WINDOW_SAMPLES, extract_windows, prepare_signal, resampled_length
 from ecg12.recordings import Recording, list_recordings, load_signal
 
@@ -322,12 +322,11 @@ def _build(recordings: list[Recording], folder: Path, workers: int, data_folder:
         )
         failed: dict[str, str] = {}
         features: dict[str, list[float]] = {}
-        # disable=None: a progress bar on a terminal, none in logs (non-TTY)
-        with tqdm(total=len(records), desc="caching signals", unit="rec", disable=None) as progress:
+        with Progress(len(records), "caching signals", "recordings", log) as progress:
             for chunk, (errors, chunk_features) in zip(chunks, results, strict=True):
                 failed.update(errors)
                 features.update(chunk_features)
-                progress.update(len(chunk))
+                progress.update(progress.done + len(chunk))
         kept = [{**r, "features": features[r["name"]]} for r in records if r["name"] not in failed]
         skipped += [{"name": name, "reason": reason} for name, reason in failed.items()]
         index = {

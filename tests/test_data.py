@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import io
 import json
 import logging
 import math
@@ -24,7 +25,7 @@ import pytest
 from synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 
 import train_model
-from ecg12 import data
+from ecg12 import data, logs
 from ecg12.data import load_or_build_cache
 from ecg12.features import record_features
 from ecg12.headers import read_header
@@ -480,3 +481,17 @@ def test_train_model_reports_a_cache_problem_in_one_line(
     error_lines = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert len(error_lines) == 1 and error_lines[0].startswith("train_model.py: ") and str(root) in error_lines[0]
+
+
+def test_without_a_terminal_the_cache_build_logs_progress_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """docker run without -t, nohup, CI logs: the build of a large cache must not look hung."""
+    folder = small_folder(tmp_path / "data", count=70)  # two chunks of 64 recordings: two updates
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal
+    monkeypatch.setattr(logs, "PROGRESS_INTERVAL", 0.0)
+    with caplog.at_level(logging.INFO, logger=data.__name__):
+        load_or_build_cache(folder, tmp_path / "cache")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("caching signals")]
+    assert [line.split()[2] for line in lines] == ["64/70", "70/70"], lines
+    assert sys.stderr.getvalue() == ""  # no bar where there is no terminal

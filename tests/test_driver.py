@@ -35,7 +35,7 @@ from ecg12.outputs import load_outputs
 from ecg12.preprocess import STANDARD_LEADS, DegradedRecordingWarning
 
 ERRORS_HEADER = ["recording", "stage", "message"]
-PROGRESS = r"classified \d+/\d+ recordings \(\d+\.\d/s\)"
+PROGRESS = r"classifying \d+/\d+ recordings \(\d+\.\d/s\)"
 WARNINGS_HEADER = ["recording", "message"]
 
 
