@@ -99,7 +99,7 @@ class TrainingState:
 class Trainable(Protocol):
     """What a checkpoint saves and restores besides the run's state (ecg12.training.TrainingStep is one)."""
 
-    model: torch.nn.Module
+    network: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
@@ -131,7 +131,7 @@ def save_checkpoint(
         "best_score": state.best_score,
         "epochs_without_improvement": state.epochs_without_improvement,
         "history": state.history,
-        "model": _on_cpu(trainable.model.state_dict()),
+        "model": _on_cpu(trainable.network.state_dict()),
         "optimizer": _on_cpu(trainable.optimizer.state_dict()),
         "scheduler": trainable.scheduler.state_dict(),
         "scaler": trainable.scaler.state_dict(),
@@ -173,7 +173,7 @@ def load_checkpoint(
             f"{before['validation']} validation recordings then, {recordings['training']} and "
             f"{recordings['validation']} now, or other names): resume with the same DATA, or start over"
         )
-    trainable.model.load_state_dict(checkpoint["model"])
+    trainable.network.load_state_dict(checkpoint["model"])
     trainable.optimizer.load_state_dict(checkpoint["optimizer"])
     trainable.scheduler.load_state_dict(checkpoint["scheduler"])
     # A scaler that was disabled (CPU, bfloat16) saved an empty state, which an enabled one rejects: a run

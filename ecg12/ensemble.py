@@ -14,6 +14,7 @@ from ecg12.checkpoints import CHECKPOINT_FILE, MEMBERS_FOLDER, remove_run_tempor
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import SignalCache
+from ecg12.distributed import current_rank
 from ecg12.inference import load_classifier, save_model_folder
 from ecg12.metrics import score
 from ecg12.model import FoldEnsemble, MultiScaleSENet
@@ -39,9 +40,11 @@ def fit_fold_ensemble(
     times more recordings than one validation split gives. ``model.pt`` is written once, when all
     members are trained; ``resume`` resumes the member that was interrupted and skips finished ones.
     """
+    rank = current_rank()  # under torchrun every rank trains each member; rank 0 alone assembles the ensemble
     model_folder = Path(model_folder)
-    model_folder.mkdir(parents=True, exist_ok=True)
-    remove_run_temporaries(model_folder)
+    if rank.is_main:
+        model_folder.mkdir(parents=True, exist_ok=True)
+        remove_run_temporaries(model_folder)
     classes = scored_classes()
     labels = classes.encode(cache.codes)[records]
     fold_of = k_folds(labels, config.members, config.seed)
@@ -54,11 +57,15 @@ def fit_fold_ensemble(
         log.info("Fold model %d/%d: validated on %d recordings", member + 1, config.members, int(held_out.sum()))
         resume_member = resume and (folder / CHECKPOINT_FILE).is_file()
         member_rows.append(fit_network(cache, records[~held_out], records[held_out], folder, config, resume_member))
+        if not rank.is_main:
+            continue
         classifier = load_classifier(folder, config.device)
         inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records[held_out])
         probabilities[held_out] = classifier.probabilities(inputs)
         members.append(classifier.model)  # type: ignore[arg-type]  # a member folder holds one network
 
+    if not rank.is_main:
+        return {"members": config.members}
     rule = choose_decision_rule(labels, probabilities, config.decision_rule)
     pooled = score_columns(score(labels, rule.apply(probabilities), probabilities, classes))
     log.info("Fold ensemble: pooled validation Challenge metric %.4f", pooled["challenge_metric"])

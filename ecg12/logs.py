@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from types import TracebackType
@@ -13,8 +14,10 @@ PROGRESS_INTERVAL = 10.0  # seconds between progress log lines where there is no
 
 
 def configure_logging(verbose: bool = False) -> None:
+    """One line per event on stderr; under torchrun only rank 0 logs (the other ranks only their warnings)."""
+    quiet = int(os.environ.get("RANK", "0")) > 0
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
     )

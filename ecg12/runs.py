@@ -12,6 +12,7 @@ from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import SignalCache, default_cache_root, load_or_build_cache
 from ecg12.devices import resolve_device
+from ecg12.distributed import current_rank, device_of_rank, process_group
 from ecg12.ensemble import fit_fold_ensemble
 from ecg12.split import train_validation_split
 from ecg12.training import fit_network
@@ -31,17 +32,20 @@ def train(
     be checked is checked before the signal cache is built, and nothing is created before it is.
     """
     config = config or TrainConfig()
-    resolve_device(config.device)  # an unusable device is reported before the (long) cache build
+    rank = current_rank()  # several processes under torchrun: rank 0 alone writes
+    device = device_of_rank(resolve_device(config.device), rank)  # an unusable device: before the cache build
     model_folder = Path(model_folder)
     check_model_folder(model_folder, resume, overwrite)
-    cache = load_cache(data_folder, config)
-    model_folder.mkdir(parents=True, exist_ok=True)
-    if overwrite and not resume:
-        remove_previous_run(model_folder)
-    report_skipped(cache, model_folder)
+    cache = load_cache(data_folder, config)  # under torchrun, one rank builds it and the others wait for it
+    if rank.is_main:
+        model_folder.mkdir(parents=True, exist_ok=True)
+        if overwrite and not resume:
+            remove_previous_run(model_folder)
+        report_skipped(cache, model_folder)
     if len(cache) == 0:
         raise ValueError(f"{data_folder}: no usable recording (see {model_folder / SKIPPED_FILE})")
-    return fit(cache, np.arange(len(cache)), model_folder, config, resume)
+    with process_group(rank, device):
+        return fit(cache, np.arange(len(cache)), model_folder, config, resume)
 
 
 def load_cache(data_folder: str | os.PathLike[str], config: TrainConfig) -> SignalCache:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from ecg12.checkpoints import (
@@ -43,6 +44,16 @@ from ecg12.devices import (
     gradient_scaler,
     random_generator,
     resolve_device,
+)
+from ecg12.distributed import (
+    SINGLE_PROCESS,
+    Rank,
+    ShardedBatches,
+    current_rank,
+    device_of_rank,
+    mean_over_ranks,
+    share,
+    wait_for_all,
 )
 from ecg12.inference import predict_probabilities, save_model_folder
 from ecg12.loss import HardExampleBCELoss, class_weights
@@ -116,17 +127,27 @@ def fit_network(
     config: TrainConfig,
     resume: bool = False,
 ) -> dict[str, object]:
-    """Train one network on ``train_records``, early-stopped on ``validation_records``; returns the best epoch's row."""
+    """Train one network on ``train_records``, early-stopped on ``validation_records``; returns the best epoch's row.
+
+    Under torchrun every rank runs this: each trains on its share of the global batches, rank 0
+    alone validates and writes, and sends the run's state to the others after every epoch.
+    """
+    rank = current_rank()
     model_folder = Path(model_folder)
-    model_folder.mkdir(parents=True, exist_ok=True)
-    remove_run_temporaries(model_folder)
     if len(train_records) < 2 or len(validation_records) < 1:
         raise ValueError(f"too few recordings ({len(train_records) + len(validation_records)}) for a validation split")
-    write_split(model_folder, cache, train_records, validation_records)
+    if rank.is_main:
+        model_folder.mkdir(parents=True, exist_ok=True)
+        remove_run_temporaries(model_folder)
+        write_split(model_folder, cache, train_records, validation_records)
     recordings = recordings_summary(cache, train_records, validation_records)
-    device = resolve_device(config.device)
+    device = device_of_rank(resolve_device(config.device), rank)
     log.info(
-        "%d recordings for training, %d for validation; device %s", len(train_records), len(validation_records), device
+        "%d recordings for training, %d for validation; device %s%s",
+        len(train_records),
+        len(validation_records),
+        device,
+        f", {rank.world} processes" if rank.distributed else "",
     )
 
     labels = scored_classes().encode(cache.codes)
@@ -139,12 +160,13 @@ def fit_network(
         seed=config.seed,
     )
     weights = class_weights(labels[train_records].sum(axis=0), config.class_count_floor)
-    step = training_step(cache.features[train_records], weights, config, device, steps_per_epoch=len(batches))
-    loader = training_loader(WindowDataset(cache, labels), batches, config.workers, device)
+    step = training_step(cache.features[train_records], weights, config, device, len(batches), rank)
+    rank_batches = ShardedBatches(batches, rank) if rank.distributed else batches
+    loader = training_loader(WindowDataset(cache, labels), rank_batches, config.workers, device)
     checkpoint = model_folder / CHECKPOINT_FILE
     state = TrainingState()
     if resume:
-        state = resume_run(checkpoint, config, recordings, step)
+        state = resume_run(checkpoint, config, recordings, step, rank)
     training_info = {
         "train_config": asdict(config),
         "cache": str(cache.folder),
@@ -152,6 +174,7 @@ def fit_network(
         "training_recordings": len(train_records),
         "validation_recordings": len(validation_records),
         "class_weights": weights.tolist(),
+        "processes": rank.world,
         "torch": str(torch.__version__),
     }
 
@@ -162,40 +185,69 @@ def fit_network(
         batches.set_epoch(epoch)
         step.noise = random_generator(device, config.seed * 100_003 + epoch)
         train_loss = train_epoch(step, loader, f"epoch {epoch}/{config.epochs}")
-        if not math.isfinite(train_loss):
-            raise TrainingDiverged.in_epoch(epoch, f"training loss {train_loss}", config.learning_rate)
-        try:
-            result = validate(step.model, cache, validation_records, labels, step.criterion, config, device)
-        except TrainingDiverged as error:
-            raise TrainingDiverged.in_epoch(epoch, str(error), config.learning_rate) from None
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "validation_loss": result.loss,
-            **{f"validation_{key}": value for key, value in score_columns(result.scores).items()},
-            "learning_rate": step.scheduler.get_last_lr()[0],
-            "seconds": time.time() - started,
-        }
-        improved = state.record(epoch, row, result.scores.challenge_metric)
-        if improved:
-            info = {**training_info, "best_epoch": epoch}
-            save_model_folder(model_folder, step.model, result.rule, config.window_stride, info)
-        save_checkpoint(checkpoint, state, config, recordings, step)
-        write_history(model_folder, state.history)
-        log.info(
-            "epoch %d: train loss %.4f, validation loss %.4f, Challenge metric %.4f, AUROC %.3f%s (%.0f s)",
-            epoch,
-            train_loss,
-            result.loss,
-            result.scores.challenge_metric,
-            result.scores.auroc,
-            " *best*" if improved else "",
-            row["seconds"],
-        )
+        failure = None
+        if rank.is_main:
+            try:
+                result = end_of_epoch(
+                    epoch, train_loss, started, step, state, cache, validation_records, labels, config
+                )
+            except TrainingDiverged as error:
+                failure = str(error)
+            else:  # model.pt before the checkpoint: a kill in between repeats this epoch, to the same model
+                if state.best_epoch == epoch:
+                    info = {**training_info, "best_epoch": epoch}
+                    save_model_folder(model_folder, step.network, result.rule, config.window_stride, info)
+                save_checkpoint(checkpoint, state, config, recordings, step)
+                write_history(model_folder, state.history)
+        state, failure = share((state, failure), rank)  # type: ignore[misc]
+        if failure is not None:
+            raise TrainingDiverged(failure)
 
-    plot_training_curves(state.history, model_folder / CURVES_FILE)
-    log.info("Best epoch %d: validation Challenge metric %.4f", state.best_epoch, state.best_score)
+    if rank.is_main:
+        plot_training_curves(state.history, model_folder / CURVES_FILE)
+        log.info("Best epoch %d: validation Challenge metric %.4f", state.best_epoch, state.best_score)
+    wait_for_all(rank)  # the others may read what rank 0 wrote (a fold ensemble loads its member)
     return next(row for row in state.history if row["epoch"] == state.best_epoch)
+
+
+def end_of_epoch(
+    epoch: int,
+    train_loss: float,
+    started: float,
+    step: TrainingStep,
+    state: TrainingState,
+    cache: SignalCache,
+    validation_records: np.ndarray,
+    labels: np.ndarray,
+    config: TrainConfig,
+) -> Validation:
+    """Validate the network after ``epoch``, record the epoch in ``state`` and log it; TrainingDiverged if it did."""
+    if not math.isfinite(train_loss):
+        raise TrainingDiverged.in_epoch(epoch, f"training loss {train_loss}", config.learning_rate)
+    try:
+        result = validate(step.network, cache, validation_records, labels, step.criterion, config, step.device)
+    except TrainingDiverged as error:
+        raise TrainingDiverged.in_epoch(epoch, str(error), config.learning_rate) from None
+    row = {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "validation_loss": result.loss,
+        **{f"validation_{key}": value for key, value in score_columns(result.scores).items()},
+        "learning_rate": step.scheduler.get_last_lr()[0],
+        "seconds": time.time() - started,
+    }
+    improved = state.record(epoch, row, result.scores.challenge_metric)
+    log.info(
+        "epoch %d: train loss %.4f, validation loss %.4f, Challenge metric %.4f, AUROC %.3f%s (%.0f s)",
+        epoch,
+        train_loss,
+        result.loss,
+        result.scores.challenge_metric,
+        result.scores.auroc,
+        " *best*" if improved else "",
+        row["seconds"],
+    )
+    return result
 
 
 def training_step(
@@ -204,15 +256,20 @@ def training_step(
     config: TrainConfig,
     device: torch.device,
     steps_per_epoch: int,
+    rank: Rank = SINGLE_PROCESS,
 ) -> TrainingStep:
     """A new network and everything that trains it, on ``device``, seeded with ``config.seed``: the record
     features are standardised with the training recordings' ``train_features``, the loss weighs classes by
-    ``weights``."""
+    ``weights``; under torchrun (``rank``) the network is one replica of DistributedDataParallel."""
     configure_reproducibility(device, config.deterministic)
     torch.manual_seed(config.seed)
     model = MultiScaleSENet(MODEL_SIZES[config.model_size])
     model.standardize_record_features(train_features)
     model = model.to(device)
+    if rank.distributed:  # one replica per process, gradients averaged over the processes
+        if device.type == "cuda":  # batch statistics over the global batch, as one process has them
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     warmup_steps = max(1, round(config.warmup_epochs * steps_per_epoch))
     total_steps = config.epochs * steps_per_epoch
@@ -230,17 +287,21 @@ def training_step(
         precision=precision,
         noise=random_generator(device, config.seed),
         noise_std=config.noise_std,
+        rank=rank,
     )
 
 
-def resume_run(checkpoint: Path, config: TrainConfig, recordings: dict, step: TrainingStep) -> TrainingState:
-    """The state of the interrupted run whose checkpoint is ``checkpoint``, restored into ``step``."""
+def resume_run(
+    checkpoint: Path, config: TrainConfig, recordings: dict, step: TrainingStep, rank: Rank = SINGLE_PROCESS
+) -> TrainingState:
+    """The state of the interrupted run whose checkpoint is ``checkpoint``, restored into ``step`` (on every rank)."""
     if not checkpoint.is_file():
         raise FileNotFoundError(f"cannot resume: {checkpoint} does not exist")
     state = load_checkpoint(checkpoint, config, recordings, step)
-    if state.history:  # a kill between the checkpoint and metrics.csv leaves the file one epoch behind
-        write_history(checkpoint.parent, state.history)
-    log.info("Resuming after epoch %d (best %.4f at epoch %d)", state.epoch, state.best_score, state.best_epoch)
+    if rank.is_main:
+        if state.history:  # a kill between the checkpoint and metrics.csv leaves the file one epoch behind
+            write_history(checkpoint.parent, state.history)
+        log.info("Resuming after epoch %d (best %.4f at epoch %d)", state.epoch, state.best_score, state.best_epoch)
     return state
 
 
@@ -255,7 +316,7 @@ class TrainingDiverged(ValueError):
 
 
 def training_loader(
-    dataset: WindowDataset, batches: EpochBatchSampler, workers: int, device: torch.device
+    dataset: WindowDataset, batches: Sampler[list[tuple[int, int]]], workers: int, device: torch.device
 ) -> DataLoader:
     """One DataLoader for the whole run: its ``workers`` processes (-1: 4 for a GPU, none for the CPU) persist
     across epochs, and its batches come in pinned memory for a GPU, so that their copy overlaps the network."""
@@ -284,13 +345,24 @@ class TrainingStep:
     precision: torch.dtype | None  # autocast dtype; None: float32
     noise: torch.Generator  # on the training device (the noise is drawn where it is added), reseeded every epoch
     noise_std: float
+    rank: Rank = SINGLE_PROCESS
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The network itself (inside DistributedDataParallel under torchrun): what is validated and saved."""
+        return self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
 
     def __call__(self, windows: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """One step on a batch as the loader gives it (int16 µV windows, on the host); returns the loss."""
         device = self.device
         signals = millivolts(windows.to(device, non_blocking=True))
         if self.noise_std > 0:
-            signals = signals + self.noise_std * torch.randn(signals.shape, generator=self.noise, device=device)
+            # Every rank draws the noise of the whole global batch and keeps its share: the same noise per
+            # window, and the same generator state, as one process.
+            world = self.rank.world
+            shape = (len(signals) * world, *signals.shape[1:])
+            noise = torch.randn(shape, generator=self.noise, device=device)[self.rank.rank :: world]
+            signals = signals + self.noise_std * noise
         with autocast(device, self.precision):
             logits = self.model(signals, features.to(device, non_blocking=True))
         loss = self.criterion(logits, targets.to(device, non_blocking=True))
@@ -311,9 +383,9 @@ def train_epoch(step: TrainingStep, loader: DataLoader, description: str) -> flo
     """
     step.model.train()
     total = torch.zeros((), dtype=torch.float64, device=step.device)
-    progress = tqdm(loader, desc=description, unit="batch", leave=False, disable=None)
+    progress = tqdm(loader, desc=description, unit="batch", leave=False, disable=None if step.rank.is_main else True)
     for count, (windows, features, targets) in enumerate(progress, start=1):
         total += step(windows, features, targets)
         if not progress.disable and count % 20 == 0:
             progress.set_postfix(loss=f"{total.item() / count:.4f}")
-    return float(total) / max(len(loader), 1)
+    return float(mean_over_ranks(total, step.rank)) / max(len(loader), 1)

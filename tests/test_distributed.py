@@ -1,0 +1,114 @@
+"""Several processes training one model: batch shares, one step equal to one process's, and torchrun end to end.
+
+On the CPU the processes talk through gloo. BatchNorm then normalises each rank's share of a batch
+by its own statistics (SyncBatchNorm, which pools them as one process would, needs a GPU and is used
+there), so weights after a training epoch differ from a one-process run's by those statistics. The
+exact equivalence is therefore checked for one step with the network in evaluation mode (running
+statistics, no dropout): the same data, noise and averaged gradients must give the same weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as multiprocessing
+from trained_model import REPOSITORY, learnable_data, subprocess_env, train_arguments
+
+from ecg12.config import TrainConfig
+from ecg12.distributed import Rank, ShardedBatches, shard
+from ecg12.features import NUM_RECORD_FEATURES
+from ecg12.inference import load_classifier
+from ecg12.training import training_step
+
+GLOBAL_BATCH = 4
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_ranks_share_every_global_batch_and_take_the_same_number_of_steps() -> None:
+    batches = [list(range(10)), list(range(10, 13)), list(range(13, 17))]  # 10, 3 and 4 items
+    shares = [list(ShardedBatches(batches, Rank(rank, 2))) for rank in (0, 1)]
+    assert [len(s) for s in shares] == [2, 2] == [len(ShardedBatches(batches, Rank(rank, 2))) for rank in (0, 1)]
+    # The batch of 3 cannot give each of 2 ranks two items: both drop it. Every other item goes to one rank.
+    served = sorted(item for rank_batches in shares for batch in rank_batches for item in batch)
+    assert served == [*range(10), *range(13, 17)]
+    assert shard(list(range(10)), Rank(1, 3)) == [1, 4, 7]
+
+
+def one_step(rank: int, world: int, port: int, folder: str) -> None:
+    """One training step of rank ``rank`` of ``world`` on its share of a fixed global batch; saves the weights."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    if world > 1:
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+    place = Rank(rank, world)
+    config = TrainConfig(model_size="tiny", batch_size=GLOBAL_BATCH, device="cpu", seed=7)
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(16, NUM_RECORD_FEATURES)).astype(np.float32)
+    step = training_step(features, np.ones(24), config, torch.device("cpu"), steps_per_epoch=10, rank=place)
+    windows = torch.from_numpy(rng.integers(-2000, 2000, (GLOBAL_BATCH, 12, 5000)).astype(np.int16))
+    batch_features = torch.from_numpy(features[:GLOBAL_BATCH])
+    targets = torch.from_numpy((rng.random((GLOBAL_BATCH, 24)) < 0.2).astype(np.float32))
+    step.model.eval()  # running statistics, no dropout: see the module docstring
+    share = slice(rank, None, world)
+    step(windows[share], batch_features[share], targets[share])
+    torch.save(step.network.state_dict(), Path(folder) / f"world{world}-rank{rank}.pt")
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def test_one_step_of_two_processes_equals_one_step_of_one(tmp_path: Path) -> None:
+    one_step(0, 1, free_port(), str(tmp_path))
+    multiprocessing.spawn(one_step, args=(2, free_port(), str(tmp_path)), nprocs=2)
+    single = torch.load(tmp_path / "world1-rank0.pt")
+    for rank in (0, 1):
+        replica = torch.load(tmp_path / f"world2-rank{rank}.pt")
+        for name, tensor in single.items():
+            torch.testing.assert_close(replica[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+    assert any(not torch.equal(t, torch.zeros_like(t)) for t in single.values())
+
+
+def torchrun(*arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    return subprocess.run(
+        [*command, "--master_port", str(free_port()), "train_model.py", *arguments],
+        cwd=REPOSITORY,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_torchrun_trains_one_model_folder_and_resumes(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    data = learnable_data(tmp_path_factory)
+    model = tmp_path / "model"
+    arguments = train_arguments(data, model, tmp_path / "cache", epochs=1)
+    first = torchrun(*arguments)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stderr.count("epoch 1: train loss") == 1  # rank 0 alone logs
+    resumed = torchrun(*train_arguments(data, model, tmp_path / "cache", epochs=2), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    with open(model / "metrics.csv", newline="") as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
+    assert not [p.name for p in model.iterdir() if p.name.endswith(".tmp")]
+    classifier = load_classifier(model)
+    bundle = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
+    assert bundle["training"]["processes"] == 2
+    assert not any(name.startswith("module.") for name in bundle["state_dicts"][0])  # the network, not its wrapper
+    silence = (np.zeros((12, 5000), np.float32), np.zeros(NUM_RECORD_FEATURES, np.float32))
+    assert classifier.probabilities([silence]).shape == (1, 24)
