@@ -1,8 +1,12 @@
 #!/usr/bin/env python
-"""k-fold cross-validation: python cross_validate.py DATA OUT [--folds 5] [training options].
+"""k-fold cross-validation: python cross_validate.py DATA OUT [--folds 5] [--fold K | --pool] [training options].
 
 Writes OUT/foldK/ (models), OUT/outputs/ (out-of-fold Challenge outputs), OUT/cv_scores.csv,
 OUT/report.md and OUT/class_scores.png, and prints the per-fold, mean and pooled scores.
+
+Folds are independent: on a machine with several GPUs, run one per GPU at once, then pool them:
+    python cross_validate.py DATA OUT --fold 1 --device cuda:0 &   (... --fold 5 --device cuda:4 &)
+    wait; python cross_validate.py DATA OUT --pool
 """
 
 from __future__ import annotations
@@ -20,16 +24,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", help="folder of Challenge recordings")
     parser.add_argument("output", help="folder for fold models, out-of-fold outputs and the report")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier cross-validation in OUT")
+    step = parser.add_mutually_exclusive_group()
+    step.add_argument("--fold", type=int, metavar="K", help="run fold K (1 to --folds) only")
+    step.add_argument("--pool", action="store_true", help="score the folds already run (with --fold) together")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier cross-validation (or fold) in OUT")
     add_training_arguments(parser)
     add_threads_argument(parser)
     arguments = parser.parse_args(argv)
     apply_threads(arguments)
-    from ecg12.crossval import cross_validate  # only now: torch takes seconds to import, --help does not wait
+    from ecg12.crossval import cross_validate, pool_folds, run_fold  # only now: torch takes seconds to import
 
+    config = training_config(arguments)
     try:
-        config = training_config(arguments)
-        rows = cross_validate(arguments.data, arguments.output, config, arguments.folds, arguments.overwrite)
+        if arguments.fold is not None:
+            run_fold(arguments.data, arguments.output, config, arguments.folds, arguments.fold, arguments.overwrite)
+            print(f"fold {arguments.fold} of {arguments.folds} done; pool the folds with --pool when all are")
+            return 0
+        if arguments.pool:
+            rows = pool_folds(arguments.data, arguments.output, config, arguments.folds)
+        else:
+            rows = cross_validate(arguments.data, arguments.output, config, arguments.folds, arguments.overwrite)
     except (ValueError, FileNotFoundError) as error:
         print(f"cross_validate.py: {error}", file=sys.stderr)
         return 1

@@ -40,6 +40,9 @@ from ecg12.training import score_columns
 log = logging.getLogger(__name__)
 
 
+HELD_OUT_FILE = "held_out.npz"  # in each fold folder: the fold's out-of-fold outputs, for the pooling step
+
+
 def cross_validate(
     data_folder: str | os.PathLike[str],
     output_folder: str | os.PathLike[str],
@@ -49,50 +52,88 @@ def cross_validate(
 ) -> dict[str, dict[str, float]]:
     """Run k-fold cross-validation; writes fold models, out-of-fold outputs, tables and a report.
 
-    An output folder that holds an earlier run's results is refused, or with ``overwrite`` emptied
-    of them first: fold folders of a run with more folds must not sit beside the new report.
+    The same as :func:`run_fold` for every fold, then :func:`pool_folds`. An output folder that holds
+    an earlier run's results is refused, or with ``overwrite`` emptied of them first: fold folders
+    of a run with more folds must not sit beside the new report.
     """
-    started = time.time()
     resolve_device(config.device)  # an unusable device is reported before the (long) cache build
     output_folder = Path(output_folder)
-    earlier = earlier_results(output_folder)
-    if earlier and not overwrite:
+    _clear(output_folder, earlier_results(output_folder), overwrite, "an earlier cross-validation")
+    for fold in range(1, folds + 1):
+        run_fold(data_folder, output_folder, config, folds, fold)
+    return pool_folds(data_folder, output_folder, config, folds)
+
+
+def run_fold(
+    data_folder: str | os.PathLike[str],
+    output_folder: str | os.PathLike[str],
+    config: TrainConfig,
+    folds: int,
+    fold: int,
+    overwrite: bool = False,
+) -> None:
+    """Train fold ``fold`` (1 to ``folds``) into ``output_folder/foldK`` and classify its held-out recordings.
+
+    Folds are independent: a machine with several GPUs runs one per GPU at once
+    (``cross_validate.py --fold K --device cuda:K``), then :func:`pool_folds` scores them together.
+    """
+    if not 1 <= fold <= folds:
+        raise ValueError(f"fold {fold} does not exist: choose 1 to {folds}")
+    resolve_device(config.device)
+    fold_folder = Path(output_folder) / f"fold{fold}"
+    _clear(fold_folder.parent, [fold_folder] if fold_folder.exists() else [], overwrite, f"fold {fold}")
+    started = time.time()
+    cache = load_cache(data_folder, config)
+    fold_of = k_folds(scored_classes().encode(cache.codes), folds, config.seed)
+    held_out = np.flatnonzero(fold_of == fold - 1)
+    log.info("Fold %d/%d: training on %d recordings", fold, folds, len(cache) - len(held_out))
+    fit(cache, np.flatnonzero(fold_of != fold - 1), fold_folder, config)
+    classifier = load_classifier(fold_folder, config.device)  # on the device it was trained on
+    probabilities = classifier.probabilities((cache.signal(int(i)), cache.features[int(i)]) for i in held_out)
+    np.savez_compressed(
+        fold_folder / HELD_OUT_FILE,
+        names=np.array([cache.names[i] for i in held_out]),
+        probabilities=probabilities,
+        binary=classifier.decision_rule.apply(probabilities),
+        seconds=time.time() - started,
+    )
+
+
+def pool_folds(
+    data_folder: str | os.PathLike[str], output_folder: str | os.PathLike[str], config: TrainConfig, folds: int = 5
+) -> dict[str, dict[str, float]]:
+    """Score the out-of-fold outputs of every fold, per fold and pooled; write the outputs, tables and report."""
+    output_folder = Path(output_folder)
+    missing = [k for k in range(1, folds + 1) if not (output_folder / f"fold{k}" / HELD_OUT_FILE).is_file()]
+    if missing:
         raise ValueError(
-            f"{output_folder} holds an earlier cross-validation ({', '.join(p.name for p in earlier)}): "
-            "choose another folder, or replace it with --overwrite"
+            f"{output_folder}: folds {', '.join(map(str, missing))} of {folds} are not done: run them first (--fold K)"
         )
-    for path in earlier:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    output_folder.mkdir(parents=True, exist_ok=True)
     classes = scored_classes()
     cache = load_cache(data_folder, config)
     labels = classes.encode(cache.codes)
     fold_of = k_folds(labels, folds, config.seed)
+    index = {name: position for position, name in enumerate(cache.names)}
     probabilities = np.zeros(labels.shape)
     binary = np.zeros(labels.shape, dtype=bool)
     rows: dict[str, dict[str, float]] = {}
     for fold in range(folds):
-        held_out = np.flatnonzero(fold_of == fold)
-        fold_folder = output_folder / f"fold{fold + 1}"
-        fold_started = time.time()
-        log.info("Fold %d/%d: training on %d recordings", fold + 1, folds, len(labels) - len(held_out))
-        fit(cache, np.flatnonzero(fold_of != fold), fold_folder, config)
-        classifier = load_classifier(fold_folder, config.device)  # on the device it was trained on
-        inputs = ((cache.signal(int(i)), cache.features[int(i)]) for i in held_out)
-        probabilities[held_out] = classifier.probabilities(inputs)
-        binary[held_out] = classifier.decision_rule.apply(probabilities[held_out])
+        saved = np.load(output_folder / f"fold{fold + 1}" / HELD_OUT_FILE)
+        held_out = np.array([index[str(name)] for name in saved["names"]], dtype=np.int64)
+        if not np.array_equal(np.sort(held_out), np.flatnonzero(fold_of == fold)):
+            raise ValueError(f"{output_folder}/fold{fold + 1} was run on other data or with other folds: run it again")
+        probabilities[held_out] = saved["probabilities"]
+        binary[held_out] = saved["binary"]
         fold_scores = score(labels[held_out], binary[held_out], probabilities[held_out], classes)
-        rows[f"fold {fold + 1}"] = {**score_columns(fold_scores), "seconds": time.time() - fold_started}
+        rows[f"fold {fold + 1}"] = {**score_columns(fold_scores), "seconds": float(saved["seconds"])}
         log.info("Fold %d: Challenge metric %.4f", fold + 1, fold_scores.challenge_metric)
 
     fold_rows = list(rows.values())
     rows["mean of folds"] = {key: float(np.mean([r[key] for r in fold_rows])) for key in fold_rows[0]}
     rows["sd of folds"] = {key: float(np.std([r[key] for r in fold_rows], ddof=1)) for key in fold_rows[0]}
     pooled = score(labels, binary, probabilities, classes)
-    rows["pooled out-of-fold"] = {**score_columns(pooled), "seconds": time.time() - started}
+    seconds = float(sum(r["seconds"] for r in fold_rows))  # the folds' own times, wherever they ran
+    rows["pooled out-of-fold"] = {**score_columns(pooled), "seconds": seconds}
     max_fraction = DecisionRule("max-fraction").apply(probabilities)
     rows["pooled, max/5 rule"] = score_columns(score(labels, max_fraction, probabilities, classes))
     crossfitted = crossfitted_thresholds(labels, probabilities, fold_of)
@@ -105,6 +146,7 @@ def cross_validate(
         score(labels, tuned_binary, probabilities, classes)
     )
 
+    shutil.rmtree(output_folder / "outputs", ignore_errors=True)  # an earlier pooling's, maybe of other recordings
     _write_outputs(output_folder / "outputs", cache.names, classes.expand(binary), classes.expand(probabilities))
     # Like the driver, every recording gets an output: the unreadable ones all-negative, listed with the reason.
     unreadable = tuple(name for name, _ in cache.skipped)
@@ -120,8 +162,23 @@ def cross_validate(
         binary=binary,
         folds=fold_of,
     )
-    write_report(output_folder, config, folds, rows, pooled, labels, len(unreadable), time.time() - started)
+    write_report(output_folder, config, folds, rows, pooled, labels, len(unreadable), seconds)
     return rows
+
+
+def _clear(folder: Path, earlier: list[Path], overwrite: bool, what: str) -> None:
+    """Refuse ``earlier`` results in ``folder`` unless ``overwrite``; then remove them."""
+    if earlier and not overwrite:
+        raise ValueError(
+            f"{folder} holds {what} ({', '.join(p.name for p in earlier)}): "
+            "choose another folder, or replace it with --overwrite"
+        )
+    for path in earlier:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
 
 
 RESULT_FILES = ("outputs", "cv_scores.csv", "oof.npz", "report.md", "class_scores.png", SKIPPED_FILE)
@@ -192,7 +249,7 @@ def write_report(
     lines = [
         f"# {folds}-fold cross-validation",
         "",
-        f"{labels.shape[0]} recordings, wall time {seconds / 60:.1f} min. Recipe: `{json.dumps(asdict(config))}`",
+        f"{labels.shape[0]} recordings, {seconds / 60:.1f} min of fold time. Recipe: `{json.dumps(asdict(config))}`",
         "",
         f"{unreadable} recordings could not be read: listed with the reason in {SKIPPED_FILE}; their outputs are "
         "all-negative and they are not in the scores below."

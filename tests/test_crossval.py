@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from synthetic import make_learnable_dataset
 
+import cross_validate as cross_validate_script
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.crossval import cross_validate, crossfitted_thresholds
@@ -106,3 +107,23 @@ def test_unreadable_recordings_get_negative_outputs_and_are_listed(
         reasons = {row["recording"]: row["reason"] for row in csv.DictReader(handle)}
     assert reasons.keys() == {"broken", "orphan"} and "empty" in reasons["broken"] and "header" in reasons["orphan"]
     assert "2 recordings could not be read" in (tmp_path / "cv" / "report.md").read_text()
+
+
+def test_folds_run_apart_and_pooled_give_the_same_report(run: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    """As on a machine with a GPU per fold: cross_validate.py --fold K for each K, then --pool."""
+    data, together, _ = run
+    out = tmp_path / "cv"
+    common = [str(data), str(out), "--folds", "2", "--model-size", "tiny", "--epochs", "1", "--epoch-windows", "8"]
+    common += ["--batch-size", "4", "--device", "cpu", "--cache-dir", str(together / "cache")]
+    assert cross_validate_script.main([*common, "--pool"]) == 1  # no fold done yet: refused
+    for fold in ("2", "1"):
+        assert cross_validate_script.main([*common, "--fold", fold]) == 0
+    assert cross_validate_script.main([*common, "--fold", "1"]) == 1  # already done: refused without --overwrite
+    assert cross_validate_script.main([*common, "--pool"]) == 0
+    pooled = np.load(out / "oof.npz")
+    reference = np.load(together / "oof.npz")
+    np.testing.assert_array_equal(pooled["names"], reference["names"])
+    np.testing.assert_allclose(pooled["probabilities"], reference["probabilities"], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(pooled["binary"], reference["binary"])
+    for name in sorted(p.name for p in (together / "outputs").glob("*.csv")):
+        assert (out / "outputs" / name).read_text() == (together / "outputs" / name).read_text()
