@@ -17,6 +17,7 @@ Modules, one concern each:
     training      one network's training: the epoch loop, one optimiser step, validation, early stopping
     checkpoints   a run's model folder: checks before a run, the checkpoint and resume, metrics/split files
     ensemble      fold ensembles (--members K)
+    distributed   several processes training one model (torchrun, DistributedDataParallel)
     runs          a training run from a data folder to a model folder (train_model.py)
     thresholds    decision rules (max/5 per sample, per-class tuned) and which one a run uses
     inference     loading a model folder and classifying recordings
