@@ -23,13 +23,14 @@ def training_code(
     config: TrainConfig | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    member: int | None = None,
 ) -> None:
     """Train a model on the recordings in ``data_directory`` and save it in ``model_directory``.
 
     ``resume`` continues an interrupted run; a folder that already holds a model is refused unless
-    ``overwrite`` (see ecg12.runs.train).
+    ``overwrite``; ``member`` trains one fold model of an ensemble (see ecg12.runs.train).
     """
-    train(data_directory, model_directory, config, resume=resume, overwrite=overwrite)
+    train(data_directory, model_directory, config, resume=resume, overwrite=overwrite, member=member)
 
 
 def load_12ECG_model(model_directory: str | os.PathLike[str], device: str = "auto") -> Classifier:

@@ -22,6 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="folder to write the model into")
     add_training_arguments(parser)
     add_threads_argument(parser)
+    parser.add_argument(
+        "--member",
+        type=int,
+        metavar="I",
+        help="with --members K: train fold model I only (members at once, one per GPU; then --resume assembles them)",
+    )
     run = parser.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true", help="continue the interrupted run in MODEL")
     run.add_argument("--overwrite", action="store_true", help="replace the model already in MODEL with a new run")
@@ -36,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             training_config(arguments),
             resume=arguments.resume,
             overwrite=arguments.overwrite,
+            member=arguments.member,
         )
     except (ValueError, FileNotFoundError) as error:
         print(f"train_model.py: {error}", file=sys.stderr)

@@ -25,12 +25,18 @@ from ecg12.training import fit_network, score_columns
 log = logging.getLogger(__name__)
 
 
+def member_folder(model_folder: Path, member: int) -> Path:
+    """The model folder of fold model ``member`` (1 to k) of the ensemble in ``model_folder``."""
+    return Path(model_folder) / MEMBERS_FOLDER / f"member{member}"
+
+
 def fit_fold_ensemble(
     cache: SignalCache,
     records: np.ndarray,
     model_folder: str | os.PathLike[str],
     config: TrainConfig,
     resume: bool = False,
+    only: int | None = None,
 ) -> dict[str, object]:
     """``config.members`` networks averaged at inference, as the rank-2 entry of 2020 ran its five fold models.
 
@@ -39,10 +45,12 @@ def fit_fold_ensemble(
     thus validated on once, and the decision rule is chosen on these pooled validation outputs: k
     times more recordings than one validation split gives. ``model.pt`` is written once, when all
     members are trained; ``resume`` resumes the member that was interrupted and skips finished ones.
+    ``only`` trains member ``only`` (1 to k) and nothing else: members can train at once, one per
+    GPU, and a run with ``resume`` then assembles them.
     """
     rank = current_rank()  # under torchrun every rank trains each member; rank 0 alone assembles the ensemble
     model_folder = Path(model_folder)
-    if rank.is_main:
+    if rank.is_main and only is None:  # runs of single members, at once, leave the ensemble's folder alone
         model_folder.mkdir(parents=True, exist_ok=True)
         remove_run_temporaries(model_folder)
     classes = scored_classes()
@@ -52,7 +60,9 @@ def fit_fold_ensemble(
     members: list[MultiScaleSENet] = []
     member_rows: list[dict[str, object]] = []
     for member in range(config.members):
-        folder = model_folder / MEMBERS_FOLDER / f"member{member + 1}"
+        if only is not None and member + 1 != only:
+            continue
+        folder = member_folder(model_folder, member + 1)
         held_out = fold_of == member
         log.info("Fold model %d/%d: validated on %d recordings", member + 1, config.members, int(held_out.sum()))
         resume_member = resume and (folder / CHECKPOINT_FILE).is_file()
@@ -64,8 +74,8 @@ def fit_fold_ensemble(
         probabilities[held_out] = classifier.probabilities(inputs)
         members.append(classifier.model)  # type: ignore[arg-type]  # a member folder holds one network
 
-    if not rank.is_main:
-        return {"members": config.members}
+    if only is not None or not rank.is_main:
+        return {"members": config.members, **(member_rows[0] if only is not None else {})}
     rule = choose_decision_rule(labels, probabilities, config.decision_rule)
     pooled = score_columns(score(labels, rule.apply(probabilities), probabilities, classes))
     log.info("Fold ensemble: pooled validation Challenge metric %.4f", pooled["challenge_metric"])

@@ -485,3 +485,26 @@ def test_a_file_name_that_is_not_utf8_is_trained_on_and_listed(tmp_path: Path, s
         assert train_model.main(train_arguments(data, model, tmp_path / "cache", epochs=1)) == 0
     listed = {row["recording"] for row in read_rows(model / checkpoints.SPLIT_FILE)}
     assert "rec\\xff" in listed and original not in listed and len(listed) == len(list(data.glob("*.hea")))
+
+
+def test_members_trained_apart_assemble_into_the_same_ensemble(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As on a machine with a GPU per member: --member I for each I (at once), then --resume assembles them."""
+    data = learnable_data(tmp_path_factory)
+    together, apart = tmp_path / "together", tmp_path / "apart"
+    arguments = [*train_arguments(data, together, tmp_path / "cache", epochs=1), "--members", "2"]
+    with one_torch_thread():
+        assert train_model.main(arguments) == 0
+        apart_arguments = [*train_arguments(data, apart, tmp_path / "cache", epochs=1), "--members", "2"]
+        for member in ("2", "1"):
+            assert train_model.main([*apart_arguments, "--member", member]) == 0
+        assert not (apart / "model.pt").exists()  # a member alone is not the ensemble
+        assert train_model.main([*apart_arguments, "--member", "3"]) == 1
+        assert "member 3 does not exist" in capsys.readouterr().err
+        assert train_model.main([*apart_arguments, "--resume"]) == 0
+    assembled = torch.load(apart / "model.pt", map_location="cpu", weights_only=True)
+    reference = torch.load(together / "model.pt", map_location="cpu", weights_only=True)
+    assert assembled["decision_rule"] == reference["decision_rule"] and assembled["members"] == 2
+    for state, expected in zip(assembled["state_dicts"], reference["state_dicts"], strict=True):
+        assert_same_state(state, expected)
