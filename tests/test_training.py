@@ -100,7 +100,7 @@ def test_unreadable_recordings_are_skipped_counted_and_listed(
     messy = make_messy_folder(tmp_path / "data", seed=4, include_long=False)
     used: dict[str, object] = {}
 
-    def fake_fit(cache, records, model_folder, config, resume=False):  # type: ignore[no-untyped-def]
+    def fake_fit(cache, records, model_folder, config, resume=False, member=None):  # type: ignore[no-untyped-def]
         used["names"] = [cache.names[i] for i in records]
         return {}
 
