@@ -8,16 +8,20 @@ WFDB ``.dat`` files in formats 16, 61, 80, 24, 32 and 212 with all leads in one 
 layout) are decoded here from the parsed header; other WFDB layouts go through the ``wfdb`` package.
 
 Signals come back as float64 arrays of shape (leads, samples), either in raw ADC counts (what the
-Challenge's ``run_12ECG_classifier`` receives) or in millivolts. Samples that a WFDB ``.dat`` file
-marks as missing come back as NaN, as the ``wfdb`` package reads them. Every failure is a
-:class:`~ecg12.headers.RecordError` naming the file and what is wrong with it.
+Challenge's ``run_12ECG_classifier`` receives) or in millivolts. :func:`open_counts` reads a recording a
+range of samples at a time instead (straight from the file for the Challenge's MATLAB v4 files and the
+``.dat`` formats decoded here), so that classifying a day-long recording needs memory for a few minutes of
+it. Samples that a WFDB ``.dat`` file marks as missing come back as NaN, as the ``wfdb`` package reads them.
+Every failure is a :class:`~ecg12.headers.RecordError` naming the file and what is wrong with it.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Sequence
+import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,6 +176,98 @@ def signal_file(header_path: str | os.PathLike[str]) -> Path:
     raise RecordError(path, "no .mat or .dat signal file beside the header")
 
 
+class CountsReader:
+    """A recording's raw ADC counts, read a range of samples at a time: (leads, samples) float64, NaN where missing.
+
+    :func:`open_counts` gives one for a signal file; :func:`counts_in_memory` for counts already in memory.
+    """
+
+    def __init__(self, path: Path, num_leads: int, num_samples: int) -> None:
+        self.path = path
+        self.shape = (num_leads, num_samples)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Counts of samples ``start:stop`` of every lead, float64 (leads, stop - start)."""
+        raise NotImplementedError
+
+
+class _CountsArray(CountsReader):
+    """Counts held in memory: a MAT file that is not a plain v4 ``val``, a record read by the wfdb package."""
+
+    def __init__(self, path: Path, counts: np.ndarray) -> None:
+        super().__init__(path, *counts.shape)
+        self.counts = counts
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self.counts[:, start:stop]
+
+
+class _MatV4Counts(CountsReader):
+    """A MATLAB v4 file holding only ``val`` (leads x samples, column-major: one sample of every lead after another),
+    read where the samples lie with positional reads, so that only the samples asked for are ever in memory."""
+
+    def __init__(self, path: Path, data_offset: int, dtype: np.dtype, num_leads: int, num_samples: int) -> None:
+        super().__init__(path, num_leads, num_samples)
+        self.data_offset = data_offset
+        self.dtype = dtype
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        leads = self.shape[0]
+        offset = self.data_offset + start * leads * self.dtype.itemsize
+        samples = np.fromfile(self.path, dtype=self.dtype, count=(stop - start) * leads, offset=offset)
+        return np.ascontiguousarray(samples.reshape(stop - start, leads).T, dtype=np.float64)
+
+
+class _DatCounts(CountsReader):
+    """A WFDB signal file with all leads interleaved (one frame: a sample of every lead) in a format decoded here."""
+
+    def __init__(self, path: Path, offset: int, fmt: str, num_leads: int, num_samples: int) -> None:
+        super().__init__(path, num_leads, num_samples)
+        self.offset = offset
+        self.fmt = fmt
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        leads = self.shape[0]
+        first, last = start * leads, stop * leads  # sample positions in the file
+        # Format 212 packs two samples into 3 bytes: read from the start of the pair that holds the first sample.
+        pair_start = first - first % 2 if self.fmt == "212" else first
+        byte_start = int(pair_start * _BYTES_PER_SAMPLE[self.fmt])
+        byte_stop = min(math.ceil(last * _BYTES_PER_SAMPLE[self.fmt]), self.data_bytes)
+        raw = np.fromfile(self.path, dtype=np.uint8, count=byte_stop - byte_start, offset=self.offset + byte_start)
+        samples = _decode(raw, self.fmt)[first - pair_start : last - pair_start]
+        counts = samples.reshape(stop - start, leads).T.astype(np.float64)
+        return _mark_missing_samples(counts, [self.fmt] * leads)
+
+    @property
+    def data_bytes(self) -> int:
+        """The bytes that the samples take in the file."""
+        return math.ceil(self.shape[0] * self.shape[1] * _BYTES_PER_SAMPLE[self.fmt])
+
+
+def counts_in_memory(counts: np.ndarray, source: str | os.PathLike[str] = "<memory>") -> CountsReader:
+    """A :class:`CountsReader` of (leads, samples) counts already in memory (the Challenge's ``val`` array)."""
+    return _CountsArray(Path(source), np.asarray(counts, dtype=np.float64))
+
+
+def open_counts(path: str | os.PathLike[str], header: Header) -> CountsReader:
+    """The raw ADC counts of a signal file, checked against the header's shape, to be read a range at a time.
+
+    A MATLAB v4 file holding only ``val`` (what the Challenge ships) and a WFDB ``.dat`` file in a format
+    decoded here are read from the file as each range is asked for, so that a recording of any length
+    costs memory for the samples read only. Any other file (other MAT versions, several variables, other
+    WFDB layouts) is read whole, as :func:`load_counts` always did. Every problem that :func:`load_counts`
+    reports is reported here, by the same :class:`~ecg12.headers.RecordError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecordError(path, "signal file not found")
+    counts = _open_dat(path, header) if path.suffix.lower() == ".dat" else _open_mat(path)
+    expected = (header.num_leads, header.num_samples)
+    if counts.shape != expected:
+        raise RecordError(path, f"signal has shape {counts.shape} but the header declares {expected} (leads, samples)")
+    return counts
+
+
 def load_counts(path: str | os.PathLike[str], header: Header) -> np.ndarray:
     """Raw ADC counts (leads x samples, float64), checked against the header's shape.
 
@@ -179,16 +275,10 @@ def load_counts(path: str | os.PathLike[str], header: Header) -> np.ndarray:
     ``wfdb`` package reads them), and NaN in a floating-point ``val``; infinite values are loaded as
     they are. :func:`ecg12.preprocess.prepare_signal`, which every classification and training path
     goes through, fills NaN gaps and rejects infinite values. A ``.mat`` file's integer values are
-    all taken as samples, as the Challenge's own loader takes them.
+    all taken as samples, as the Challenge's own loader takes them. The whole recording is in memory:
+    :func:`open_counts` reads it a range at a time.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise RecordError(path, "signal file not found")
-    counts = _load_dat(path, header) if path.suffix.lower() == ".dat" else _load_mat(path)
-    expected = (header.num_leads, header.num_samples)
-    if counts.shape != expected:
-        raise RecordError(path, f"signal has shape {counts.shape} but the header declares {expected} (leads, samples)")
-    return counts
+    return open_counts(path, header).read(0, header.num_samples)
 
 
 def to_millivolts(counts: np.ndarray, header: Header) -> np.ndarray:
@@ -197,6 +287,18 @@ def to_millivolts(counts: np.ndarray, header: Header) -> np.ndarray:
     Every lead's units must be a voltage (:func:`millivolts_per_unit`), else this is a
     :class:`~ecg12.headers.RecordError` naming the header, the leads and their units. NaN stays NaN.
     """
+    baselines, gains, scales = _millivolt_conversion(header)
+    return (counts - baselines) / gains * scales
+
+
+def millivolts_reader(counts: CountsReader, header: Header) -> Callable[[int, int], np.ndarray]:
+    """Read samples ``start:stop`` of ``counts`` in millivolts (:func:`to_millivolts`); the units are checked now."""
+    baselines, gains, scales = _millivolt_conversion(header)
+    return lambda start, stop: (counts.read(start, stop) - baselines) / gains * scales
+
+
+def _millivolt_conversion(header: Header) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per lead (as (leads, 1) columns): baseline, gain and millivolts per unit; RecordError for unknown units."""
     unknown = [
         f"lead {lead.name} in {lead.units!r}" for lead in header.leads if millivolts_per_unit(lead.units) is None
     ]
@@ -209,7 +311,7 @@ def to_millivolts(counts: np.ndarray, header: Header) -> np.ndarray:
     gains = np.array([lead.adc_gain for lead in header.leads], dtype=np.float64)[:, None]
     baselines = np.array([lead.baseline for lead in header.leads], dtype=np.float64)[:, None]
     scales = np.array([millivolts_per_unit(lead.units) for lead in header.leads], dtype=np.float64)[:, None]
-    return (counts - baselines) / gains * scales
+    return baselines, gains, scales
 
 
 def millivolts_per_unit(units: str) -> float | None:
@@ -230,9 +332,43 @@ def load_signal(
     return header, to_millivolts(counts, header)
 
 
-def _load_mat(path: Path) -> np.ndarray:
+def _open_mat(path: Path) -> CountsReader:
     if path.stat().st_size == 0:
         raise RecordError(path, "MAT file is empty (0 bytes)")
+    return _plain_mat_v4(path) or _CountsArray(path, _load_mat(path))
+
+
+# MATLAB v4 numeric types (the P digit of a variable's type code) and their NumPy types, as scipy.io reads them.
+_MAT_V4_TYPES = {0: "f8", 1: "f4", 2: "i4", 3: "i2", 4: "u2", 5: "u1"}
+_MAT_V4_HEADER = 20  # five int32: type code, rows, columns, imaginary flag, name length (with its NUL)
+
+
+def _plain_mat_v4(path: Path) -> _MatV4Counts | None:
+    """The ``val`` of a MATLAB v4 file that holds nothing else, real and numeric, read where it lies; None for
+    any other file (scipy.io reads those whole, with its own checks and errors)."""
+    with open(path, "rb") as handle:
+        head = handle.read(_MAT_V4_HEADER)
+        if len(head) < _MAT_V4_HEADER:
+            return None
+        # The byte order, as scipy.io guesses it: a little-endian type code is a small non-negative number.
+        order = "<" if 0 <= struct.unpack("<i", head[:4])[0] <= 5000 else ">"
+        type_code, rows, columns, imaginary, name_length = struct.unpack(f"{order}5i", head)
+        name = handle.read(max(name_length, 0))
+    machine, rest = divmod(type_code, 1000)
+    zero, rest = divmod(rest, 100)
+    precision, matrix_type = divmod(rest, 10)
+    if (machine, zero, matrix_type, imaginary) != ({"<": 0, ">": 1}[order], 0, 0, 0):
+        return None
+    if precision not in _MAT_V4_TYPES or name.rstrip(b"\0") != b"val" or rows < 0 or columns < 0:
+        return None
+    dtype = np.dtype(order + _MAT_V4_TYPES[precision])
+    data_offset = _MAT_V4_HEADER + name_length
+    if path.stat().st_size != data_offset + rows * columns * dtype.itemsize:  # truncated, or more variables
+        return None
+    return _MatV4Counts(path, data_offset, dtype, rows, columns)
+
+
+def _load_mat(path: Path) -> np.ndarray:
     try:
         contents = scipy.io.loadmat(path)
     except Exception as error:  # scipy raises many types for empty, truncated or non-MAT files
@@ -268,7 +404,7 @@ _INVALID_SAMPLE = {
 }
 
 
-def _load_dat(path: Path, header: Header) -> np.ndarray:
+def _open_dat(path: Path, header: Header) -> CountsReader:
     """Counts of a WFDB signal file with all leads interleaved in one file (as PTB-XL ships them).
 
     The common formats (16, 61, 80, 24, 32, 212) are decoded here from the parsed header, so that
@@ -282,11 +418,11 @@ def _load_dat(path: Path, header: Header) -> np.ndarray:
     }
     files = {Path(lead.file_name).name for lead in header.leads}
     if len(fields) != 1 or None in fields or len(files) != 1:
-        return _load_dat_with_wfdb(path)
+        return _CountsArray(path, _load_dat_with_wfdb(path))
     ((fmt, offset),) = fields
-    total = header.num_leads * header.num_samples
-    needed = int(np.ceil(total * _BYTES_PER_SAMPLE[fmt]))
+    counts = _DatCounts(path, offset, fmt, header.num_leads, header.num_samples)
     # Compared before reading: reading what a header declares would allocate it, however little the file holds.
+    needed = counts.data_bytes
     available = max(path.stat().st_size - offset, 0)
     if available < needed:
         raise RecordError(
@@ -294,12 +430,7 @@ def _load_dat(path: Path, header: Header) -> np.ndarray:
             f"signal file is truncated: {available} bytes after offset {offset}, but {header.num_leads} leads x "
             f"{header.num_samples} samples in format {fmt} need {needed}",
         )
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        data = handle.read(needed)
-    samples = _decode(np.frombuffer(data, dtype=np.uint8), fmt)[:total]
-    counts = samples.reshape(header.num_samples, header.num_leads).T.astype(np.float64)
-    return _mark_missing_samples(counts, [fmt] * header.num_leads)
+    return counts
 
 
 def _mark_missing_samples(counts: np.ndarray, formats: list[str]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Signal loading: .mat and WFDB .dat files, counts -> mV, and a RecordError for every broken file."""
+"""Signal loading: .mat and WFDB .dat files, whole or by ranges, counts -> mV, and a RecordError for every broken
+file."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from conftest import STANDARD_LEADS, make_header_text, write_mat, write_wfdb_dat
 
 from ecg12.headers import RecordError, parse_header, read_header
 from ecg12.preprocess import FilledGapsWarning, prepare_signal
-from ecg12.recordings import find_recordings, load_counts, load_signal, signal_file, to_millivolts
+from ecg12.recordings import find_recordings, load_counts, load_signal, open_counts, signal_file, to_millivolts
 
 MakeRecord = Callable[..., tuple[Path, Path]]
 
@@ -401,3 +402,73 @@ def test_find_recordings(tmp_path: Path, make_record: MakeRecord) -> None:
 def test_find_recordings_in_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(RecordError, match="not a directory"):
         find_recordings(tmp_path / "absent")
+
+
+# --- reading a range of samples ------------------------------------------------------------------------------------
+
+
+def random_ranges(samples: int, seed: int) -> list[tuple[int, int]]:
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, samples, 8)
+    return [
+        (0, samples),
+        (0, 1),
+        (samples - 1, samples),
+        *((int(s), int(rng.integers(s, samples + 1))) for s in starts),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.float64, np.float32, np.uint8, np.uint16])
+def test_a_v4_mat_is_read_by_ranges_as_scipy_reads_it_whole(tmp_path: Path, dtype: type) -> None:
+    val = np.random.default_rng(9).integers(0, 250, (12, 1001)).astype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        val[2, 10:20] = np.nan
+    write_mat(tmp_path / "r.mat", val)
+    counts = open_counts(tmp_path / "r.mat", parse_header(make_header_text("r", 12, 1001), tmp_path / "r.hea"))
+    assert counts.shape == (12, 1001)
+    for start, stop in random_ranges(1001, seed=1):
+        np.testing.assert_array_equal(counts.read(start, stop), val[:, start:stop].astype(np.float64))
+
+
+def test_a_long_v4_mat_costs_memory_for_the_range_read_only(tmp_path: Path) -> None:
+    samples = 500_000  # 12 MB of int16 in the file, 48 MB as float64
+    write_mat(tmp_path / "long.mat", np.ones((12, samples), dtype=np.int16))
+    header = parse_header(make_header_text("long", 12, samples), tmp_path / "long.hea")
+    tracemalloc.start()
+    try:
+        counts = open_counts(tmp_path / "long.mat", header)
+        window = counts.read(250_000, 255_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(window, np.ones((12, 5000)))
+    assert peak < 2 * window.nbytes
+
+
+@pytest.mark.parametrize("layout", ["v5", "two variables", "val second"])
+def test_other_mat_files_are_read_whole_with_the_same_counts(tmp_path: Path, layout: str) -> None:
+    val = np.random.default_rng(10).integers(-500, 500, (12, 300)).astype(np.int16)
+    path = tmp_path / "r.mat"
+    if layout == "v5":
+        scipy.io.savemat(path, {"val": val})
+    else:
+        variables = {"val": val, "fs": np.array([[500]])}
+        scipy.io.savemat(path, dict(reversed(variables.items())) if layout == "val second" else variables, format="4")
+    counts = open_counts(path, parse_header(make_header_text("r", 12, 300), tmp_path / "r.hea"))
+    for start, stop in random_ranges(300, seed=2):
+        np.testing.assert_array_equal(counts.read(start, stop), val[:, start:stop])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "leads"), [("16", 12), ("61", 12), ("80", 12), ("24", 12), ("32", 12), ("212", 12), ("212", 3)]
+)
+def test_a_dat_file_is_read_by_ranges_as_it_is_read_whole(tmp_path: Path, fmt: str, leads: int) -> None:
+    bits = {"16": 16, "61": 16, "80": 8, "24": 24, "32": 32, "212": 12}[fmt]
+    digital = np.random.default_rng(11).integers(-100, 100, (301, leads))  # an odd number of samples
+    digital[40:60, 1] = -(2 ** (bits - 1))  # missing samples
+    dat = wfdb_record(tmp_path, "rec", digital, fmt)
+    whole = load_counts(dat, read_header(dat.with_suffix(".hea")))
+    counts = open_counts(dat, read_header(dat.with_suffix(".hea")))
+    for start, stop in random_ranges(301, seed=3):
+        np.testing.assert_array_equal(counts.read(start, stop), whole[:, start:stop])
+    assert np.isnan(counts.read(30, 70)[1, 10:30]).all()
