@@ -1,4 +1,4 @@
-"""Signal preparation: lead order, resampling, windows."""
+"""Signal preparation: lead order, resampling, windows, and a long recording prepared a segment at a time."""
 
 from __future__ import annotations
 
@@ -8,17 +8,23 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.signal import resample_poly
 
-from ecg12.headers import RecordError, parse_header
+from ecg12 import preprocess
+from ecg12.headers import Header, RecordError, parse_header
 from ecg12.preprocess import (
     STANDARD_LEADS,
+    WINDOW_SAMPLES,
     DegradedRecordingWarning,
     FilledGapsWarning,
+    MillivoltReader,
     MissingLeadsWarning,
+    PreparedSignal,
     extract_windows,
     fill_gaps,
     prepare_signal,
     resample,
+    resampling_ratio,
     standardize_leads,
     window_starts,
 )
@@ -268,3 +274,120 @@ def test_amplitudes_beyond_float32_are_an_error_not_infinity(frequency: int) -> 
     signal[0, 50] = float(np.finfo(np.float32).max) * 4
     with pytest.raises(RecordError, match=r"huge\.hea: amplitudes too large"):
         prepare_signal(signal, header)
+
+
+# --- a long recording, prepared a segment at a time ------------------------------------------------------------------
+
+SEGMENT = 6_000  # output samples per segment in these tests (12 s at 500 Hz), so that a minute has several
+
+
+@pytest.fixture
+def short_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Segments of :data:`SEGMENT` samples (and at most twice that read), instead of 5 minutes."""
+    monkeypatch.setattr(preprocess, "SEGMENT_SAMPLES", SEGMENT)
+    monkeypatch.setattr(preprocess, "_SEGMENT_INPUT_SAMPLES", 2 * SEGMENT)
+
+
+def prepared_at_once(signal_mv: np.ndarray, header: Header) -> np.ndarray:
+    """float64 (12, N): the whole recording prepared at once, resampled by scipy's resample_poly with its own
+    default filter (how ecg12 prepared every recording before segments)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegradedRecordingWarning)
+        signal = fill_gaps(standardize_leads(signal_mv, header.lead_names, header.source), STANDARD_LEADS, "")
+    ratio = resampling_ratio(header.frequency)
+    return signal if ratio is None else resample_poly(signal, ratio.numerator, ratio.denominator, axis=1)
+
+
+def reader(signal_mv: np.ndarray, reads: list[tuple[int, int]] | None = None) -> MillivoltReader:
+    """Read ``signal_mv`` by ranges, noting each range in ``reads``."""
+
+    def read(start: int, stop: int) -> np.ndarray:
+        if reads is not None:
+            reads.append((start, stop))
+        return signal_mv[:, start:stop]
+
+    return read
+
+
+@pytest.mark.parametrize("frequency", [500, 257, 1000, 360, 128])
+def test_a_recording_read_a_segment_at_a_time_is_the_whole_recording_prepared_at_once(
+    frequency: int, short_segments: None
+) -> None:
+    rng = np.random.default_rng(frequency)
+    samples = round(61.3 * frequency)
+    signal = rng.standard_normal((12, samples))
+    names = list(STANDARD_LEADS)
+    names[3] = "-aVR"  # inverted
+    signal[7] = np.nan  # V2 missing
+    edge = SEGMENT * frequency // 500  # input sample of the first segments' edge
+    signal[1, edge - 37 : edge + 50] = np.nan  # a gap across a segment edge
+    signal[6, edge // 2 : 3 * edge] = np.nan  # a gap longer than a segment
+    signal[0, :20] = np.nan  # at the start and at the end: the nearest valid value
+    signal[11, -33:] = np.nan
+    header = parse_header(_header(tuple(names), frequency, samples), "long.hea")
+    expected = prepared_at_once(signal, header).astype(np.float32)
+
+    reads: list[tuple[int, int]] = []
+    with (
+        pytest.warns(FilledGapsWarning, match=rf"long\.hea: .* 87 of {samples} samples in II"),
+        pytest.warns(MissingLeadsWarning, match="V2 missing"),
+    ):
+        prepared = PreparedSignal(reader(signal, reads), samples, header)
+    assert prepared.shape == expected.shape and prepared.dtype == np.float32
+    assert max(stop - start for start, stop in reads) <= 2 * SEGMENT  # the check of the whole recording, in chunks
+    for start in window_starts(expected.shape[1], WINDOW_SAMPLES, 2500):  # as the network reads it
+        np.testing.assert_array_equal(prepared[:, start : start + WINDOW_SAMPLES], expected[:, start:][:, :5000])
+    for _ in range(10):
+        start = int(rng.integers(0, expected.shape[1]))
+        stop = int(rng.integers(start, expected.shape[1] + 1))
+        np.testing.assert_array_equal(prepared.samples(start, stop), expected[:, start:stop])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegradedRecordingWarning)
+        np.testing.assert_array_equal(prepare_signal(signal, header), expected)
+
+
+def test_a_segment_is_computed_once_while_windows_are_read_in_order(short_segments: None) -> None:
+    signal = np.random.default_rng(0).standard_normal((12, 40_000))
+    reads: list[tuple[int, int]] = []
+    prepared = PreparedSignal(reader(signal, reads), 40_000, parse_header(_header(STANDARD_LEADS, 500, 40_000)))
+    reads.clear()
+    windows = list(extract_windows(prepared, window_starts(40_000)))
+    np.testing.assert_array_equal(np.concatenate(windows, axis=1), signal.astype(np.float32))
+    assert reads == [(0, 6000), (5000, 11000), (10000, 16000), (15000, 21000), (20000, 26000), (25000, 31000),
+                     (30000, 36000), (35000, 40000)]  # fmt: skip
+
+
+def test_what_concerns_the_whole_recording_fails_it_before_any_segment_is_prepared(short_segments: None) -> None:
+    signal = np.zeros((12, 60_000))
+    signal[3, -5:] = np.inf  # in the last segment
+    signal[3, 10] = -np.inf
+    signal[9] = np.nan  # V4: no valid sample, so missing
+    header = parse_header(_header(STANDARD_LEADS, 500, 60_000), "late.hea")
+    with pytest.warns(MissingLeadsWarning, match="V4 missing"), pytest.raises(RecordError) as caught:
+        PreparedSignal(reader(signal), 60_000, header)
+    assert str(caught.value) == (
+        "late.hea: infinite samples (only NaN marks a missing sample, so these are not filled): 6 in aVR"
+    )
+    with pytest.raises(RecordError, match="recording has no samples"):
+        PreparedSignal(reader(signal[:, :0]), 0, header)
+
+
+@pytest.mark.parametrize("frequency", [500, 257])
+@pytest.mark.parametrize("amplitude", [1e39, 3.2e38, 1e36])  # 3.2e38: resampling overshoots float32, 500 Hz does not
+def test_amplitudes_beyond_float32_anywhere_fail_the_recording_as_when_prepared_at_once(
+    frequency: int, amplitude: float, short_segments: None
+) -> None:
+    samples = 40 * frequency
+    signal = np.random.default_rng(1).standard_normal((12, samples))
+    signal[4, samples - 200 : samples - 100] = amplitude  # a step in the last segment: the filter overshoots it
+    signal[4, samples - 100 :] = -amplitude
+    header = parse_header(_header(STANDARD_LEADS, frequency, samples), "huge.hea")
+    largest = float(np.abs(prepared_at_once(signal, header)).max())
+    if largest > float(np.finfo(np.float32).max):
+        with pytest.raises(
+            RecordError, match=re.escape(f"huge.hea: amplitudes too large to represent ({largest:.3g} mV)")
+        ):
+            PreparedSignal(reader(signal), samples, header)
+    else:
+        prepared = PreparedSignal(reader(signal), samples, header)
+        assert float(np.abs(prepared.samples(0, prepared.shape[1])).max()) == np.float32(largest)
