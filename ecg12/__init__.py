@@ -3,12 +3,12 @@
 Modules, one concern each:
     config        the recipe as data: signal settings, architecture, training configuration (no torch)
     headers       WFDB header parsing (standard library only)
-    recordings    signal loading (.mat / .dat), ADC counts -> mV
+    recordings    signal loading (.mat / .dat, whole or a range at a time), ADC counts -> mV
     outputs       Challenge output files (write atomically, read as the official scorer does)
     classes       the scored SNOMED CT classes, equivalences and weights
     metrics       the official 2020 metrics, vectorised, on arrays
     evaluation    scoring folders of labels and outputs (evaluate_model.py)
-    preprocess    lead order, resampling, windowing
+    preprocess    lead order, gaps, resampling (a long recording a segment at a time), windowing
     model         the network
     devices       CPU or GPU: choosing one, mixed precision, reproducibility, the device's random state
     loss          class-weighted BCE with hard example mining

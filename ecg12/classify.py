@@ -53,8 +53,8 @@ from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import Classifier, prepare_recording
 from ecg12.logs import Progress
 from ecg12.outputs import save_outputs
-from ecg12.preprocess import WINDOW_SAMPLES, DegradedRecordingWarning
-from ecg12.recordings import Recording, list_recordings, load_counts
+from ecg12.preprocess import WINDOW_SAMPLES, DegradedRecordingWarning, PreparedSignal
+from ecg12.recordings import Recording, list_recordings, open_counts
 
 log = logging.getLogger(__name__)
 
@@ -241,11 +241,13 @@ class _FolderRun:
         self.output_folder = output_folder
         self.codes = list(classifier.classes.output_codes)
         self.result = FolderResult()
-        self.pending: list[tuple[str, tuple[np.ndarray, np.ndarray], list[str]]] = []  # (name, prepared, repairs)
+        # (name, (prepared signal, record features), repairs)
+        self.pending: list[tuple[str, tuple[PreparedSignal, np.ndarray], list[str]]] = []
 
     def classify(self, recordings: Iterable[Recording], chunk_size: int, progress: Progress) -> None:
-        # A chunk holds at most chunk_size recordings or chunk_size windows' worth of samples, so that
-        # memory stays bounded however long the recordings are.
+        # A chunk holds at most chunk_size recordings or chunk_size windows' worth of samples. A recording is
+        # prepared a segment (5 minutes) at a time as the network reads it (PreparedSignal), and until then keeps
+        # its first segment only: memory stays bounded however long the recordings are.
         sample_budget = max(chunk_size, 1) * WINDOW_SAMPLES
         for recording in recordings:
             self.read(recording)
@@ -264,7 +266,7 @@ class _FolderRun:
         try:
             with recorded_repairs() as repairs:
                 header = read_header(recording.header)
-                counts = load_counts(recording.signal, header)
+                counts = open_counts(recording.signal, header)
                 stage = "preprocess"
                 prepared = prepare_recording(header, counts)
         except Exception as error:  # one bad recording must never stop the batch

@@ -56,7 +56,7 @@ from ecg12.recordings import Recording, list_recordings, load_signal
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4  # 4: record features measured on the first 5 minutes (features.MEASURED_SECONDS)
 MICROVOLTS_PER_MV = 1000.0
 _INT16_MAX = np.iinfo(np.int16).max
 
@@ -644,6 +644,7 @@ def _write_chunk(records: list[dict], signals_path: Path, total: int) -> tuple[d
             continue
         microvolts = np.clip(np.rint(signal * MICROVOLTS_PER_MV), -_INT16_MAX, _INT16_MAX).astype(np.int16)
         signals[record["offset"] : record["offset"] + record["length"]] = microvolts.T
+        # The first 5 minutes, as in classification (record_features takes no more)
         features[record["name"]] = record_features(signal, header.age, header.sex).tolist()
     signals.flush()
     return errors, features

@@ -13,6 +13,11 @@ A convolutional network can learn these from the raw signal, but only from far m
 small training set has; measured directly, they let the classifier head learn the diagnoses they
 define from a few dozen examples, and they mean the same on recordings from other databases.
 
+All of them are measured on the first :data:`MEASURED_SECONDS` (5 minutes) of a recording, in training and
+in classification alike: every recording of the 2020 Challenge data but the 30-minute INCART ones is
+shorter, and a day-long Holter recording is then measured at the cost of 5 minutes of it. The network's
+windows still cover the whole recording.
+
 Beat detector: the twelve leads' band-passed (5-25 Hz) derivatives, squared and summed (so that the
 polarity of each lead does not matter), smoothed over 100 ms; beats are peaks at least 250 ms apart
 above 30% of a robust maximum of that energy.
@@ -56,6 +61,9 @@ MORPHOLOGY_FEATURE_NAMES: tuple[str, ...] = (
 MEASUREMENT_NAMES = RHYTHM_FEATURE_NAMES + MORPHOLOGY_FEATURE_NAMES
 NUM_MEASUREMENTS = len(MEASUREMENT_NAMES)
 NUM_RECORD_FEATURES = NUM_DEMOGRAPHICS + NUM_MEASUREMENTS
+
+MEASURED_SECONDS = 5 * 60  # the measurements describe the first 5 minutes of a recording
+MEASURED_SAMPLES = MEASURED_SECONDS * TARGET_FREQUENCY
 
 _QRS_BAND_HZ = (5.0, 25.0)  # where the QRS complex has most of its energy, below T waves' and above noise
 _REFRACTORY_S = 0.25
@@ -179,5 +187,9 @@ def measurements(signal: np.ndarray, frequency: float = TARGET_FREQUENCY) -> np.
 
 
 def record_features(signal: np.ndarray, age: float, sex: str) -> np.ndarray:
-    """Demographics then measurements of a prepared (12, N) mV signal at 500 Hz: (NUM_RECORD_FEATURES,)."""
-    return np.concatenate([demographic_features(age, sex), measurements(signal)])
+    """Demographics then measurements of a prepared (12, N) mV signal at 500 Hz: (NUM_RECORD_FEATURES,).
+
+    The measurements are those of the signal's first :data:`MEASURED_SAMPLES` (5 minutes); the rest, if
+    any, is not looked at (it need not even be passed).
+    """
+    return np.concatenate([demographic_features(age, sex), measurements(signal[:, :MEASURED_SAMPLES])])

@@ -3,7 +3,8 @@
 A recording is cut into 10 s windows; each window gets per-class probabilities and the recording
 takes, per class, the maximum over its windows (the paper's one-vote-in-favour rule: positive if
 any patch is). Windows of many recordings are batched through the network together, a bounded
-number at a time, so a 30-minute recording costs time but not memory.
+number at a time; a long recording is prepared a segment at a time as its windows are read
+(:class:`~ecg12.preprocess.PreparedSignal`), so that a day-long recording costs time but not memory.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import torch
 from ecg12 import __version__
 from ecg12.classes import ScoredClasses, scored_classes
 from ecg12.devices import resolve_device
-from ecg12.features import record_features
+from ecg12.features import MEASURED_SAMPLES, record_features
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.headers import Header
 from ecg12.model import FoldEnsemble, ModelConfig, MultiScaleSENet
-from ecg12.preprocess import WINDOW_SAMPLES, extract_windows, prepare_signal, window_starts
-from ecg12.recordings import to_millivolts
+from ecg12.preprocess import WINDOW_SAMPLES, PreparedSignal, extract_windows, window_starts
+from ecg12.recordings import CountsReader, counts_in_memory, millivolts_reader
 from ecg12.thresholds import DecisionRule
 
 MODEL_FILE = "model.pt"
@@ -38,8 +39,13 @@ class ModelFolderError(RuntimeError):
     """A model folder that is missing, incomplete or from an incompatible version."""
 
 
-def iterate_windows(signal: np.ndarray, stride: int, batch: int, window: int = WINDOW_SAMPLES) -> Iterator[np.ndarray]:
-    """(k, 12, window) float32 blocks of a (12, N) signal's windows, at most ``batch`` at a time, zero-padded."""
+def iterate_windows(
+    signal: np.ndarray | PreparedSignal, stride: int, batch: int, window: int = WINDOW_SAMPLES
+) -> Iterator[np.ndarray]:
+    """(k, 12, window) float32 blocks of a (12, N) signal's windows, at most ``batch`` at a time, zero-padded.
+
+    A :class:`PreparedSignal` is read window by window, in order: it computes each segment once.
+    """
     starts = window_starts(signal.shape[1], window, stride)
     for first in range(0, len(starts), batch):
         yield extract_windows(signal, starts[first : first + batch], window, np.float32)
@@ -48,7 +54,7 @@ def iterate_windows(signal: np.ndarray, stride: int, batch: int, window: int = W
 @torch.inference_mode()
 def predict_probabilities(
     model: torch.nn.Module,
-    records: Iterable[tuple[np.ndarray, np.ndarray]],
+    records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]],
     device: torch.device,
     stride: int = WINDOW_SAMPLES,
     batch_size: int = 64,
@@ -111,7 +117,7 @@ class Classifier:
     window_stride: int = WINDOW_SAMPLES
     batch_size: int = 64
 
-    def probabilities(self, records: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    def probabilities(self, records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]]) -> np.ndarray:
         """(n, 24) probabilities of prepared recordings ((12, N) mV at 500 Hz, record features)."""
         return predict_probabilities(self.model, records, self.device, self.window_stride, self.batch_size)
 
@@ -121,10 +127,12 @@ class Classifier:
         return list(self.classes.output_codes), self.classes.expand(labels), self.classes.expand(probabilities)
 
 
-def prepare_recording(header: Header, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Raw ADC counts and their header -> ((12, N) mV at 500 Hz, record features)."""
-    signal = prepare_signal(to_millivolts(counts, header), header)
-    return signal, record_features(signal, header.age, header.sex)
+def prepare_recording(header: Header, counts: CountsReader | np.ndarray) -> tuple[PreparedSignal, np.ndarray]:
+    """Raw ADC counts (read from their file as needed, or in memory) and their header -> ((12, N) mV at 500 Hz,
+    computed a segment at a time as the network reads it; record features, from the first 5 minutes)."""
+    reader = counts if isinstance(counts, CountsReader) else counts_in_memory(counts, header.source)
+    signal = PreparedSignal(millivolts_reader(reader, header), reader.shape[1], header)
+    return signal, record_features(signal.samples(0, MEASURED_SAMPLES), header.age, header.sex)
 
 
 def save_model_folder(

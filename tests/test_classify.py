@@ -1,5 +1,6 @@
 """Classifying folders with bad input and faults: the real driver.py over a messy folder, re-runs, failed writes,
-unusable model folders, a 30-minute recording in bounded memory, and the Challenge's run_12ECG_classifier.
+unusable model folders, a 30-minute recording in bounded memory (memory that does not grow with the recording's
+length, and the whole recording's outputs), and the Challenge's run_12ECG_classifier.
 
 The driver runs as a subprocess (and in-process where only its return value and messages matter) with the tiny
 model of tests/trained_model.py; torch uses one thread in both, as explained there.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import json
 import os
 import re
 import shutil
@@ -26,7 +28,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
-from synthetic import MessyFolder, make_messy_folder
+from synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 from trained_model import REPOSITORY, TrainedModel, subprocess_env
 
 import driver
@@ -36,7 +38,7 @@ from ecg12.classify import ERRORS_FILE, LOCK_FILE, WARNINGS_FILE, classify_folde
 from ecg12.headers import read_header
 from ecg12.inference import MODEL_FILE, MODEL_FORMAT, load_classifier, prepare_recording
 from ecg12.outputs import load_outputs, save_outputs
-from ecg12.preprocess import WINDOW_SAMPLES, MissingLeadsWarning, window_starts
+from ecg12.preprocess import SEGMENT_SAMPLES, MissingLeadsWarning, window_starts
 from ecg12.recordings import load_counts
 from team_code import load_12ECG_model, run_12ECG_classifier
 
@@ -223,16 +225,91 @@ def test_good_outputs_do_not_depend_on_the_bad_recordings_beside_them(
 
 def test_thirty_minute_recording_is_classified_in_bounded_memory(clean_run: CleanRun, messy: MessyFolder) -> None:
     windows = len(window_starts(1800 * 500))  # 180 windows of 10 s at 500 Hz
-    all_at_once = windows * 12 * WINDOW_SAMPLES * 4  # its windows as float32: 43 MB
     (long_call,) = [call for call in clean_run.calls if call["windows"] >= windows]
-    # The network never sees more than a batch, and no code path holds more than a few batches of windows.
+    # The network never sees more than a batch, and windows are cut a batch at a time.
     assert max(clean_run.forward_rows) <= clean_run.batch_size
     assert max(clean_run.blocks) <= clean_run.batch_size
-    batch_bytes = clean_run.batch_size * 12 * WINDOW_SAMPLES * 4
-    assert long_call["numpy_peak"] <= 4 * batch_bytes <= all_at_once / 4, long_call
-    # Resident memory (sampled every 2 ms): the whole network pass, activations included, grows it by less
-    # than half of what its windows alone would take.
-    assert long_call["rss"] < all_at_once / 2, long_call
+    # The windows are read from the recording prepared one segment (5 minutes) at a time, as the network takes
+    # them: the network phase allocates what preparing one segment takes, whatever the recording's length, here
+    # under half of what the whole prepared recording would take in float64.
+    segment_bytes = 12 * SEGMENT_SAMPLES * 8  # one segment at 500 Hz in float64: 14.4 MB
+    whole_bytes = 12 * 1800 * 500 * 8  # 86 MB
+    assert long_call["numpy_peak"] <= 3 * segment_bytes <= whole_bytes / 2, long_call
+    # Resident memory (sampled every 2 ms): the whole network pass, activations included.
+    assert long_call["rss"] < 2 * segment_bytes, long_call
+
+
+# --- a long recording: memory that does not grow with its length, and the whole recording's outputs ------------------
+
+# Run in a fresh process (argv: mode, model, data folder, recording, outputs folder): load the model, then classify
+# the recording either as the driver does (classify_folder) or with the whole recording in memory, prepared at
+# once (as the driver did before segments); print how much the peak resident memory (VmHWM) grew beyond the
+# resident memory before classifying, and the 27 output probabilities. Batches of 8 windows, so that the
+# network's activations are small next to what is measured.
+MEMORY_CHILD = """
+import json, sys
+from pathlib import Path
+import torch
+from ecg12.classify import classify_folder
+from ecg12.features import record_features
+from ecg12.headers import read_header
+from ecg12.inference import load_classifier
+from ecg12.outputs import load_outputs
+from ecg12.preprocess import prepare_signal
+from ecg12.recordings import load_counts, to_millivolts
+
+def memory(key):
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(key))
+    return int(line.split()[1]) * 1024
+
+torch.set_num_threads(1)
+mode, model, data, name, outputs = sys.argv[1:]
+classifier = load_classifier(model)
+classifier.batch_size = 8
+before = memory("VmRSS:")
+if mode == "driver":
+    classify_folder(classifier, data, outputs, show_progress=False)
+    probabilities = load_outputs(Path(outputs) / f"{name}.csv")[2]
+else:
+    header = read_header(Path(data) / f"{name}.hea")
+    signal = prepare_signal(to_millivolts(load_counts(Path(data) / f"{name}.mat", header), header), header)
+    row = classifier.probabilities([(signal, record_features(signal, header.age, header.sex))])
+    probabilities = classifier.challenge_outputs(row)[2][0].tolist()
+print(json.dumps({"growth": memory("VmHWM:") - before, "probabilities": probabilities}))
+"""
+
+
+@pytest.fixture(scope="module")
+def long_recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folders 10min/ and 30min/, each with one 500 Hz recording of that length (a synthetic minute repeated)."""
+    root = tmp_path_factory.mktemp("long")
+    minute = synthesize_ecg(np.random.default_rng(4), 500, 60, 72.0)
+    for minutes in (10, 30):
+        write_record(root / f"{minutes}min", f"long{minutes}", np.tile(minute, minutes), 500, age=70.0, sex="Male")
+    return root
+
+
+def classified_in_child(mode: str, model: Path, data: Path, outputs: Path) -> dict[str, object]:
+    name = f"long{data.name.removesuffix('min')}"
+    command = [sys.executable, "-c", MEMORY_CHILD, mode, str(model), str(data), name, str(outputs)]
+    done = subprocess.run(command, cwd=REPOSITORY, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_long_recording_is_classified_in_memory_that_does_not_grow_with_its_length(
+    shared: TrainedModel, long_recordings: Path, tmp_path: Path
+) -> None:
+    ten = classified_in_child("driver", shared.model, long_recordings / "10min", tmp_path / "10")
+    thirty = classified_in_child("driver", shared.model, long_recordings / "30min", tmp_path / "30")
+    whole = classified_in_child("whole", shared.model, long_recordings / "30min", tmp_path / "whole")
+    recording_bytes = 12 * 30 * 60 * 500 * 8  # the 30-minute recording in float64: 86 MB
+    assert whole["growth"] > 2 * recording_bytes  # the measurement sees a path that holds the whole recording...
+    assert thirty["growth"] < whole["growth"] / 2  # ...and the driver's is far below it
+    assert thirty["growth"] < ten["growth"] + 20e6  # three times as long, the same memory (measured: within 1 MB)
+    # The same windows and record features (the first 5 minutes) as the whole recording prepared at once; measured
+    # bit-identical, compared here within what the output files' text could round.
+    np.testing.assert_allclose(thirty["probabilities"], whole["probabilities"], rtol=1e-6, atol=1e-9)
 
 
 # --- the Challenge interface -----------------------------------------------------------------------------------------
@@ -405,7 +482,7 @@ def test_a_recording_that_fails_in_the_network_fails_alone(
     classifier = load_classifier(shared.model)
     probabilities = classifier.probabilities
     header = read_header(data / "good_257hz.hea")
-    resampled, _ = prepare_recording(header, load_counts(data / "good_257hz.mat", header))
+    _, features_257hz = prepare_recording(header, load_counts(data / "good_257hz.mat", header))
 
     def faulty(records: object) -> np.ndarray:
         """good_short (300 samples) makes the network raise; good_257hz gets NaN probabilities."""
@@ -413,7 +490,7 @@ def test_a_recording_that_fails_in_the_network_fails_alone(
         if any(signal.shape[1] == 300 for signal, _ in chunk):
             raise RuntimeError("out of memory in the network")
         result = probabilities(chunk)
-        result[[np.array_equal(signal, resampled) for signal, _ in chunk]] = np.nan
+        result[[np.array_equal(features, features_257hz) for _, features in chunk]] = np.nan
         return result
 
     classifier.probabilities = faulty  # type: ignore[method-assign]

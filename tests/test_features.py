@@ -8,6 +8,7 @@ from scipy.signal import sosfreqz
 from synthetic import synthesize_ecg
 
 from ecg12.features import (
+    MEASURED_SAMPLES,
     MORPHOLOGY_FEATURE_NAMES,
     NUM_DEMOGRAPHICS,
     NUM_RECORD_FEATURES,
@@ -74,6 +75,20 @@ def test_record_features_are_demographics_then_measurements() -> None:
     np.testing.assert_array_equal(features[:NUM_DEMOGRAPHICS], demographic_features(60.0, "Female"))
     np.testing.assert_array_equal(features[NUM_DEMOGRAPHICS:], measurements(signal))
     assert np.isfinite(features).all()
+
+
+def test_record_features_measure_the_first_five_minutes_only() -> None:
+    """A day-long recording is measured at the cost of 5 minutes; a 5-minute one is measured whole."""
+    assert MEASURED_SAMPLES == 5 * 60 * 500
+    first = synthesize_ecg(np.random.default_rng(2), 500, 300, 60.0)
+    later = synthesize_ecg(np.random.default_rng(3), 500, 60, 120.0)  # a sixth minute twice as fast
+    signal = np.concatenate([first, later], axis=1)
+    features = record_features(signal, 60.0, "Female")
+    np.testing.assert_array_equal(features, record_features(first, 60.0, "Female"))
+    np.testing.assert_array_equal(features[NUM_DEMOGRAPHICS:], measurements(first))
+    heart_rate = RHYTHM_FEATURE_NAMES.index("heart rate / 100 bpm")
+    assert features[NUM_DEMOGRAPHICS + heart_rate] * 100 == pytest.approx(60.0, rel=0.05)
+    assert measurements(signal)[heart_rate] > features[NUM_DEMOGRAPHICS + heart_rate]  # the whole would differ
 
 
 @pytest.mark.parametrize("frequency", [257, 500, 1000])
