@@ -32,7 +32,8 @@ from ecg12.classes import scored_classes
 from ecg12.classify import ERRORS_FILE, LOCK_FILE, WARNINGS_FILE, classify_folder
 from ecg12.inference import MODEL_FILE, load_classifier
 from ecg12.outputs import load_outputs
-from ecg12.preprocess import STANDARD_LEADS, DegradedRecordingWarning
+from ecg12.preprocess import STANDARD_LEADS, DegradedRecordingWarning, PreparedSignal
+from ecg12.recordings import CountsReader
 
 ERRORS_HEADER = ["recording", "stage", "message"]
 PROGRESS = r"classifying \d+/\d+ recordings \(\d+\.\d/s\)"
@@ -181,7 +182,7 @@ def test_repaired_recordings_are_answered_and_listed_in_warnings_csv(
     write_recordings(data, ["six_leads", "six_leads_gappy"], seed=1, lead_names=LIMB_LEADS)
     prepare_recording = classify.prepare_recording
 
-    def repairing(header: classify.Header, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def repairing(header: classify.Header, counts: CountsReader) -> tuple[PreparedSignal, np.ndarray]:
         if "gappy" in header.record_name:
             warnings.warn(f"{header.record_name}: 2 gaps of NaN samples filled", GapsFilledWarning, stacklevel=1)
         if header.record_name == "noisy":
@@ -218,7 +219,7 @@ def test_with_warnings_as_errors_repairs_are_still_listed_and_other_warnings_fai
     write_recordings(data, ["six_leads"], lead_names=LIMB_LEADS)
     prepare_recording = classify.prepare_recording
 
-    def noisy(header: classify.Header, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def noisy(header: classify.Header, counts: CountsReader) -> tuple[PreparedSignal, np.ndarray]:
         if header.record_name == "noisy":
             warnings.warn("something odd", UserWarning, stacklevel=1)
         return prepare_recording(header, counts)
