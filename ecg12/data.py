@@ -150,37 +150,16 @@ class WindowDataset(Dataset):
         return window, self.cache.features[record], self.labels[record]
 
 
-def epoch_batches(
-    lengths: np.ndarray,
-    records: np.ndarray,
-    *,
-    batch_size: int,
-    min_epoch_windows: int,
-    max_shift: int,
-    seed: int,
-    epoch: int,
-) -> list[list[tuple[int, int]]]:
-    """An epoch's batches of (record, window start): shuffled records, one random window each.
-
-    A small training set is passed over several times, in fresh orders, until the epoch holds
-    ``min_epoch_windows`` windows, so that an epoch is enough optimiser steps to be worth a
-    validation. The start is uniform over every position that keeps the window within the
-    recording, extended by ``max_shift`` samples on both sides (random shift; the uncovered part
-    is zero-filled). A last batch of one is dropped (batch normalisation needs two samples).
-    Everything random comes from a generator seeded with (seed, epoch).
-    """
-    rng = np.random.default_rng([seed, epoch])
-    passes = max(1, math.ceil(min_epoch_windows / max(len(records), 1)))
-    order = np.concatenate([rng.permutation(records) for _ in range(passes)])
-    latest = np.maximum(lengths[order] - WINDOW_SAMPLES, 0) + max_shift
-    starts = rng.integers(-max_shift, latest + 1)
-    items = [(int(r), int(s)) for r, s in zip(order, starts, strict=True)]
-    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
-    return [b for b in batches if len(b) > 1]
-
-
 class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
-    """:func:`epoch_batches` of the epoch set by :meth:`set_epoch`, as a DataLoader's ``batch_sampler``.
+    """An epoch's batches of (record, window start), for the epoch set by :meth:`set_epoch`: a ``batch_sampler``.
+
+    Each epoch shuffles the records and takes one random window of each. A small training set is
+    passed over several times, in fresh orders, until the epoch holds ``min_epoch_windows``
+    windows, so that an epoch is enough optimiser steps to be worth a validation. The start is
+    uniform over every position that keeps the window within the recording, extended by
+    ``max_shift`` samples on both sides (random shift; the uncovered part is zero-filled). A last
+    batch of one is dropped (batch normalisation needs two samples). Everything random comes from
+    a generator seeded with (seed, epoch).
 
     One DataLoader then serves every epoch, and its worker processes (``persistent_workers``) live
     for the whole run instead of being started again each epoch. The sampler runs in the main
@@ -199,21 +178,22 @@ class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
     ) -> None:
         self.lengths = lengths
         self.records = records
-        self.settings = {
-            "batch_size": batch_size,
-            "min_epoch_windows": min_epoch_windows,
-            "max_shift": max_shift,
-            "seed": seed,
-        }
-        self.epoch = 0
-        self.batches = self._draw()
+        self.batch_size = batch_size
+        self.min_epoch_windows = min_epoch_windows
+        self.max_shift = max_shift
+        self.seed = seed
+        self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-        self.batches = self._draw()
-
-    def _draw(self) -> list[list[tuple[int, int]]]:
-        return epoch_batches(self.lengths, self.records, epoch=self.epoch, **self.settings)
+        rng = np.random.default_rng([self.seed, epoch])
+        passes = max(1, math.ceil(self.min_epoch_windows / max(len(self.records), 1)))
+        order = np.concatenate([rng.permutation(self.records) for _ in range(passes)])
+        latest = np.maximum(self.lengths[order] - WINDOW_SAMPLES, 0) + self.max_shift
+        starts = rng.integers(-self.max_shift, latest + 1)
+        items = [(int(r), int(s)) for r, s in zip(order, starts, strict=True)]
+        batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+        self.batches = [batch for batch in batches if len(batch) > 1]
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         return iter(self.batches)
