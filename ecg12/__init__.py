@@ -22,6 +22,7 @@ Modules, one concern each:
     thresholds    decision rules (max/5 per sample, per-class tuned) and which one a run uses
     inference     loading a model folder and classifying recordings
     classify      classifying a folder: one output per recording, errors and warnings reported (driver.py)
+    saliency      where in a window a class's output came from: Grad-CAM over leads and time
     split         multilabel-stratified validation split and k folds
     plots         training curves and per-class score plots
     crossval      k-fold cross-validation and its report
