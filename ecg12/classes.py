@@ -112,3 +112,19 @@ def abbreviate(codes: Sequence[str]) -> list[str]:
     """Readable names for class codes (the code itself where the table has none)."""
     names = class_abbreviations()
     return [names.get(code, code) for code in codes]
+
+
+@cache
+def class_terms() -> dict[str, str]:
+    """SNOMED CT code -> the class's term in the official class table (atrial fibrillation, ...), for reports."""
+    with open(CLASS_TABLE_FILE, newline="") as handle:
+        return {row["SNOMED CT Code"]: row["Dx"] for row in csv.DictReader(handle)}
+
+
+def class_name(code: str) -> tuple[str, str]:
+    """(abbreviation, term) of a class, both codes of an equivalent pair named: ("CRBBB/RBBB", "complete right
+    bundle branch block / right bundle branch block"); the code itself where the table has none."""
+    representative = canonical_code(code)
+    codes = next((pair for pair in EQUIVALENT_CLASSES if pair[0] == representative), (code,))
+    abbreviations, terms = class_abbreviations(), class_terms()
+    return "/".join(abbreviations.get(c, c) for c in codes), " / ".join(terms.get(c, c) for c in codes)
