@@ -20,7 +20,8 @@ Labels come from the header text itself, not from :func:`ecg12.headers.parse_hea
 rule is the raw ``#Dx`` line, and a label file need not be a complete, valid header to be scored.
 
 Only the standard library, NumPy and light ``ecg12`` modules are imported, so that the command
-starts quickly (no torch, scipy, wfdb or matplotlib on this path; a test checks it).
+starts quickly (no torch, scipy, wfdb or matplotlib on this path; a test checks it). ``--plots DIR``
+draws figures of the scores (:func:`write_plots`), and only then imports matplotlib.
 """
 
 from __future__ import annotations
@@ -30,12 +31,17 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ecg12.classes import WEIGHTS_FILE, ScoredClasses, canonical_code, load_weights
-from ecg12.metrics import SCORE_NAMES, ChallengeScores, score
+from ecg12.classes import WEIGHTS_FILE, ScoredClasses, abbreviate, canonical_code, class_name, load_weights
+from ecg12.metrics import SCORE_NAMES, ChallengeScores, modified_confusion_matrix, score
 from ecg12.outputs import output_lines, parse_binary, parse_codes, parse_scores
+
+CLASS_SCORES_PLOT = "class_scores.png"
+CREDIT_PLOT = "credit_and_confusion.png"
 
 # np.sum adds up to this many values strictly left to right, as np.bincount does; longer runs
 # use pairwise sums, so classes named this often in one file are averaged by np.nanmean itself.
@@ -202,12 +208,22 @@ def _merge_entries(
     return binary_outputs.reshape(num_recordings, num_classes), score_outputs.reshape(num_recordings, num_classes)
 
 
-def evaluate_folders(
+@dataclass(frozen=True)
+class FolderMatrices:
+    """A labels folder and an outputs folder read into (recordings x classes) matrices."""
+
+    classes: ScoredClasses
+    labels: np.ndarray  # bool
+    binary: np.ndarray  # bool
+    scores: np.ndarray  # float64
+
+
+def read_folders(
     labels_dir: str | os.PathLike[str],
     outputs_dir: str | os.PathLike[str],
     weights_file: str | os.PathLike[str] = WEIGHTS_FILE,
-) -> tuple[ScoredClasses, ChallengeScores]:
-    """Score the output files of ``outputs_dir`` against the label files of ``labels_dir``."""
+) -> FolderMatrices:
+    """The classes of ``weights_file`` and the label and output matrices of the two folders."""
     try:
         classes = load_weights(weights_file)
     except OSError as error:
@@ -217,7 +233,42 @@ def evaluate_folders(
     label_files, output_files = find_challenge_files(labels_dir, outputs_dir)
     labels = load_label_matrix(label_files, classes)
     binary, scores = load_output_matrices(output_files, classes)
-    return classes, score(labels, binary, scores, classes)
+    return FolderMatrices(classes, labels, binary, scores)
+
+
+def evaluate_folders(
+    labels_dir: str | os.PathLike[str],
+    outputs_dir: str | os.PathLike[str],
+    weights_file: str | os.PathLike[str] = WEIGHTS_FILE,
+) -> tuple[ScoredClasses, ChallengeScores]:
+    """Score the output files of ``outputs_dir`` against the label files of ``labels_dir``."""
+    folders = read_folders(labels_dir, outputs_dir, weights_file)
+    return folders.classes, score(folders.labels, folders.binary, folders.scores, folders.classes)
+
+
+def write_plots(folder: str | os.PathLike[str], folders: FolderMatrices, scores: ChallengeScores) -> list[Path]:
+    """Figures of a scoring in ``folder``: per-class AUROC and F-measure bars (:data:`CLASS_SCORES_PLOT`), and the
+    metric's credit for each (label, output) pair beside where the outputs put each label
+    (:data:`CREDIT_PLOT`); returns their paths. Imports matplotlib: only for ``--plots``."""
+    from ecg12.plots import plot_class_scores, plot_credit_and_confusion
+
+    folder = Path(folder)
+    classes = folders.classes
+    recordings = len(folders.labels)
+    paths = [folder / CLASS_SCORES_PLOT, folder / CREDIT_PLOT]
+    plot_class_scores(
+        abbreviate(classes.codes),  # short: the bars' labels are side by side
+        scores.auroc_classes,
+        scores.f_measure_classes,
+        folders.labels.sum(axis=0),
+        paths[0],
+        f"{recordings} recordings, Challenge metric {scores.challenge_metric:.3f}",
+    )
+    names = [class_name(code)[0] for code in classes.codes]  # both codes of a pair: the matrix's labels are turned
+    plot_credit_and_confusion(
+        names, classes.weights, modified_confusion_matrix(folders.labels, folders.binary), paths[1]
+    )
+    return paths
 
 
 def format_scores(scores: ChallengeScores) -> str:
@@ -248,9 +299,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("scores_file", nargs="?", help="write the scores here (else print them)")
     parser.add_argument("class_scores_file", nargs="?", help="write the per-class scores here")
     parser.add_argument("--weights", default=WEIGHTS_FILE, help="weights table (default: %(default)s)")
+    parser.add_argument(
+        "--plots",
+        metavar="DIR",
+        help=f"also draw {CLASS_SCORES_PLOT} (per-class AUROC and F-measure) and {CREDIT_PLOT} (the metric's credit "
+        "for each label/output pair beside where the outputs put each label) into DIR",
+    )
     args = parser.parse_args(argv)
     from ecg12.files import atomic_write_text  # only now: tempfile is slow to import
 
+    if args.plots is not None and os.path.exists(args.plots) and not os.path.isdir(args.plots):
+        print(f"evaluate_model.py: error: --plots {args.plots} is a file: give a folder", file=sys.stderr)
+        return 1
     for path in (args.scores_file, args.class_scores_file):
         if path is not None and os.path.isdir(path):  # found before the scoring, not after it
             print(
@@ -259,13 +319,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1
     try:
-        classes, scores = evaluate_folders(args.labels, args.outputs, args.weights)
+        folders = read_folders(args.labels, args.outputs, args.weights)
+        classes = folders.classes
+        scores = score(folders.labels, folders.binary, folders.scores, classes)
         if args.scores_file is None:
             print(format_scores(scores))
         else:
             atomic_write_text(args.scores_file, format_scores(scores))
         if args.class_scores_file is not None:
             atomic_write_text(args.class_scores_file, format_class_scores(classes.codes, scores))
+        if args.plots is not None:
+            write_plots(args.plots, folders, scores)
     except (EvaluationError, OSError) as error:
         print(f"evaluate_model.py: error: {error}", file=sys.stderr)
         return 1

@@ -71,3 +71,45 @@ def plot_class_scores(
     axis.legend()
     figure.tight_layout()
     _save(figure, path)
+
+
+def plot_credit_and_confusion(
+    names: Sequence[str], weights: np.ndarray, confusion: np.ndarray, path: str | os.PathLike[str]
+) -> None:
+    """The Challenge metric's credit for each (label, output) pair beside where the outputs put each label.
+
+    Left, the weights (weights.csv): the credit an output class earns for a recording labelled with a class.
+    Right, the metric's modified confusion matrix (:func:`ecg12.metrics.modified_confusion_matrix`), each row as
+    shares of its label's total, every cell that the outputs reached marked with the credit it earns: off the
+    diagonal, a mistake the metric forgives as far as that number goes.
+    """
+    pyplot = _pyplot()
+    count = len(names)
+    figure, (credit_axis, confusion_axis) = pyplot.subplots(1, 2, figsize=(17, 8.2))
+    credit_image = credit_axis.imshow(np.nan_to_num(weights), cmap="Greens", vmin=0, vmax=1)
+    figure.colorbar(credit_image, ax=credit_axis, fraction=0.046, pad=0.02, label="credit")
+    totals = confusion.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, confusion / totals, np.nan)
+    confusion_image = confusion_axis.imshow(np.ma.masked_invalid(shares), cmap="Blues", vmin=0, vmax=1)
+    confusion_axis.set_facecolor("0.93")  # rows of classes without labelled recordings
+    figure.colorbar(confusion_image, ax=confusion_axis, fraction=0.046, pad=0.02, label="share of the label's row")
+    credit = np.nan_to_num(weights)
+    for row, column in zip(*np.nonzero(confusion > 0), strict=True):
+        colour = "white" if shares[row, column] > 0.6 else "black"
+        text = f"{credit[row, column]:.2f}".lstrip("0") if credit[row, column] < 1 else "1"
+        confusion_axis.text(column, row, text, ha="center", va="center", fontsize=5.5, color=colour)
+    for axis, title in (
+        (credit_axis, "Credit the Challenge metric gives (weights.csv)"),
+        (confusion_axis, "Where the outputs put each label (modified confusion matrix)"),
+    ):
+        axis.set_xticks(range(count), names, rotation=90, fontsize=7)
+        axis.set_yticks(range(count), names, fontsize=7)
+        axis.set(xlabel="output class", ylabel="label class", title=title)
+    figure.suptitle(
+        "Right: each recording adds 1 / |labels or outputs| to every (label, output) pair of its own, rows shown as "
+        "shares; a number is the credit that cell earns (left): off the diagonal, how far a mistake is forgiven",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    _save(figure, path)

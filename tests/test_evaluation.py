@@ -14,6 +14,8 @@ import pytest
 
 from ecg12.classes import load_weights, scored_classes
 from ecg12.evaluation import (
+    CLASS_SCORES_PLOT,
+    CREDIT_PLOT,
     EvaluationError,
     _merge_entries,
     evaluate_folders,
@@ -380,8 +382,83 @@ def test_a_scores_path_that_is_a_folder_is_one_line_before_scoring(tmp_path, cap
     folder = tmp_path / "scores"
     folder.mkdir()
     scored = []
-    monkeypatch.setattr("ecg12.evaluation.evaluate_folders", lambda *args: scored.append(args))
+    monkeypatch.setattr("ecg12.evaluation.read_folders", lambda *args: scored.append(args))
     assert main([str(labels), str(outs), str(folder)]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"{folder} is a folder" in error
     assert scored == [] and list(folder.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# --plots: figures of a scoring
+
+
+def plots_case(folder: Path) -> tuple[Path, Path]:
+    """A: AF, answered AF and normal. B: normal, answered AF. C: RBBB, answered RBBB."""
+    return write_case(
+        folder,
+        {
+            "A": (header(AF), outputs([AF, NORMAL], ["1", "1"], ["0.9", "0.6"])),
+            "B": (header(NORMAL), outputs([AF, NORMAL], ["1", "0"], ["0.7", "0.2"])),
+            "C": (header(RBBB), outputs([RBBB], ["1"], ["0.8"])),
+        },
+    )
+
+
+def test_plots_option_draws_the_class_scores_and_the_credit_figures(tmp_path, capsys):
+    from matplotlib.image import imread
+
+    labels, outs = plots_case(tmp_path)
+    folder = tmp_path / "figures"
+    assert main([str(labels), str(outs), "--plots", str(folder)]) == 0
+    assert "Challenge metric" in capsys.readouterr().out  # the scores are printed as without --plots
+    assert sorted(path.name for path in folder.iterdir()) == sorted([CLASS_SCORES_PLOT, CREDIT_PLOT])
+    for name in (CLASS_SCORES_PLOT, CREDIT_PLOT):
+        image = imread(folder / name)
+        assert image.shape[0] > 300 and image.shape[1] > 600, name
+        assert image[:, :, :3].std() > 0.05, f"{name} is (nearly) blank"
+
+
+def test_the_credit_figure_shows_the_weights_beside_where_the_outputs_put_the_labels(tmp_path, monkeypatch):
+    labels, outs = plots_case(tmp_path)
+    drawn = {}
+    monkeypatch.setattr("ecg12.plots.plot_credit_and_confusion", lambda *args: drawn.update(credit=args))
+    monkeypatch.setattr("ecg12.plots.plot_class_scores", lambda *args: drawn.update(scores=args))
+    assert main([str(labels), str(outs), "--plots", str(tmp_path / "figures")]) == 0
+    names, weights, confusion, path = drawn["credit"]
+    assert path == tmp_path / "figures" / CREDIT_PLOT
+    assert names[column(CRBBB)] == "CRBBB/RBBB" and names[column(AF)] == "AF"
+    np.testing.assert_array_equal(weights, CLASSES.weights)
+    # By the metric's rule, each recording adds 1 / |labels or outputs| to each of its (label, output) pairs.
+    expected = np.zeros((len(CLASSES.codes), len(CLASSES.codes)))
+    expected[column(AF), column(AF)] += 1 / 2  # A: {AF} or {AF, normal} has 2 classes
+    expected[column(AF), column(NORMAL)] += 1 / 2
+    expected[column(NORMAL), column(AF)] += 1 / 2  # B: {normal} or {AF}
+    expected[column(CRBBB), column(CRBBB)] += 1  # C: RBBB is CRBBB's class
+    np.testing.assert_allclose(confusion, expected)
+    names, auroc, f_measure, positives, path, title = drawn["scores"]
+    assert path == tmp_path / "figures" / CLASS_SCORES_PLOT and "3 recordings" in title
+    assert positives[column(AF)] == 1 and positives[column(NORMAL)] == 1 and positives[column(CRBBB)] == 1
+    assert f_measure[column(CRBBB)] == 1.0
+    assert auroc[column(AF)] == 1.0  # AF scores 0.9 (A, labelled AF) above 0.7 (B) and 0 (C, no AF output)
+
+
+def test_plots_into_a_file_is_one_line_before_scoring(tmp_path, capsys):
+    labels, outs = plots_case(tmp_path)
+    target = tmp_path / "figures.png"
+    target.write_text("not a folder")
+    assert main([str(labels), str(outs), "--plots", str(target)]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is a file" in error
+
+
+def test_scoring_without_plots_imports_no_matplotlib(tmp_path):
+    labels, outs = plots_case(tmp_path)
+    code = (
+        "import sys\nfrom ecg12.evaluation import main\n"
+        f"assert main([{str(labels)!r}, {str(outs)!r}]) == 0\n"
+        "print('matplotlib' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPOSITORY, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
