@@ -21,6 +21,7 @@ from trained_model import subprocess_env
 import report
 from ecg12.headers import read_header
 from ecg12.inference import load_classifier, prepare_recording
+from ecg12.model import FoldEnsemble
 from ecg12.preprocess import STANDARD_LEADS, window_starts
 from ecg12.recordings import open_counts, signal_file
 from ecg12.report import analyse_recording, header_path_of, page_count, report_pages, save_pages, write_report
@@ -55,6 +56,12 @@ def driver_probabilities(classifier, header_path: Path) -> np.ndarray:
 
 def pdf_pages(path: Path) -> int:
     return len(re.findall(rb"/Type\s*/Page\b", path.read_bytes()))
+
+
+def pdf_page_sizes_mm(path: Path) -> set[tuple[float, float]]:
+    """Width and height of every page's media box, in mm (PDF units are points, 72 to the inch)."""
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([0-9.]+) ([0-9.]+)\s*\]", path.read_bytes())
+    return {(round(float(width) / 72 * 25.4, 1), round(float(height) / 72 * 25.4, 1)) for width, height in boxes}
 
 
 def synthetic(folder: Path, name: str, frequency: float, seconds: float, seed: int = 0, **fields) -> Path:
@@ -93,6 +100,7 @@ def test_pdf_report_has_the_ecg_page_and_the_evidence_pages(classifier, tmp_path
     assert len(analysis.evidence) == (6 if threshold == 0.0 else 1)
     assert output.read_bytes().startswith(b"%PDF") and pdf_pages(output) == expected_pages
     assert page_count(analysis) == expected_pages
+    assert pdf_page_sizes_mm(output) == {A4_LANDSCAPE_MM}  # printed at 100 %, page 1 is true to scale
 
 
 def test_an_unknown_output_format_is_refused_before_the_work(classifier, tmp_path):
@@ -147,6 +155,23 @@ def test_the_saliency_is_the_models(classifier, tmp_path):
     same_class = next(item for item in changed_analysis.evidence if item.class_index == first.class_index)
     assert first.saliency.shape == (12, 5000) and first.saliency.max() > 0
     assert not np.allclose(same_class.saliency, first.saliency, rtol=0.05)
+
+
+def test_a_fold_ensemble_is_explained_by_its_own_output(classifier):
+    member = classifier.model
+    twice = dataclasses.replace(classifier, model=FoldEnsemble([member, copy.deepcopy(member)]).eval())
+    alone, doubled = (analyse_recording(c, REAL / "A0101.hea") for c in (classifier, twice))
+    np.testing.assert_allclose(doubled.probabilities, alone.probabilities, atol=1e-6)
+    np.testing.assert_allclose(doubled.evidence[0].saliency, alone.evidence[0].saliency, rtol=1e-3, atol=1e-9)
+    other = copy.deepcopy(member)
+    with torch.no_grad():
+        other.head[-1].weight.mul_(-1.0)
+    mixed = dataclasses.replace(classifier, model=FoldEnsemble([member, other]).eval())
+    index = alone.evidence[0].class_index
+    mixed_item = next(
+        item for item in analyse_recording(mixed, REAL / "A0101.hea").evidence if item.class_index == index
+    )
+    assert not np.allclose(mixed_item.saliency, alone.evidence[0].saliency, rtol=0.05)
 
 
 # --------------------------------------------------------------------------------------------------------------
