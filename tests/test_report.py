@@ -168,9 +168,8 @@ def test_a_fold_ensemble_is_explained_by_its_own_output(classifier):
         other.head[-1].weight.mul_(-1.0)
     mixed = dataclasses.replace(classifier, model=FoldEnsemble([member, other]).eval())
     index = alone.evidence[0].class_index
-    mixed_item = next(
-        item for item in analyse_recording(mixed, REAL / "A0101.hea").evidence if item.class_index == index
-    )
+    explained = analyse_recording(every_class(mixed, 0.0), REAL / "A0101.hea", max_explained=24).evidence
+    mixed_item = next(item for item in explained if item.class_index == index)
     assert not np.allclose(mixed_item.saliency, alone.evidence[0].saliency, rtol=0.05)
 
 
