@@ -8,7 +8,8 @@ pages, which 10 s windows voted for each predicted class and a saliency map (Gra
 time each decision came from. RECORDING is NAME, NAME.hea, NAME.mat or NAME.dat; the report goes to OUT
 (default: NAME.pdf in the current folder), a PDF of one page each or a PNG of the pages one under the other.
 
-Exit codes: 0 written, 1 the recording cannot be read or the report cannot be written, 2 a problem with MODEL.
+Exit codes: 0 written, 1 the recording cannot be read or the report cannot be written, 2 a problem with MODEL,
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 from ecg12.cli import HelpFormatter, add_threads_argument, apply_threads
 from ecg12.config import DEVICE_CHOICES
 from ecg12.logs import configure_logging
+
+INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,13 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     add_threads_argument(parser)
     arguments = parser.parse_args(argv)
     recording = Path(arguments.recording)
-    output = Path(arguments.output) if "output" in arguments else Path(f"{header_stem(recording)}.pdf")
-    if output.suffix.lower() not in (".pdf", ".png"):
-        parser.error(f"the report is written as .pdf or .png, not {output}")
+    if "output" in arguments and Path(arguments.output).suffix.lower() not in (".pdf", ".png"):
+        parser.error(f"the report is written as .pdf or .png, not {arguments.output}")
     apply_threads(arguments)
     # Only now: torch and matplotlib take seconds to import, and --help or a usage error need not wait for them.
-    import numpy as np
-
     from ecg12.classes import class_name
     from ecg12.devices import DeviceError
     from ecg12.files import printable
@@ -53,13 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     from ecg12.inference import ModelFolderError, load_classifier
     from ecg12.report import header_path_of, write_report
 
+    header = header_path_of(recording)
+    output = Path(arguments.output) if "output" in arguments else Path(f"{header.stem}.pdf")
     try:
         classifier = load_classifier(arguments.model, arguments.device)
     except (ModelFolderError, DeviceError) as error:
         print(f"report.py: {printable(str(error))}", file=sys.stderr)
         return 2
     try:
-        analysis = write_report(classifier, header_path_of(recording), output, arguments.dpi)
+        analysis = write_report(classifier, header, output, arguments.dpi)
     except (RecordError, ValueError) as error:
         print(f"report.py: {printable(str(error))}", file=sys.stderr)
         return 1
@@ -67,15 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         print(f"report.py: {printable(where + str(error.strerror or error))}", file=sys.stderr)
         return 1
-    predicted = [class_name(analysis.classes.codes[index])[0] for index in np.flatnonzero(analysis.predicted)]
-    print(f"{printable(str(output))}: {analysis.header.record_name}, predicted {', '.join(predicted) or 'nothing'}")
+    except KeyboardInterrupt:  # nothing half-written stays: the report is written atomically
+        print("report.py: interrupted; no report written", file=sys.stderr)
+        return INTERRUPTED
+    predicted = [class_name(analysis.classes.codes[index])[0] for index in analysis.predicted.nonzero()[0]]
+    name = printable(analysis.header.record_name)
+    print(f"{printable(str(output))}: {name}, predicted {', '.join(predicted) or 'nothing'}")
     return 0
-
-
-def header_stem(recording: Path) -> str:
-    """NAME of a recording given as NAME, NAME.hea, NAME.mat or NAME.dat."""
-    suffix = recording.suffix.lower()
-    return recording.stem if suffix in (".hea", ".mat", ".dat") else recording.name
 
 
 if __name__ == "__main__":
