@@ -84,7 +84,8 @@ SALIENCY_GAMMA = 0.5  # colours follow the square root of the saliency: evidence
 FAINT_SALIENCY = 0.02  # a class whose largest saliency is below this share of that scale says so
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
 
-# Above the paper on page 1: the recording's facts and the diagnoses' table.
+# Above the paper on page 1: the recording's facts and the diagnoses' table (3 decimals: a probability just under its
+# threshold must not read as equal to it).
 HEADER_BOTTOM_MM = PAPER_BOTTOM_MM + PAPER_HEIGHT_MM + 2.0
 LINE_MM = 3.4  # a line of 7.5 pt text
 TABLE_LEFT_MM = 104.0  # the diagnoses' table, from the paper's left edge; the recording's facts left of it
@@ -409,8 +410,8 @@ def _draw_table_row(
     axes.text(columns["class"], y, abbreviation, weight="bold" if predicted else "normal", **style)
     axes.text(columns["term"], y, _shorten(term, 52), **style)
     axes.text(columns["code"], y, analysis.classes.codes[index], **style)
-    axes.text(columns["probability"], y, f"{analysis.probabilities[index]:.2f}", ha="right", **style)
-    axes.text(columns["threshold"], y, f"{analysis.thresholds[index]:.2f}", ha="right", **style)
+    axes.text(columns["probability"], y, f"{analysis.probabilities[index]:.3f}", ha="right", **style)
+    axes.text(columns["threshold"], y, f"{analysis.thresholds[index]:.3f}", ha="right", **style)
 
 
 def _abbreviation(analysis: RecordingAnalysis, index: int) -> str:
@@ -611,8 +612,8 @@ def _draw_panel_title(axes: Axes, analysis: RecordingAnalysis, item: ClassEviden
     axes.text(
         CALIBRATION_MM,
         top + 5.0,
-        f"{abbreviation}, {_shorten(term, 80)}: probability {analysis.probabilities[index]:.2f} "
-        f"(threshold {analysis.thresholds[index]:.2f}), {verdict}",
+        f"{abbreviation}, {_shorten(term, 80)}: probability {analysis.probabilities[index]:.3f} "
+        f"(threshold {analysis.thresholds[index]:.3f}), {verdict}",
         fontsize=8,
         weight="bold",
         va="bottom",
