@@ -434,7 +434,8 @@ def test_a_full_disk_in_the_model_folder_is_one_line_and_leaves_no_partial_file(
 
 def test_ctrl_c_stops_training_with_the_command_that_resumes_it(shared: TrainedModel, tmp_path: Path) -> None:
     model = tmp_path / "model"
-    arguments = train_arguments(shared.data, model, shared.cache, epochs=50)  # long enough to be interrupted
+    # Far too long to end by itself before the signal, even on a loaded machine: no early stop either.
+    arguments = [*train_arguments(shared.data, model, shared.cache, epochs=1000), "--patience", "1000"]
     process = subprocess.Popen(
         [sys.executable, "train_model.py", *arguments],
         cwd=REPOSITORY,
