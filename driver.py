@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="where stderr is not a terminal (logs, nohup, docker run without -t): seconds between progress lines",
     )
+    parser.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="also draw a report of every recording into DIR/NAME.pdf (report.py's; slow: off by default)",
+    )
     add_threads_argument(parser)
     arguments = parser.parse_args(argv)
     apply_threads(arguments)
@@ -74,6 +79,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"driver.py: {error}", file=sys.stderr)
         return 2
     print(result.summary())
+    if arguments.plots:
+        from ecg12.recordings import list_recordings
+        from ecg12.report import write_folder_reports  # only here: drawing needs matplotlib
+
+        recordings = list_recordings(arguments.data)
+        try:
+            failures = write_folder_reports(model, recordings, arguments.plots)
+        except KeyboardInterrupt:
+            print(
+                f"interrupted while drawing reports; the outputs in {arguments.outputs} are complete", file=sys.stderr
+            )
+            return 130
+        print(f"reports: {len(recordings) - len(failures)} of {len(recordings)} drawn into {arguments.plots}")
+        for name, problem in failures:
+            print(f"{name}: no report: {problem}", file=sys.stderr)
     return 1 if result.failed else 0
 
 

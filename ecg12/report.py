@@ -23,6 +23,7 @@ its median, so that baseline offsets do not push the traces off their rows; ampl
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import textwrap
@@ -42,10 +43,13 @@ from ecg12.config import TARGET_FREQUENCY, WINDOW_SAMPLES
 from ecg12.files import atomic_write, printable
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import Classifier, iterate_windows, prepare_recording
+from ecg12.logs import Progress
 from ecg12.preprocess import STANDARD_LEADS, PreparedSignal, extract_windows, match_standard_lead, window_starts
-from ecg12.recordings import open_counts, signal_file
+from ecg12.recordings import Recording, open_counts, signal_file
 from ecg12.saliency import grad_cam
 from ecg12.thresholds import DecisionRule
+
+log = logging.getLogger(__name__)
 
 MAX_EXPLAINED = 6  # classes explained with a saliency map; the rest of a long list of predictions is only named
 CLASSES_PER_PAGE = 2  # saliency panels per evidence page
@@ -679,3 +683,27 @@ def write_report(
     analysis = analyse_recording(classifier, header_path)
     save_pages(report_pages(analysis), output_path, dpi)
     return analysis
+
+
+def write_folder_reports(
+    classifier: Classifier, recordings: Sequence[Recording], folder: str | os.PathLike[str], dpi: float = 150
+) -> list[tuple[str, str]]:
+    """A report of every readable recording into ``folder/NAME.pdf``; returns (recording, problem) of the others.
+
+    ``driver.py --plots DIR`` calls this after the outputs are written, so that the plain driver does
+    not wait for drawing; one recording that cannot be drawn does not stop the others.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    failures: list[tuple[str, str]] = []
+    with Progress(len(recordings), "drawing reports", "recordings", log) as progress:
+        for done, recording in enumerate(recordings, start=1):
+            try:
+                if recording.problem is not None:
+                    raise RecordError(recording.header, recording.problem)
+                write_report(classifier, recording.header, folder / f"{recording.name}.pdf", dpi)
+            except (RecordError, ValueError, OSError) as error:
+                problem = error.problem if isinstance(error, RecordError) else str(error)
+                failures.append((printable(recording.name), printable(str(problem))))
+            progress.update(done)
+    return failures

@@ -514,3 +514,39 @@ def test_the_model_file_given_for_the_model_folder_is_one_line(
     message = one_line(capsys.readouterr().err)
     assert message.startswith(f"driver.py: {shared.model / MODEL_FILE} is a file") and str(shared.model) in message
     assert not (tmp_path / "outputs").exists()
+
+
+# --- reports of a whole folder (issue 17) -----------------------------------------------------------------------------
+
+
+def test_plots_draws_a_report_of_every_readable_recording(
+    shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_recordings(tmp_path / "data", ["a", "b"])
+    (data / "broken.hea").write_text((data / "a.hea").read_text().replace("a.mat", "broken.mat"))
+    (data / "broken.mat").write_bytes(b"")
+    plots = tmp_path / "plots"
+    assert run_driver(shared.model, data, tmp_path / "outputs", "--plots", str(plots)) == 1  # broken fails
+    assert sorted(p.name for p in plots.iterdir()) == ["a.pdf", "b.pdf"]
+    assert all(p.read_bytes().startswith(b"%PDF") and p.stat().st_size > 10_000 for p in plots.iterdir())
+    captured = capsys.readouterr()
+    assert "reports: 2 of 3 drawn into" in captured.out and "broken: no report:" in captured.err
+
+
+def test_the_plain_driver_does_not_load_the_drawing_code(shared: TrainedModel, tmp_path: Path) -> None:
+    data = write_recordings(tmp_path / "data", ["a"])
+    probe = (
+        "import sys, driver\n"
+        f"code = driver.main([{str(shared.model)!r}, {str(data)!r}, {str(tmp_path / 'out')!r}, '--device', 'cpu'])\n"
+        "print(code, 'ecg12.report' in sys.modules, 'matplotlib.pyplot' in sys.modules, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPOSITORY,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert result.stderr.strip().splitlines()[-1] == "0 False False"
