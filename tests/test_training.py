@@ -443,6 +443,9 @@ def test_ctrl_c_stops_training_with_the_command_that_resumes_it(shared: TrainedM
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Where the test runner was started in the background (CI), a shell has set SIGINT to be ignored, and
+        # children inherit that: give Ctrl-C its usual meaning, as in a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 300
