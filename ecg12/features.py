@@ -126,6 +126,19 @@ def demographic_features(age: float, sex: str) -> np.ndarray:
     )
 
 
+def median_beat(beats: np.ndarray) -> np.ndarray:
+    """The median over the last axis of (..., beats) samples: what ``np.median(beats, axis=-1)`` gives, bit for bit.
+
+    Sorted along the last (contiguous) axis and the middle taken: np.median partitions a few beats at each of
+    thousands of positions, five times slower on a 10 s recording (about 1 ms of the driver's 5 ms per recording).
+    """
+    ordered = np.sort(beats, axis=-1)
+    middle = ordered.shape[-1] // 2
+    if ordered.shape[-1] % 2:
+        return ordered[..., middle]
+    return (ordered[..., middle - 1] + ordered[..., middle]) / 2
+
+
 def morphology_features(signal: np.ndarray, beats: np.ndarray, frequency: float = TARGET_FREQUENCY) -> np.ndarray:
     """The :data:`MORPHOLOGY_FEATURE_NAMES` of a (12, N) mV signal's median beat; all 0 under 2 whole beats.
 
@@ -139,7 +152,7 @@ def morphology_features(signal: np.ndarray, beats: np.ndarray, frequency: float 
     beats = beats[(beats >= before) & (beats + after <= signal.shape[1])]
     if len(beats) < 2:
         return features
-    template = np.median(np.stack([signal[:, b - before : b + after] for b in beats]), axis=0)
+    template = median_beat(np.stack([signal[:, b - before : b + after] for b in beats], axis=-1))
     pr_segment = template[:, before - int(0.12 * frequency) : before - int(0.06 * frequency)]
     template = template - np.median(pr_segment, axis=1, keepdims=True)
     slope = np.convolve(np.abs(np.diff(template, axis=1)).sum(axis=0), np.ones(5) / 5, mode="same")

@@ -17,6 +17,7 @@ from ecg12.features import (
     demographic_features,
     detect_beats,
     measurements,
+    median_beat,
     morphology_features,
     record_features,
     rhythm_features,
@@ -102,3 +103,14 @@ def test_the_qrs_filter_follows_the_sampling_rate(frequency: int) -> None:
     signal = synthesize_ecg(np.random.default_rng(7), frequency, 10, 75.0, rr_irregularity=0.0)
     beats = detect_beats(signal, frequency)
     assert rhythm_features(beats, signal.shape[1], frequency)[0] * 100 == pytest.approx(75.0, rel=0.05)
+
+
+@pytest.mark.parametrize("beats", [2, 3, 11, 12])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_median_beat_is_numpys_median_bit_for_bit(beats: int, dtype: type) -> None:
+    """The morphology features (and so the signal cache and every output) stay what np.median made them."""
+    stacked = np.random.default_rng(beats).normal(size=(12, 350, beats)).astype(dtype)
+    stacked[0, 0] = 0.25  # ties
+    median = median_beat(stacked)
+    assert median.dtype == dtype
+    np.testing.assert_array_equal(median, np.median(stacked, axis=-1))
