@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ecg12.config import ModelConfig
 
@@ -169,3 +170,23 @@ class FoldEnsemble(nn.Module):
     def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
         probabilities = torch.stack([torch.sigmoid(m(signals, record_features).float()) for m in self.members])
         return torch.logit(probabilities.mean(dim=0), eps=1e-7)
+
+
+def fold_batch_norms(model: nn.Module) -> None:
+    """Fold every batch norm that directly follows a convolution into that convolution, in place (inference only).
+
+    In the stem (conv, BN) and in each residual block (conv1, norm2) the normalisation is an affine map of the
+    convolution's output, so it becomes the convolution's weights and bias: the same outputs (within float32
+    rounding) for one pass less over those feature maps. The other batch norms (pre-activation, after the
+    residual sum) have no convolution before them. The folded model has other parameters: classify with it,
+    never train or save it.
+    """
+    if model.training:
+        raise ValueError("batch norms fold only in eval mode (running statistics)")
+    for module in list(model.modules()):
+        if isinstance(module, MultiScaleSENet) and isinstance(module.stem[1], nn.BatchNorm2d):
+            module.stem[0] = fuse_conv_bn_eval(module.stem[0], module.stem[1])
+            module.stem[1] = nn.Identity()
+        elif isinstance(module, ResidualSEBlock) and isinstance(module.norm2, nn.BatchNorm2d):
+            module.conv1 = fuse_conv_bn_eval(module.conv1, module.norm2)
+            module.norm2 = nn.Identity()

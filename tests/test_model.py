@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -17,6 +18,7 @@ from ecg12.model import (
     MultiScaleSENet,
     ResidualSEBlock,
     SqueezeExcitation,
+    fold_batch_norms,
 )
 
 
@@ -157,3 +159,39 @@ def test_fold_ensemble_members_must_share_one_architecture() -> None:
         FoldEnsemble([MultiScaleSENet(MODEL_SIZES["tiny"]), MultiScaleSENet(MODEL_SIZES["small"])])
     with pytest.raises(ValueError, match="at least one"):
         FoldEnsemble([])
+
+
+def with_running_statistics(model: nn.Module, seed: int) -> nn.Module:
+    """``model`` in eval mode with batch norms that do something (fresh ones are the identity)."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            size = module.num_features
+            module.running_mean.copy_(torch.randn(size, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.rand(size, generator=generator) + 0.5)
+            module.bias.data.copy_(torch.randn(size, generator=generator) * 0.1)
+    return model.eval()
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_folded_batch_norms_give_the_same_logits(ensemble: bool) -> None:
+    torch.manual_seed(0)
+    members = [with_running_statistics(MultiScaleSENet(MODEL_SIZES["paper"]), seed) for seed in range(2)]
+    model = FoldEnsemble(members).eval() if ensemble else members[0]
+    folded = copy.deepcopy(model)
+    fold_batch_norms(folded)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    remaining = [m for m in folded.modules() if isinstance(m, nn.BatchNorm2d)]
+    blocks = [m for m in model.modules() if isinstance(m, ResidualSEBlock)]
+    assert len(remaining) == len(norms) - len(blocks) - len(members if ensemble else members[:1])
+    x, features = torch.randn(3, 12, 5000), torch.rand(3, NUM_RECORD_FEATURES)
+    with torch.inference_mode():
+        expected, logits = model(x, features), folded(x, features)
+    assert not torch.equal(logits, expected)  # folded: other arithmetic...
+    torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)  # ...the same logits within float32 rounding
+
+
+def test_batch_norms_fold_only_with_running_statistics(tiny: MultiScaleSENet) -> None:
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batch_norms(tiny.train())
