@@ -42,6 +42,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,35 +234,61 @@ def classify_folder(
     return result
 
 
+@dataclass
+class _Pending:
+    """A recording read for the network: its prepared signal and record features, or why it failed before."""
+
+    name: str
+    inputs: tuple[PreparedSignal, np.ndarray] | None
+    repairs: list[str] = field(default_factory=list)
+    failure: tuple[str, str] | None = None  # (stage, message)
+
+
 class _FolderRun:
-    """One run over a folder's recordings: reads them, classifies them in chunks and writes every output."""
+    """One run over a folder's recordings: reads them, classifies them in chunks and writes every output.
+
+    Reading and preparing (this thread) overlap the network and the writes (one worker thread): while the network
+    classifies a chunk and its outputs are written (and flushed to disk), the next chunk is read and prepared.
+    Preparing stays in this thread because the repairs are collected with ``warnings.catch_warnings``, whose state
+    is the process's: one thread alone may switch it. The worker changes nothing here: it returns what became
+    of each recording, and this thread records that, in the recordings' order.
+    """
 
     def __init__(self, classifier: Classifier, output_folder: Path) -> None:
         self.classifier = classifier
         self.output_folder = output_folder
         self.codes = list(classifier.classes.output_codes)
         self.result = FolderResult()
-        # (name, (prepared signal, record features), repairs)
-        self.pending: list[tuple[str, tuple[PreparedSignal, np.ndarray], list[str]]] = []
+        self.in_flight: Future[list[_Pending]] | None = None  # the chunk in the network and being written
 
     def classify(self, recordings: Iterable[Recording], chunk_size: int, progress: Progress) -> None:
         # A chunk holds at most chunk_size recordings or chunk_size windows' worth of samples. A recording is
         # prepared a segment (5 minutes) at a time as the network reads it (PreparedSignal), and until then keeps
-        # its first segment only: memory stays bounded however long the recordings are.
+        # its first segment only: memory stays bounded however long the recordings are (two chunks at a time).
         sample_budget = max(chunk_size, 1) * WINDOW_SAMPLES
-        for recording in recordings:
-            self.read(recording)
-            if len(self.pending) >= chunk_size or sum(item[0].shape[1] for _, item, _ in self.pending) >= sample_budget:
-                self.classify_pending()
-            progress.update(self.result.done + self.result.failed)
-        self.classify_pending()
-        progress.update(self.result.done + self.result.failed)
+        chunk: list[_Pending] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecg12-network") as network:
+            try:
+                for recording in recordings:
+                    chunk.append(self.read(recording))
+                    samples = sum(item.inputs[0].shape[1] for item in chunk if item.inputs is not None)
+                    if len(chunk) >= chunk_size or samples >= sample_budget:
+                        self.record(progress)
+                        self.in_flight, chunk = network.submit(self.classify_chunk, chunk), []
+                self.record(progress)
+                if chunk:
+                    self.in_flight = network.submit(self.classify_chunk, chunk)
+                    self.record(progress)
+            except KeyboardInterrupt:
+                # The chunk in the network goes on to its end (a thread cannot be stopped): count it, so that the
+                # number of outputs written is right.
+                self.record(progress)
+                raise
 
-    def read(self, recording: Recording) -> None:
-        """Read and prepare one recording into the pending chunk, with its repairs; a failure fails it alone."""
+    def read(self, recording: Recording) -> _Pending:
+        """Read and prepare one recording, with its repairs; a failure fails it alone."""
         if recording.problem is not None:
-            self.fail(recording.name, "read", recording.problem)
-            return
+            return _Pending(recording.name, None, failure=("read", recording.problem))
         stage = "read"
         try:
             with recorded_repairs() as repairs:
@@ -270,47 +297,65 @@ class _FolderRun:
                 stage = "preprocess"
                 prepared = prepare_recording(header, counts)
         except Exception as error:  # one bad recording must never stop the batch
-            self.fail(recording.name, stage, _describe(error))
-            return
-        self.pending.append((recording.name, prepared, repairs))
+            return _Pending(recording.name, None, failure=(stage, _describe(error)))
+        return _Pending(recording.name, prepared, repairs)
 
-    def classify_pending(self) -> None:
+    def record(self, progress: Progress) -> None:
+        """Wait for the chunk in the network, if any, and count what became of its recordings."""
+        if self.in_flight is None:
+            return
+        chunk = self.in_flight.result()
+        self.in_flight = None
+        for item in chunk:
+            if item.failure is None:
+                self.result.done += 1
+                self.result.warnings.extend((item.name, repair) for repair in item.repairs)
+            else:
+                stage, message = item.failure
+                print(f"{printable(item.name)}: {stage} failed: {printable(message)}", file=sys.stderr)
+                self.result.errors.append((item.name, stage, message))
+                self.result.failed += 1
+        progress.update(self.result.done + self.result.failed)
+
+    def classify_chunk(self, chunk: list[_Pending]) -> list[_Pending]:
+        """Classify a chunk's prepared recordings together and write every output (in the worker thread); returns
+        the chunk with the failures of this stage set."""
+        ready = [item for item in chunk if item.inputs is not None]
         try:
-            probabilities = self.classifier.probabilities(item for _, item, _ in self.pending)
+            probabilities = self.classifier.probabilities(item.inputs for item in ready)  # type: ignore[misc]
         except Exception:  # find the culprit: classify the chunk's recordings one at a time
             log.warning("A chunk failed in the network; classifying its recordings one by one")
             probabilities = None
-        for index, (name, item, repairs) in enumerate(self.pending):
+        for index, item in enumerate(ready):
             try:
                 row = (
                     probabilities[index : index + 1]
                     if probabilities is not None
-                    else self.classifier.probabilities([item])
+                    else self.classifier.probabilities([item.inputs])  # type: ignore[list-item]
                 )
                 if not np.isfinite(row).all():
                     raise ValueError("the network gave non-finite probabilities")
                 _, labels, scores = self.classifier.challenge_outputs(row)
             except Exception as error:
-                self.fail(name, "classify", _describe(error))
+                item.failure = ("classify", _describe(error))
                 continue
-            self.write(name, labels[0], scores[0], repairs)
-        self.pending.clear()
+            self.write(item, labels[0], scores[0])
+        for item in chunk:
+            item.inputs = None  # the prepared signal's segment is not needed any more
+            if item.failure is not None and item.failure[0] != "write":
+                self.write_all_negative(item.name)
+        return chunk
 
-    def write(self, name: str, labels: np.ndarray, probabilities: np.ndarray, repairs: list[str]) -> None:
+    def write(self, item: _Pending, labels: np.ndarray, probabilities: np.ndarray) -> None:
         try:
-            save_outputs(self.output_folder / f"{name}.csv", printable(name), self.codes, labels, probabilities)
+            save_outputs(
+                self.output_folder / f"{item.name}.csv", printable(item.name), self.codes, labels, probabilities
+            )
         except OSError as error:
-            self.fail(name, "write", _describe(error))
-            return
-        self.result.done += 1
-        self.result.warnings.extend((name, repair) for repair in repairs)
+            # The atomic write left the file as it was; an all-negative one must not replace it.
+            item.failure = ("write", _describe(error))
 
-    def fail(self, name: str, stage: str, message: str) -> None:
-        print(f"{printable(name)}: {stage} failed: {printable(message)}", file=sys.stderr)
-        self.result.errors.append((name, stage, message))
-        self.result.failed += 1
-        if stage == "write":  # the atomic write left the file as it was; an all-negative one must not replace it
-            return
+    def write_all_negative(self, name: str) -> None:
         zeros = np.zeros(len(self.codes))
         try:
             save_outputs(self.output_folder / f"{name}.csv", printable(name), self.codes, zeros, zeros)

@@ -105,7 +105,7 @@ def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest
     classifier = load_classifier(shared.model)
     classifier.batch_size = 8  # the driver's is 64: other batches than the driver run's
     run = CleanRun(root / "outputs", classify.FolderResult(), classifier.batch_size)
-    hook = classifier.model.register_forward_pre_hook(lambda module, inputs: run.forward_rows.append(len(inputs[0])))
+    hook = classifier.network.register_forward_pre_hook(lambda module, inputs: run.forward_rows.append(len(inputs[0])))
     probabilities = classifier.probabilities
     iterate_windows = inference.iterate_windows
 
@@ -235,8 +235,11 @@ def test_thirty_minute_recording_is_classified_in_bounded_memory(clean_run: Clea
     segment_bytes = 12 * SEGMENT_SAMPLES * 8  # one segment at 500 Hz in float64: 14.4 MB
     whole_bytes = 12 * 1800 * 500 * 8  # 86 MB
     assert long_call["numpy_peak"] <= 3 * segment_bytes <= whole_bytes / 2, long_call
-    # Resident memory (sampled every 2 ms): the whole network pass, activations included.
-    assert long_call["rss"] < 2 * segment_bytes, long_call
+    # Resident memory (sampled every 2 ms): the whole network pass, activations included. The pass runs in the
+    # driver's network thread, whose allocator arena starts empty (the memory the main thread used for the first
+    # segment stays with the main thread's), while the main thread prepares the next chunk: up to two threads'
+    # working memory, measured 48 MB here (one thread did 16 MB), still under two thirds of the whole recording.
+    assert long_call["rss"] < 4 * segment_bytes <= whole_bytes * 2 / 3, long_call
 
 
 # --- a long recording: memory that does not grow with its length, and the whole recording's outputs ------------------
