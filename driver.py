@@ -13,10 +13,11 @@ another run writing into OUTPUTS), 130 interrupted (Ctrl-C; the outputs written 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from ecg12.cli import HelpFormatter, add_threads_argument, apply_threads
+from ecg12.cli import HelpFormatter
 from ecg12.config import DEVICE_CHOICES
 from ecg12.logs import configure_logging
 
@@ -41,9 +42,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="also draw a report of every recording into DIR/NAME.pdf (report.py's; slow: off by default)",
     )
-    add_threads_argument(parser)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads for the network; 0: one per core less one, the core that reads and prepares the next "
+        "recordings meanwhile (at least 1)",
+    )
     arguments = parser.parse_args(argv)
-    apply_threads(arguments)
+    network_threads(arguments.threads)
     # Only now: torch takes seconds to import, and --help or a usage error need not wait for it.
     from ecg12.classify import FolderInterrupted, classify_folder
     from ecg12.devices import DeviceError
@@ -97,5 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if result.failed else 0
 
 
+def network_threads(threads: int) -> None:
+    """Give torch ``threads`` threads, or for 0 one per core less the one that reads and prepares recordings.
+
+    While the network classifies a chunk, this process's main thread prepares the next one (ecg12.classify): with
+    a thread per core for torch as well, the cores would be oversubscribed, and torch's threads wait for each other
+    at every operation (measured up to 10 times slower on 2 cores: docs/performance.md).
+    """
+    import torch  # here, not at the top: --help and usage errors must not wait for torch
+
+    torch.set_num_threads(threads if threads > 0 else max(torch.get_num_threads() - 1, 1))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Everything is written (outputs flushed to disk, reports renamed into place): leave without tearing the
+    # interpreter down, which takes half a second with torch and scipy loaded (docs/performance.md).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
