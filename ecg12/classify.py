@@ -51,7 +51,7 @@ import numpy as np
 
 from ecg12.files import atomic_write_text, printable, remove_temporaries
 from ecg12.headers import Header, RecordError, read_header
-from ecg12.inference import Classifier, prepare_recording
+from ecg12.inference import COMPILE_FROM_RECORDINGS, Classifier, prepare_recording
 from ecg12.logs import Progress
 from ecg12.outputs import save_outputs
 from ecg12.preprocess import WINDOW_SAMPLES, DegradedRecordingWarning, PreparedSignal
@@ -200,17 +200,25 @@ def classify_folder(
     chunk_size: int = 16,
     show_progress: bool = True,
     progress_interval: float = 10.0,
+    compile_network: bool | None = None,
 ) -> FolderResult:
     """Classify every recording of ``data_folder`` into ``output_folder/NAME.csv``; never stops on one.
 
-    Raises :class:`DataFolderError` or :class:`OutputFolderError` (before any recording is read, except for a
-    report that cannot be written at the end) and :class:`FolderInterrupted` on Ctrl-C.
+    ``compile_network``: classify with the network compiled (:meth:`Classifier.compile`, falling back to the eager
+    one); None compiles on a CPU for folders of :data:`~ecg12.inference.COMPILE_FROM_RECORDINGS` or more recordings,
+    where the time it takes pays. Raises :class:`DataFolderError` or :class:`OutputFolderError` (before any
+    recording is read, except for a report that cannot be written at the end) and :class:`FolderInterrupted` on
+    Ctrl-C.
     """
     started = time.time()
     recordings = list_recordings(data_folder)
     output_folder = Path(output_folder)
     prepare_output_folder(output_folder)
     with output_folder_lock(output_folder):
+        if compile_network is None:
+            compile_network = classifier.device.type == "cpu" and len(recordings) >= COMPILE_FROM_RECORDINGS
+        if compile_network:
+            classifier.compile()
         errors_file = report_file(output_folder, ERRORS_FILE, recordings)
         warnings_file = report_file(output_folder, WARNINGS_FILE, recordings)
         outputs = {f"{recording.name}.csv" for recording in recordings}

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import pickle
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,17 +25,23 @@ import torch
 from ecg12 import __version__
 from ecg12.classes import ScoredClasses, scored_classes
 from ecg12.devices import resolve_device
-from ecg12.features import MEASURED_SAMPLES, record_features
+from ecg12.features import MEASURED_SAMPLES, NUM_RECORD_FEATURES, record_features
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.headers import Header
-from ecg12.model import FoldEnsemble, ModelConfig, MultiScaleSENet, fold_batch_norms
+from ecg12.model import NUM_LEADS, FoldEnsemble, ModelConfig, MultiScaleSENet, fold_batch_norms
 from ecg12.preprocess import WINDOW_SAMPLES, PreparedSignal, extract_windows, window_starts
 from ecg12.recordings import CountsReader, counts_in_memory, millivolts_reader
 from ecg12.thresholds import DecisionRule
 
+log = logging.getLogger(__name__)
+
 MODEL_FILE = "model.pt"
 MODEL_FORMAT = 2  # bump when the contents of model.pt change incompatibly (2: a list of member state dicts)
 _REQUIRED_KEYS = ("format", "model_config", "classes", "decision_rule", "state_dicts", "window_stride")
+# Folders from this many recordings get a compiled network (auto): compiling the paper network takes 30-40 s on
+# 2 cores with an empty torch cache (5-8 s with a warm one) and saves 2-3 ms per window on one thread, so it pays
+# from about 15,000 windows cold (docs/performance.md, "Model speed and memory").
+COMPILE_FROM_RECORDINGS = 20_000
 
 
 class ModelFolderError(RuntimeError):
@@ -122,6 +130,49 @@ def inference_network(model: MultiScaleSENet | FoldEnsemble, device: torch.devic
     return network
 
 
+class CompiledNetwork(torch.nn.Module):
+    """A network compiled by ``torch.compile`` for batches of any size from 2 windows (one graph, dynamic batch).
+
+    Compiled for sizes 0 and 1 apart: torch specialises on them, so a batch of one window would compile a second
+    graph (13 s on the tiny model); it goes through as a pair and keeps one row.
+    """
+
+    def __init__(self, network: MultiScaleSENet | FoldEnsemble) -> None:
+        super().__init__()
+        self.network = network
+        self.config = network.config
+        self.compiled = torch.compile(network, dynamic=True)
+
+    def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
+        if len(signals) == 1:
+            return self.compiled(signals.repeat(2, 1, 1), record_features.repeat(2, 1))[:1]
+        return self.compiled(signals, record_features)
+
+
+def compiled_network(
+    network: MultiScaleSENet | FoldEnsemble, device: torch.device
+) -> CompiledNetwork | MultiScaleSENet | FoldEnsemble:
+    """``network`` compiled now (a first batch through it), or ``network`` itself, with a warning, where that fails.
+
+    Compiling needs a C++ compiler on a CPU and Triton on a GPU; without them, or whatever else goes wrong,
+    the eager network classifies as well, only slower.
+    """
+    started = time.perf_counter()
+    try:
+        compiled = CompiledNetwork(network)
+        with torch.inference_mode():
+            windows = torch.zeros(2, NUM_LEADS, WINDOW_SAMPLES, device=device)
+            compiled(windows, torch.zeros(2, NUM_RECORD_FEATURES, device=device))
+    except Exception as error:  # torch raises many types from its compilers
+        message = " ".join(str(error).split())[:300]
+        log.warning(
+            "Cannot compile the network (%s: %s); classifying with the eager one", type(error).__name__, message
+        )
+        return network
+    log.info("Compiled the network in %.1f s", time.perf_counter() - started)
+    return compiled
+
+
 @dataclass
 class Classifier:
     """A loaded model folder: the network (or fold ensemble), its decision rule and the class list.
@@ -135,7 +186,7 @@ class Classifier:
     device: torch.device
     window_stride: int = WINDOW_SAMPLES
     batch_size: int = 64
-    network: MultiScaleSENet | FoldEnsemble = field(init=False, repr=False)
+    network: MultiScaleSENet | FoldEnsemble | CompiledNetwork = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.network = inference_network(self.model, self.device)
@@ -143,6 +194,12 @@ class Classifier:
     def probabilities(self, records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]]) -> np.ndarray:
         """(n, 24) probabilities of prepared recordings ((12, N) mV at 500 Hz, record features)."""
         return predict_probabilities(self.network, records, self.device, self.window_stride, self.batch_size)
+
+    def compile(self) -> bool:
+        """Classify with the network compiled (:func:`compiled_network`) from now on; False where it could not be."""
+        if not isinstance(self.network, CompiledNetwork):
+            self.network = compiled_network(self.network, self.device)
+        return isinstance(self.network, CompiledNetwork)
 
     def challenge_outputs(self, probabilities: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
         """The 27 output codes, their binary labels and probabilities for (n, 24) probabilities."""

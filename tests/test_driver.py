@@ -27,7 +27,7 @@ from synthetic import LIMB_LEADS, SINUS_RHYTHM, write_record
 from trained_model import REPOSITORY, TrainedModel, subprocess_env
 
 import driver
-from ecg12 import classify
+from ecg12 import classify, inference
 from ecg12.classes import scored_classes
 from ecg12.classify import ERRORS_FILE, LOCK_FILE, WARNINGS_FILE, classify_folder
 from ecg12.inference import MODEL_FILE, load_classifier
@@ -550,3 +550,22 @@ def test_the_plain_driver_does_not_load_the_drawing_code(shared: TrainedModel, t
         check=True,
     )
     assert result.stderr.strip().splitlines()[-1] == "0 False False"
+
+
+# --- 11. compiling the network where it pays --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "recordings", "compiled"),
+    [("auto", 1, False), ("auto", 2, True), ("never", 2, False), ("always", 1, True)],
+)
+def test_the_network_is_compiled_for_large_folders_or_when_asked(
+    option: str, recordings: int, compiled: bool, shared: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = write_recordings(tmp_path / "data", [f"r{index}" for index in range(recordings)])
+    monkeypatch.setattr(classify, "COMPILE_FROM_RECORDINGS", 2)  # a large folder: 2 recordings or more
+    calls: list[object] = []
+    monkeypatch.setattr(inference.Classifier, "compile", lambda classifier: calls.append(classifier) or False)
+    assert run_driver(shared.model, data, tmp_path / "outputs", "--compile", option) == 0
+    assert len(calls) == int(compiled)
+    assert all(is_answer(tmp_path / "outputs" / f"r{index}.csv") for index in range(recordings))

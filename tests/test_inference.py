@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,11 +11,12 @@ import pytest
 import torch
 
 from ecg12.classes import scored_classes
-from ecg12.config import MODEL_SIZES
+from ecg12.config import MODEL_SIZES, ModelConfig
 from ecg12.features import NUM_RECORD_FEATURES
 from ecg12.inference import (
     MODEL_FILE,
     MODEL_FORMAT,
+    CompiledNetwork,
     ModelFolderError,
     iterate_windows,
     load_classifier,
@@ -146,6 +148,47 @@ def test_fold_ensemble_round_trip(network: MultiScaleSENet, tmp_path: Path) -> N
         predict_probabilities(ensemble, [(signal, features)], CPU),
         rtol=1e-6,
     )
+
+
+# A network of one stage and one branch: the compiled-network tests compile it in 4-7 s instead of 20-40 s.
+SMALLEST = ModelConfig(stem_channels=4, branch_kernels=(3,), stage_channels=(8,), se_reduction=4, hidden_units=8)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+def test_a_compiled_network_gives_the_eager_networks_probabilities(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    network = MultiScaleSENet(SMALLEST).eval()
+    save_model_folder(tmp_path / "model", network, DecisionRule(), WINDOW_SAMPLES, {})
+    classifier = load_classifier(tmp_path / "model")
+    assert classifier.compile() and isinstance(classifier.network, CompiledNetwork)
+    # One window (classified as a pair), several in one batch, more than a batch.
+    records = [recording(samples, seed) for seed, samples in enumerate([5000, 16500, 300, 48_000])]
+    for batch_size in (1, 5, 64):
+        classifier.batch_size = batch_size
+        np.testing.assert_allclose(
+            classifier.probabilities(records),
+            predict_probabilities(network, records, CPU),
+            rtol=0,
+            atol=1e-6,
+            err_msg=f"batch size {batch_size}",
+        )
+
+
+def test_a_network_that_cannot_be_compiled_classifies_eagerly(
+    model_folder: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_compiler(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    classifier = load_classifier(model_folder)
+    eager = classifier.network
+    with caplog.at_level(logging.WARNING):
+        assert not classifier.compile()
+    assert classifier.network is eager
+    assert "Cannot compile the network (RuntimeError: no C++ compiler found)" in caplog.text
+    signal, features = recording(9000, seed=1)
+    assert classifier.probabilities([(signal, features)]).shape == (1, 24)
 
 
 def rewrite(change: Callable[[dict], object]) -> Callable[[Path], None]:
