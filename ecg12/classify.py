@@ -15,7 +15,8 @@ previous run's is removed otherwise), unless a recording's output takes that nam
 recording's output. :class:`FolderResult` and its summary line name the files.
 
 The prepared recordings of a chunk go through the network together (batching windows across recordings); should
-a chunk fail there, its recordings are retried one at a time so that only the culprit fails. Output files are
+a chunk fail there, its recordings are retried one at a time so that only the culprit fails. The network and the
+writes of a chunk run in a worker thread while the main thread reads and prepares the next chunk. Output files are
 written atomically: a write that fails leaves the file as it was (absent, or a previous run's) and is reported as
 a failure of stage ``write``; temporary files that a killed run left behind are removed by the next run.
 
