@@ -21,13 +21,14 @@ The speed section (issue 18: classification at the CPU's limit), paper-size netw
 - the whole command, ``driver.py MODEL DATA OUTPUTS`` in a fresh process with its default options, for today's
   tree and for the tree at ``--reference`` (the commit before issue 18's changes, taken with ``git archive``),
   alternately, ``--repeats`` times each: wall time, the classification rate it prints, and how far the two
-  trees' outputs differ;
+  trees' outputs differ (with ``--busy-core`` again while another process keeps one core busy);
 - the network alone, windows/s at 1 and 2 threads and batches of 16, 32 and 64: the model as saved (eager,
   contiguous), ``inference_network`` (batch norms folded, channels-last weights) and, unless ``--no-compile``,
   ``torch.compile`` of it (with its compile time); GFLOP/s beside the rate of one large channels-last convolution
   (oneDNN's best case on this machine, the practical FLOP limit);
 - the driver's levers in this process: torch threads with and without the overlap of reading and the network
-  (the overlap switched off by running each chunk at once in the main thread), and chunk sizes;
+  (the overlap switched off by running each chunk at once in the main thread), chunk sizes, the compiled network,
+  and with ``--busy-core`` the threads and overlap again while another process keeps one core busy;
 - where the time goes, one recording after another in one thread: read, prepare, resample (257 and 1000 Hz),
   record measurements, network, write; and the start-up: interpreter, imports, model loading, interpreter teardown.
 The load average is printed before and after each part: on a shared machine, say how loaded it was.
@@ -302,28 +303,14 @@ class InThisThread:
         return future
 
 
-def driver_levers(classifier: Classifier, data: Path, scratch: Path, repeats: int, compile_too: bool) -> None:
-    """classify_folder's rate in this process: torch threads with and without the overlap, chunk sizes and the
-    compiled network, each measured ``repeats`` times in turn (the median printed), so that a passing load on a
-    shared machine touches them all alike."""
-    print(f"\ndriver levers in this process, recordings/s, median of {repeats} rounds; {load_average()}")
+# label: (classifier, torch threads, overlap of reading and the network, chunk size)
+Configurations = dict[str, tuple[Classifier, int, bool, int]]
+
+
+def rates_in_rounds(configurations: Configurations, data: Path, scratch: Path, repeats: int) -> None:
+    """classify_folder's rate for each configuration, ``repeats`` rounds of all in turn (so that a passing load on
+    a shared machine touches them all alike); prints each one's median and single rates."""
     overlapping = classify.ThreadPoolExecutor
-    compiled = copy.copy(classifier)
-    if compile_too:
-        torch.set_num_threads(1)  # the compiled kernels keep the thread count they were compiled with
-        started = time.perf_counter()
-        compiled.compile()
-        seconds = time.perf_counter() - started
-        print(f"  compiled the network (1 thread; torch's caches warm from above) in {seconds:.1f} s")
-    configurations = {  # label: (classifier, threads, overlap, chunk size)
-        "1 thread, overlapped, chunks of 16 (the driver's default)": (classifier, 1, True, 16),
-        "1 thread, one chunk after another": (classifier, 1, False, 16),
-        "2 threads, overlapped": (classifier, 2, True, 16),
-        "2 threads, one chunk after another (today's)": (classifier, 2, False, 16),
-        **{f"1 thread, overlapped, chunks of {chunk}": (classifier, 1, True, chunk) for chunk in (8, 32, 64)},
-    }
-    if compile_too:
-        configurations["1 thread, overlapped, compiled network"] = (compiled, 1, True, 16)
     rates: dict[str, list[float]] = {label: [] for label in configurations}
     for _ in range(repeats):
         for label, (network, threads, overlap, chunk_size) in configurations.items():
@@ -335,7 +322,43 @@ def driver_levers(classifier: Classifier, data: Path, scratch: Path, repeats: in
                 classify.ThreadPoolExecutor = overlapping  # type: ignore[misc]
     for label, measured in rates.items():
         print(f"  {label:58s} {statistics.median(measured):6.1f}  (of {', '.join(f'{r:.0f}' for r in measured)})")
+
+
+def driver_levers(
+    classifier: Classifier, data: Path, scratch: Path, repeats: int, compile_too: bool, busy_core: bool
+) -> None:
+    """classify_folder's rate in this process: torch threads with and without the overlap, chunk sizes and the
+    compiled network; with ``busy_core``, the threads and overlap again while another process keeps a core busy."""
+    print(f"\ndriver levers in this process, recordings/s, median of {repeats} rounds; {load_average()}")
+    compiled = copy.copy(classifier)
+    if compile_too:
+        torch.set_num_threads(1)  # the compiled kernels keep the thread count they were compiled with
+        started = time.perf_counter()
+        compiled.compile()
+        seconds = time.perf_counter() - started
+        print(f"  compiled the network (1 thread; torch's caches warm from above) in {seconds:.1f} s")
+    threads_and_overlap: Configurations = {
+        "1 thread, overlapped, chunks of 16 (the driver's default)": (classifier, 1, True, 16),
+        "1 thread, one chunk after another": (classifier, 1, False, 16),
+        "2 threads, overlapped": (classifier, 2, True, 16),
+        "2 threads, one chunk after another (today's)": (classifier, 2, False, 16),
+    }
+    configurations: Configurations = {
+        **threads_and_overlap,
+        **{f"1 thread, overlapped, chunks of {chunk}": (classifier, 1, True, chunk) for chunk in (8, 32, 64)},
+    }
+    if compile_too:
+        configurations["1 thread, overlapped, compiled network"] = (compiled, 1, True, 16)
+    rates_in_rounds(configurations, data, scratch, repeats)
     print(f"  ({load_average()})")
+    if busy_core:
+        print("  with another process keeping one core busy (a Python loop):")
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            rates_in_rounds(threads_and_overlap, data, scratch, repeats)
+        finally:
+            hog.kill()
+            hog.wait()
 
 
 def stage_times(classifier: Classifier, data: Path, scratch: Path) -> None:
@@ -442,8 +465,16 @@ def speed_section(scratch: Path, arguments: argparse.Namespace) -> None:
         f"{arguments.driver_records} ten-second recordings, {os.cpu_count()} cores =="
     )
     compare_whole_commands(scratch, model_dir, data, arguments.reference, arguments.repeats)
+    if arguments.busy_core:
+        print("\nthe same with another process keeping one core busy (a Python loop):", end="")
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            compare_whole_commands(scratch, model_dir, data, arguments.reference, arguments.repeats)
+        finally:
+            hog.kill()
+            hog.wait()
     network_levers(classifier, flops, not arguments.no_compile)
-    driver_levers(classifier, data, scratch, arguments.repeats, not arguments.no_compile)
+    driver_levers(classifier, data, scratch, arguments.repeats, not arguments.no_compile, arguments.busy_core)
     stage_times(classifier, data, scratch)
     startup_times(model_dir)
 
@@ -459,6 +490,11 @@ def main() -> None:
     parser.add_argument("--reference", default=REFERENCE_COMMIT, help="the commit whose driver.py is today's path")
     parser.add_argument("--repeats", type=int, default=3, help="whole-command runs of each tree")
     parser.add_argument("--no-compile", action="store_true", help="leave torch.compile out of the speed section")
+    parser.add_argument(
+        "--busy-core",
+        action="store_true",
+        help="speed section: also measure with one core kept busy by another process",
+    )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
