@@ -26,12 +26,15 @@ the generator's device itself is only checked on a real GPU (``bench/gpu_check.p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves, tree_map
+
+from ecg12 import classify
 
 STAND_IN = torch.device("meta")
 _HOST = torch.device("cpu")
@@ -111,8 +114,21 @@ def cpu_generator_for_stand_in(device: torch.device, seed: int) -> torch.Generat
     return torch.Generator().manual_seed(seed)
 
 
+class _ThreadsOnTheStandIn(ThreadPoolExecutor):
+    """A thread pool whose threads see the stand-in device too: a dispatch mode is the entering thread's alone, and
+    the driver runs its network in a worker thread (ecg12.classify), as it would on a GPU."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, initializer=lambda: _StandInMode().__enter__(), **kwargs)
+
+
 @contextmanager
 def stand_in_device() -> Iterator[torch.device]:
     """Within the block, ``meta`` is a device with real values whose tensors must not meet host tensors."""
-    with _StandInMode():
-        yield STAND_IN
+    original = classify.ThreadPoolExecutor
+    classify.ThreadPoolExecutor = _ThreadsOnTheStandIn  # type: ignore[misc]
+    try:
+        with _StandInMode():
+            yield STAND_IN
+    finally:
+        classify.ThreadPoolExecutor = original  # type: ignore[misc]
