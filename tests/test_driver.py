@@ -569,3 +569,11 @@ def test_the_network_is_compiled_for_large_folders_or_when_asked(
     assert run_driver(shared.model, data, tmp_path / "outputs", "--compile", option) == 0
     assert len(calls) == int(compiled)
     assert all(is_answer(tmp_path / "outputs" / f"r{index}.csv") for index in range(recordings))
+
+
+def test_without_glibc_the_driver_leaves_malloc_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_glibc(name: str) -> object:
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(driver.ctypes, "CDLL", no_glibc)
+    driver.keep_freed_memory_for_reuse()  # nothing to do, and no error
