@@ -62,6 +62,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # synthetic records: the tests' data ge
 
 from synthetic import make_learnable_dataset, synthesize_ecg, write_record  # noqa: E402
 
+import driver  # noqa: E402
 from ecg12 import classify  # noqa: E402
 from ecg12.classify import classify_folder  # noqa: E402
 from ecg12.config import MODEL_SIZES  # noqa: E402
@@ -453,6 +454,7 @@ def startup_times(model: Path) -> None:
 
 
 def speed_section(scratch: Path, arguments: argparse.Namespace) -> None:
+    driver.keep_freed_memory_for_reuse()  # as driver.py does: the in-process measurements are its process's
     data = scratch / "speed-data"
     make_learnable_dataset(data, arguments.driver_records, seed=0)
     torch.manual_seed(0)
