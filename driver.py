@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         "--compile",
         choices=("auto", "always", "never"),
         default="auto",
-        help="compile the network (torch.compile: 30-40 s once, then 1.5 times the windows per second on a CPU); "
-        "auto: on a CPU for folders of 20,000 recordings or more, where it pays",
+        help="compile the network (torch.compile: 30-40 s, 3-12 s with torch's cache warm; then about 1.4 times "
+        "the recordings per second on a CPU); auto: on a CPU for folders of 20,000 recordings or more, where it pays",
     )
     parser.add_argument(
         "--threads",
@@ -116,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
 def network_threads(threads: int) -> None:
     """Give torch ``threads`` threads, or for 0 one per core less the one that reads and prepares recordings.
 
-    While the network classifies a chunk, this process's main thread prepares the next one (ecg12.classify): with
-    a thread per core for torch as well, the cores would be oversubscribed, and torch's threads wait for each other
-    at every operation (measured up to 10 times slower on 2 cores: docs/performance.md).
+    While the network classifies a chunk, this process's main thread prepares the next one (ecg12.classify): the
+    cores less one leave it a core of its own. On 2 cores, 1 and 2 torch threads measured the same, idle or with
+    one core busy; without the overlap, 2 threads fell from 210 to 89 recordings/s with one core busy, torch's
+    threads waiting for each other at every operation (docs/performance.md).
     """
     import torch  # here, not at the top: --help and usage errors must not wait for torch
 

@@ -39,8 +39,8 @@ MODEL_FILE = "model.pt"
 MODEL_FORMAT = 2  # bump when the contents of model.pt change incompatibly (2: a list of member state dicts)
 _REQUIRED_KEYS = ("format", "model_config", "classes", "decision_rule", "state_dicts", "window_stride")
 # Folders from this many recordings get a compiled network (auto): compiling the paper network takes 30-40 s on
-# 2 cores with an empty torch cache (5-8 s with a warm one) and saves 2-3 ms per window on one thread, so it pays
-# from about 15,000 windows cold (docs/performance.md, "Model speed and memory").
+# 2 cores with torch's compile cache empty (3-12 s with it warm) and saves about 1.7 ms per recording in the driver
+# (164 -> 227 recordings/s), so it pays from about 20,000 recordings cold (docs/performance.md).
 COMPILE_FROM_RECORDINGS = 20_000
 
 
