@@ -26,6 +26,7 @@ import numpy as np
 from ecg12.checkpoints import SKIPPED_FILE, report_skipped
 from ecg12.classes import abbreviate, scored_classes
 from ecg12.config import TrainConfig
+from ecg12.data import SignalCache
 from ecg12.devices import resolve_device
 from ecg12.files import atomic_write_text, printable
 from ecg12.inference import load_classifier
@@ -59,9 +60,10 @@ def cross_validate(
     resolve_device(config.device)  # an unusable device is reported before the (long) cache build
     output_folder = Path(output_folder)
     _clear(output_folder, earlier_results(output_folder), overwrite, "an earlier cross-validation")
+    cache = load_cache(data_folder, config)  # once for all folds: listing and opening it costs seconds at full size
     for fold in range(1, folds + 1):
-        run_fold(data_folder, output_folder, config, folds, fold)
-    return pool_folds(data_folder, output_folder, config, folds)
+        run_fold(data_folder, output_folder, config, folds, fold, cache=cache)
+    return pool_folds(data_folder, output_folder, config, folds, cache=cache)
 
 
 def run_fold(
@@ -71,11 +73,14 @@ def run_fold(
     folds: int,
     fold: int,
     overwrite: bool = False,
+    *,
+    cache: SignalCache | None = None,
 ) -> None:
     """Train fold ``fold`` (1 to ``folds``) into ``output_folder/foldK`` and classify its held-out recordings.
 
     Folds are independent: a machine with several GPUs runs one per GPU at once
     (``cross_validate.py --fold K --device cuda:K``), then :func:`pool_folds` scores them together.
+    ``cache``: the data folder's signal cache, when the caller has it open already.
     """
     if not 1 <= fold <= folds:
         raise ValueError(f"fold {fold} does not exist: choose 1 to {folds}")
@@ -83,7 +88,8 @@ def run_fold(
     fold_folder = Path(output_folder) / f"fold{fold}"
     _clear(fold_folder.parent, [fold_folder] if fold_folder.exists() else [], overwrite, f"fold {fold}")
     started = time.time()
-    cache = load_cache(data_folder, config)
+    if cache is None:
+        cache = load_cache(data_folder, config)
     fold_of = k_folds(scored_classes().encode(cache.codes), folds, config.seed)
     held_out = np.flatnonzero(fold_of == fold - 1)
     log.info("Fold %d/%d: training on %d recordings", fold, folds, len(cache) - len(held_out))
@@ -100,9 +106,17 @@ def run_fold(
 
 
 def pool_folds(
-    data_folder: str | os.PathLike[str], output_folder: str | os.PathLike[str], config: TrainConfig, folds: int = 5
+    data_folder: str | os.PathLike[str],
+    output_folder: str | os.PathLike[str],
+    config: TrainConfig,
+    folds: int = 5,
+    *,
+    cache: SignalCache | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Score the out-of-fold outputs of every fold, per fold and pooled; write the outputs, tables and report."""
+    """Score the out-of-fold outputs of every fold, per fold and pooled; write the outputs, tables and report.
+
+    ``cache``: the data folder's signal cache, when the caller has it open already.
+    """
     output_folder = Path(output_folder)
     missing = [k for k in range(1, folds + 1) if not (output_folder / f"fold{k}" / HELD_OUT_FILE).is_file()]
     if missing:
@@ -110,7 +124,8 @@ def pool_folds(
             f"{output_folder}: folds {', '.join(map(str, missing))} of {folds} are not done: run them first (--fold K)"
         )
     classes = scored_classes()
-    cache = load_cache(data_folder, config)
+    if cache is None:
+        cache = load_cache(data_folder, config)
     labels = classes.encode(cache.codes)
     fold_of = k_folds(labels, folds, config.seed)
     index = {name: position for position, name in enumerate(cache.names)}
