@@ -6,7 +6,7 @@ the modules that do the work read these settings.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 TARGET_FREQUENCY = 500  # Hz: every recording is resampled to it
 WINDOW_SAMPLES = 5000  # 10 s at 500 Hz: the network's input length
@@ -14,6 +14,7 @@ WINDOW_SAMPLES = 5000  # 10 s at 500 Hz: the network's input length
 # How probabilities become labels (ecg12.thresholds): "max-fraction" is the paper's max/5 rule, "tuned-fraction"
 # the same rule with its fraction tuned on validation outputs, "auto" chooses (ecg12.thresholds.resolve_rule).
 DECISION_RULES = ("auto", "per-class", "tuned-fraction", "max-fraction")
+ARCHITECTURES = ("msse", "resnext", "resnest")  # the paper's network and its Table 1 comparators
 DEVICE_CHOICES = "auto (CUDA when available), cpu, cuda or cuda:N"
 
 
@@ -32,6 +33,16 @@ class ModelConfig:
     hidden_units: int = 128
     dropout: float = 0.5
     ecg_measurements: bool = True  # rhythm and morphology measurements beside age and sex (ecg12.features)
+    record_path: bool = True  # a linear path from the record features straight to the logits (not the paper's)
+    architecture: str = "msse"  # the paper's network; "resnext", "resnest": the Table 1 comparators
+    # Comparators only (ecg12.comparators): the block convolutions' kernel, ResNeXt's groups, ResNeSt's splits.
+    block_kernel: int = 7
+    cardinality: int = 8
+    radix: int = 2
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r} (choose from {', '.join(ARCHITECTURES)})")
 
     @property
     def num_record_features(self) -> int:
@@ -57,6 +68,25 @@ MODEL_SIZES: dict[str, ModelConfig] = {
     # for tests and demos: a few thousand parameters, seconds per epoch on a CPU
     "tiny": ModelConfig(stem_channels=4, stage_channels=(8, 8), se_reduction=4, hidden_units=16, dropout=0.2),
 }
+
+
+# The Table 1 comparators (ecg12.comparators) at each size: widths chosen so that their parameters and FLOPs
+# per 10 s window match the msse network of the same size (the table in docs/model.md).
+COMPARATOR_SIZES: dict[str, dict[str, ModelConfig]] = {
+    architecture: {size: replace(config, architecture=architecture) for size, config in MODEL_SIZES.items()}
+    for architecture in ("resnext", "resnest")
+}
+
+
+def network_config(model_size: str, architecture: str = "msse") -> ModelConfig:
+    """The architecture of ``architecture`` at ``model_size`` (a key of MODEL_SIZES)."""
+    if model_size not in MODEL_SIZES:
+        raise ValueError(f"unknown model size {model_size!r} (choose from {', '.join(MODEL_SIZES)})")
+    if architecture == "msse":
+        return MODEL_SIZES[model_size]
+    if architecture not in COMPARATOR_SIZES:
+        raise ValueError(f"unknown architecture {architecture!r} (choose from {', '.join(ARCHITECTURES)})")
+    return COMPARATOR_SIZES[architecture][model_size]
 
 
 def check_keep_fraction(keep_fraction: float) -> None:

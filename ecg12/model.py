@@ -12,7 +12,9 @@ deviations).
       branch k=3: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
       branch k=5: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
       concat(branch features, age/sex (+ ECG measurements)) -> FC -> ReLU -> dropout -> FC -> logits
+      (+ a linear path from the record features to the logits, ``record_path``)
 
+The head is :class:`ECGNetwork`'s, shared with the Table 1 comparators (ecg12.comparators).
 ``FoldEnsemble`` puts several such networks (fold models) behind the same interface.
 """
 
@@ -97,13 +99,65 @@ class Branch(nn.Module):
         return pooled.flatten(1)
 
 
-class MultiScaleSENet(nn.Module):
-    """Stem, two parallel branches (kernels 3 and 5), record features, fully connected head; returns logits."""
+class ECGNetwork(nn.Module):
+    """What every architecture shares: record features standardised and clipped, and the paper's head.
+
+    A subclass builds its backbone, then calls :meth:`build_head` with the backbone's feature count, and
+    implements :meth:`signal_features`, (B, 12, T) mV -> (B, F) pooled features. The head concatenates them with the record features (age and sex, plus the ECG measurements
+    with ``ecg_measurements``) and maps them through FC -> ReLU -> dropout -> FC to the logits, plus a
+    direct linear path from the record features with ``record_path``. One head for all, so that the
+    architectures compare on their backbones alone (docs/model.md).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def build_head(self, signal_features: int) -> None:
+        """The head after the backbone, so that a seed gives the same initial weights as ever (creation order)."""
+        config = self.config
+        # Record features are standardised with statistics of the training set (set by the training code,
+        # saved with the weights): RR variations differ by 0.02 between classes, heart rates by 0.5.
+        self.register_buffer("feature_shift", torch.zeros(config.num_record_features))
+        self.register_buffer("feature_scale", torch.ones(config.num_record_features))
+        self.head = nn.Sequential(
+            nn.Linear(signal_features + config.num_record_features, config.hidden_units),
+            nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden_units, config.num_classes),
+        )
+        # A direct linear path from the record features to the logits: rhythm and conduction diagnoses are
+        # nearly linear in the measurements (heart rate, RR variation, QRS duration), learnt from few examples.
+        self.record_path = nn.Linear(config.num_record_features, config.num_classes) if config.record_path else None
+
+    def signal_features(self, signals: torch.Tensor) -> torch.Tensor:
+        """(B, 12, T) mV -> (B, F) features of the backbone."""
+        raise NotImplementedError
+
+    def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
+        """``signals`` (B, 12, T) in mV, ``record_features`` (B, >= num_record_features) -> logits (B, classes)."""
+        side = (record_features[:, : self.config.num_record_features] - self.feature_shift) / self.feature_scale
+        # Clipped: a measurement far outside the training range (an odd recording from another database)
+        # must not saturate every output.
+        side = side.clamp(-FEATURE_CLIP, FEATURE_CLIP)
+        logits = self.head(torch.cat([self.signal_features(signals), side], dim=1))
+        return logits if self.record_path is None else logits + self.record_path(side)
+
+    def standardize_record_features(self, features: np.ndarray) -> None:
+        """Set the record features' standardisation from a training set's (n, >= num_record_features) features."""
+        used = np.asarray(features, dtype=np.float64)[:, : self.config.num_record_features]
+        self.feature_shift.copy_(torch.from_numpy(used.mean(axis=0)))
+        self.feature_scale.copy_(torch.from_numpy(np.maximum(used.std(axis=0), 1e-2)))
+
+
+class MultiScaleSENet(ECGNetwork):
+    """The paper's network: stem, two parallel branches (kernels 3 and 5), then the shared head; returns logits."""
 
     def __init__(self, config: ModelConfig | None = None) -> None:
-        super().__init__()
         config = config or ModelConfig()
-        self.config = config
+        if config.architecture != "msse":
+            raise ValueError(f"MultiScaleSENet builds the msse architecture, not {config.architecture!r}")
+        super().__init__(config)
         first, second = config.stem_kernels
         self.stem = nn.Sequential(
             nn.Conv2d(
@@ -119,36 +173,22 @@ class MultiScaleSENet(nn.Module):
             _time_conv(config.stem_channels, config.stem_channels, second, stride=config.stem_strides[1]),
         )
         self.branches = nn.ModuleList(Branch(config, kernel) for kernel in config.branch_kernels)
-        features = sum(2 * branch.out_channels * NUM_LEADS for branch in self.branches) + config.num_record_features
-        # Record features are standardised with statistics of the training set (set by the training code,
-        # saved with the weights): RR variations differ by 0.02 between classes, heart rates by 0.5.
-        self.register_buffer("feature_shift", torch.zeros(config.num_record_features))
-        self.register_buffer("feature_scale", torch.ones(config.num_record_features))
-        self.head = nn.Sequential(
-            nn.Linear(features, config.hidden_units),
-            nn.ReLU(inplace=True),
-            nn.Dropout(config.dropout),
-            nn.Linear(config.hidden_units, config.num_classes),
-        )
-        # A direct linear path from the record features to the logits: rhythm and conduction diagnoses are
-        # nearly linear in the measurements (heart rate, RR variation, QRS duration), learnt from few examples.
-        self.record_path = nn.Linear(config.num_record_features, config.num_classes)
+        self.build_head(sum(2 * branch.out_channels * NUM_LEADS for branch in self.branches))
 
-    def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
-        """``signals`` (B, 12, T) in mV, ``record_features`` (B, >= num_record_features) -> logits (B, classes)."""
+    def signal_features(self, signals: torch.Tensor) -> torch.Tensor:
         x = self.stem(signals.unsqueeze(1))
-        pooled = [branch(x) for branch in self.branches]
-        side = (record_features[:, : self.config.num_record_features] - self.feature_shift) / self.feature_scale
-        # Clipped: a measurement far outside the training range (an odd recording from another database)
-        # must not saturate every output.
-        side = side.clamp(-FEATURE_CLIP, FEATURE_CLIP)
-        return self.head(torch.cat([*pooled, side], dim=1)) + self.record_path(side)
+        return torch.cat([branch(x) for branch in self.branches], dim=1)
 
-    def standardize_record_features(self, features: np.ndarray) -> None:
-        """Set the record features' standardisation from a training set's (n, >= num_record_features) features."""
-        used = np.asarray(features, dtype=np.float64)[:, : self.config.num_record_features]
-        self.feature_shift.copy_(torch.from_numpy(used.mean(axis=0)))
-        self.feature_scale.copy_(torch.from_numpy(np.maximum(used.std(axis=0), 1e-2)))
+
+def build_network(config: ModelConfig) -> ECGNetwork:
+    """The network of ``config.architecture``: the paper's (msse) or a Table 1 comparator (ecg12.comparators)."""
+    if config.architecture == "msse":
+        return MultiScaleSENet(config)
+    from ecg12.comparators import COMPARATORS  # here: the comparators import this module
+
+    if config.architecture not in COMPARATORS:
+        raise ValueError(f"unknown architecture {config.architecture!r}")
+    return COMPARATORS[config.architecture](config)
 
 
 class FoldEnsemble(nn.Module):
@@ -158,7 +198,7 @@ class FoldEnsemble(nn.Module):
     others, and returning a logit keeps the interface of a single network.
     """
 
-    def __init__(self, members: Sequence[MultiScaleSENet]) -> None:
+    def __init__(self, members: Sequence[ECGNetwork]) -> None:
         super().__init__()
         if not members:
             raise ValueError("an ensemble needs at least one member")
