@@ -70,6 +70,7 @@ from ecg12.features import MEASURED_SAMPLES, NUM_RECORD_FEATURES, record_feature
 from ecg12.headers import read_header  # noqa: E402
 from ecg12.inference import (  # noqa: E402
     Classifier,
+    RecordingScores,
     compiled_network,
     inference_network,
     load_classifier,
@@ -381,8 +382,8 @@ def stage_times(classifier: Classifier, data: Path, scratch: Path) -> None:
     features = [record_features(first, header.age, header.sex) for first, (header, _) in pairs]
     measured = time.perf_counter()
     items = list(zip(signals, features, strict=True))
-    rows = [classifier.probabilities(items[first : first + 16]) for first in range(0, len(items), 16)]
-    _, labels, scores = classifier.challenge_outputs(np.concatenate(rows))
+    rows = [classifier.scores(items[first : first + 16]) for first in range(0, len(items), 16)]
+    _, labels, scores = classifier.challenge_outputs(RecordingScores.concatenate(rows))
     classified = time.perf_counter()
     (scratch / "stages").mkdir(exist_ok=True)
     codes = list(classifier.classes.output_codes)

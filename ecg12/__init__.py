@@ -32,4 +32,4 @@ Modules, one concern each:
     logs          logging set-up of the scripts
 """
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"

@@ -189,8 +189,7 @@ def classify_recording(
     classifier: Classifier, header: Header, counts: np.ndarray
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Output codes, binary labels and probabilities (27 each) of one recording in raw ADC counts."""
-    probabilities = classifier.probabilities([prepare_recording(header, counts)])
-    codes, labels, scores = classifier.challenge_outputs(probabilities)
+    codes, labels, scores = classifier.challenge_outputs(classifier.scores([prepare_recording(header, counts)]))
     return codes, labels[0], scores[0]
 
 
@@ -331,18 +330,18 @@ class _FolderRun:
         the chunk with the failures of this stage set."""
         ready = [item for item in chunk if item.inputs is not None]
         try:
-            probabilities = self.classifier.probabilities(item.inputs for item in ready)  # type: ignore[misc]
+            chunk_scores = self.classifier.scores(item.inputs for item in ready)  # type: ignore[misc]
         except Exception:  # find the culprit: classify the chunk's recordings one at a time
             log.warning("A chunk failed in the network; classifying its recordings one by one")
-            probabilities = None
+            chunk_scores = None
         for index, item in enumerate(ready):
             try:
                 row = (
-                    probabilities[index : index + 1]
-                    if probabilities is not None
-                    else self.classifier.probabilities([item.inputs])  # type: ignore[list-item]
+                    chunk_scores.subset(slice(index, index + 1))
+                    if chunk_scores is not None
+                    else self.classifier.scores([item.inputs])  # type: ignore[list-item]
                 )
-                if not np.isfinite(row).all():
+                if not np.isfinite(row.probabilities).all():
                     raise ValueError("the network gave non-finite probabilities")
                 _, labels, scores = self.classifier.challenge_outputs(row)
             except Exception as error:

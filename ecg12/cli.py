@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import fields
 
-from ecg12.config import DECISION_RULES, DEVICE_CHOICES, MODEL_SIZES, TrainConfig
+from ecg12.config import ARCHITECTURES, DECISION_RULES, DEVICE_CHOICES, MODEL_SIZES, RECIPES, TrainConfig
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -12,83 +14,118 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    """The training recipe's options; defaults are TrainConfig's (docs/model.md)."""
-    defaults = TrainConfig()
-    parser.add_argument("--model-size", choices=sorted(MODEL_SIZES), default=defaults.model_size)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument(
+    """The training recipe's options, each stored under its TrainConfig field's name and only when given, so that
+    the recipe (--recipe) supplies the rest; the help gives each default and, where it differs, the paper's."""
+    recipe = parser.add_argument_group("recipe")
+    recipe.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="default",
+        help="the starting values of the options below: default (this project's, docs/model.md) or paper (the "
+        "paper's method exactly); options given explicitly replace the recipe's values (both saved in the model)",
+    )
+    option = _recipe_option(recipe)
+    option("--model-size", "model_size", choices=sorted(MODEL_SIZES))
+    option("--architecture", "architecture", choices=ARCHITECTURES, help="msse: the paper's; the Table 1 comparators")
+    option("--epochs", "epochs", type=int)
+    option("--batch-size", "batch_size", type=int)
+    option(
         "--epoch-windows",
+        "min_epoch_windows",
         type=int,
-        default=defaults.min_epoch_windows,
         help="minimum training windows per epoch (small data sets are passed over several times)",
     )
-    parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak learning rate")
-    parser.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience (epochs)")
-    parser.add_argument("--val-fraction", type=float, default=defaults.validation_fraction)
-    parser.add_argument(
+    option("--lr", "learning_rate", type=float, help="peak learning rate")
+    option("--weight-decay", "weight_decay", type=float, help="AdamW's decoupled weight decay")
+    option("--warmup-epochs", "warmup_epochs", type=float, help="linear warm-up of the learning rate, in epochs")
+    option("--patience", "patience", type=int, help="early-stopping patience (epochs)")
+    option("--val-fraction", "validation_fraction", type=float)
+    option(
         "--members",
+        "members",
         type=int,
-        default=defaults.members,
         help="fold models averaged at inference: K > 1 trains K networks, each validated on a different 1/K "
         "of the data (instead of --val-fraction)",
     )
-    parser.add_argument(
+    option(
         "--class-count-floor",
+        "class_count_floor",
         type=float,
-        default=defaults.class_count_floor,
         help="class weights are 1/ln(max(N_c, floor)) for N_c training positives",
     )
-    parser.add_argument(
+    option(
         "--hard-examples",
+        "hard_example_fraction",
         type=float,
-        default=defaults.hard_example_fraction,
         help="fraction of each batch's per-sample losses kept, the largest (hard example mining; 1: off)",
     )
-    parser.add_argument(
+    option("--noise", "noise_std", type=float, help="standard deviation (mV) of the Gaussian noise added in training")
+    option(
+        "--max-shift", "max_shift", type=int, help="samples a training window may start before or after the recording"
+    )
+    option(
+        "--window-stride",
+        "window_stride",
+        type=int,
+        help="samples between the 10 s windows of validation and classification (5000: windows side by side)",
+    )
+    option(
+        "--ecg-measurements",
+        "ecg_measurements",
+        action=argparse.BooleanOptionalAction,
+        help="give the head the 19 ECG measurements beside age and sex",
+    )
+    option(
+        "--record-path",
+        "record_path",
+        action=argparse.BooleanOptionalAction,
+        help="a linear path from the record features straight to the logits",
+    )
+    option(
         "--decision-rule",
+        "decision_rule",
         choices=DECISION_RULES,
-        default=defaults.decision_rule,
-        help="auto: per-class thresholds from 1,000 validation recordings, else the paper's max/5 rule; "
-        "tuned-fraction: the max-fraction rule with the fraction tuned on the validation outputs",
+        help="auto: per-class thresholds from 1,000 validation recordings, else max-fraction; max-fraction: max/5 "
+        "on the recording's probabilities; patch-fraction: max/5 on each patch, the union; tuned-fraction: "
+        "max-fraction with the fraction tuned on the validation outputs",
     )
-    parser.add_argument("--device", default=defaults.device, help=DEVICE_CHOICES)
-    parser.add_argument(
-        "--no-amp",
-        dest="amp",
-        action="store_false",
-        help="train in float32 on a GPU too (default: mixed precision, bfloat16 where the GPU has it, else float16)",
+    option("--device", "device", help=DEVICE_CHOICES)
+    option(
+        "--amp",
+        "amp",
+        action=argparse.BooleanOptionalAction,
+        help="mixed precision on a GPU, bfloat16 where it has it, else float16 (--no-amp: float32)",
     )
-    parser.add_argument(
+    option(
         "--deterministic",
-        action="store_true",
+        "deterministic",
+        action=argparse.BooleanOptionalAction,
         help="only reproducible kernels on a GPU, for exact reruns (slower; the CPU is always reproducible)",
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader workers (-1: auto)")
-    parser.add_argument("--cache-dir", default=defaults.cache_dir, help="signal cache root (default ~/.cache/ecg12)")
+    option("--seed", "seed", type=int)
+    option("--workers", "workers", type=int, help="DataLoader workers (-1: auto)")
+    option("--cache-dir", "cache_dir", help="signal cache root (empty: $ECG12_CACHE or ~/.cache/ecg12)")
+
+
+def _recipe_option(group: argparse._ArgumentGroup) -> Callable[..., None]:
+    """Adds an option stored as TrainConfig field ``field`` only when given; its help ends with the default's value
+    and the paper recipe's where that differs."""
+    default, paper = TrainConfig(), TrainConfig.for_recipe("paper")
+
+    def option(flag: str, field: str, help: str = "", **kwargs: object) -> None:
+        value, paper_value = getattr(default, field), getattr(paper, field)
+        shown = f"default: {value!r}" + (f"; paper recipe: {paper_value!r}" if paper_value != value else "")
+        text = f"{help} ({shown})" if help else f"({shown})"
+        group.add_argument(flag, dest=field, default=argparse.SUPPRESS, help=text, **kwargs)  # type: ignore[arg-type]
+
+    return option
 
 
 def training_config(arguments: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        model_size=arguments.model_size,
-        epochs=arguments.epochs,
-        batch_size=arguments.batch_size,
-        min_epoch_windows=arguments.epoch_windows,
-        learning_rate=arguments.lr,
-        patience=arguments.patience,
-        validation_fraction=arguments.val_fraction,
-        members=arguments.members,
-        class_count_floor=arguments.class_count_floor,
-        hard_example_fraction=arguments.hard_examples,
-        decision_rule=arguments.decision_rule,
-        device=arguments.device,
-        amp=arguments.amp,
-        deterministic=arguments.deterministic,
-        seed=arguments.seed,
-        workers=arguments.workers,
-        cache_dir=arguments.cache_dir,
-    )
+    """The recipe of ``arguments.recipe`` with every training option that was given."""
+    given = {f.name: getattr(arguments, f.name) for f in fields(TrainConfig) if hasattr(arguments, f.name)}
+    given.pop("recipe", None)
+    return TrainConfig.for_recipe(getattr(arguments, "recipe", "default"), **given)
 
 
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:

@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass, fields, replace
 TARGET_FREQUENCY = 500  # Hz: every recording is resampled to it
 WINDOW_SAMPLES = 5000  # 10 s at 500 Hz: the network's input length
 
-# How probabilities become labels (ecg12.thresholds): "max-fraction" is the paper's max/5 rule, "tuned-fraction"
-# the same rule with its fraction tuned on validation outputs, "auto" chooses (ecg12.thresholds.resolve_rule).
-DECISION_RULES = ("auto", "per-class", "tuned-fraction", "max-fraction")
+# How probabilities become labels (ecg12.thresholds): "patch-fraction" is the paper's max/5 rule applied to each
+# patch and the union taken, "max-fraction" max/5 applied to the recording's probabilities (the maximum over its
+# patches), "tuned-fraction" the latter with its fraction tuned on validation outputs, "per-class" thresholds
+# tuned on them, "auto" chooses (ecg12.thresholds.resolve_rule).
+DECISION_RULES = ("auto", "per-class", "tuned-fraction", "max-fraction", "patch-fraction")
 ARCHITECTURES = ("msse", "resnext", "resnest")  # the paper's network and its Table 1 comparators
 DEVICE_CHOICES = "auto (CUDA when available), cpu, cuda or cuda:N"
 
@@ -70,11 +72,85 @@ MODEL_SIZES: dict[str, ModelConfig] = {
 }
 
 
-# The Table 1 comparators (ecg12.comparators) at each size: widths chosen so that their parameters and FLOPs
-# per 10 s window match the msse network of the same size (the table in docs/model.md).
+# The Table 1 comparators (ecg12.comparators) at each size: widths chosen so that their parameters and FLOPs per
+# 10 s window match the msse network of the same size (within 6%; tests/test_comparators.py holds them to 25%).
+# Each is msse's config of that size with the backbone fields replaced, so the head settings (hidden_units,
+# dropout, ecg_measurements, record_path) are msse's and the networks differ in their backbones only. The head
+# takes 2 * C_last pooled features instead of msse's 2 * 2 * 96 * 12 = 4608 (paper), so it is 7% of a comparator's
+# parameters at "paper" and "small" and 15% at "tiny" (msse's: 70%, 60%, 73%).
+# Matching both counts shapes these networks. msse keeps the 12 leads as separate rows, so it does 650 (paper) to
+# 2000 (tiny) FLOPs per parameter; a Conv1d network that mixes the leads does 2 * L per weight at feature length
+# L: 2500 in the first stem convolution, 1250 in the second, 626 in the first stage, half that in each next one.
+# At msse's parameter count it reaches msse's FLOPs only with a wide stem: the two stem convolutions do 72-74% of
+# the FLOPs at "paper" (30% of the parameters), 92% at "small" and 99% at "tiny", the bottleneck stages the rest.
+# Both comparators share the stem and stage layout at each size. ResNeXt: 16 (paper), 8 (small), 2 (tiny) groups
+# in the middle convolution (6 or 7 channels a group at "paper", 4 to 10 at "small"). ResNeSt: radix 2, one
+# cardinal group and the attention reduction 4, as ResNeSt-50 (2s1x64d). se_reduction is unused by ResNeXt.
 COMPARATOR_SIZES: dict[str, dict[str, ModelConfig]] = {
-    architecture: {size: replace(config, architecture=architecture) for size, config in MODEL_SIZES.items()}
-    for architecture in ("resnext", "resnest")
+    "resnext": {
+        "paper": replace(
+            MODEL_SIZES["paper"],
+            architecture="resnext",
+            stem_channels=112,
+            stage_channels=(192, 192, 224, 224),
+            blocks_per_stage=2,
+            block_kernel=9,
+            cardinality=16,
+        ),
+        "small": replace(
+            MODEL_SIZES["small"],
+            architecture="resnext",
+            stem_channels=96,
+            stage_channels=(64, 96, 128, 160),
+            blocks_per_stage=1,
+            block_kernel=9,
+            cardinality=8,
+        ),
+        "tiny": replace(
+            MODEL_SIZES["tiny"],
+            architecture="resnext",
+            stem_channels=11,
+            stage_channels=(8, 8),
+            blocks_per_stage=1,
+            block_kernel=7,
+            cardinality=2,
+        ),
+    },
+    "resnest": {
+        "paper": replace(
+            MODEL_SIZES["paper"],
+            architecture="resnest",
+            stem_channels=112,
+            stage_channels=(192, 192, 224, 224),
+            blocks_per_stage=2,
+            block_kernel=9,
+            cardinality=1,
+            radix=2,
+            se_reduction=4,
+        ),
+        "small": replace(
+            MODEL_SIZES["small"],
+            architecture="resnest",
+            stem_channels=96,
+            stage_channels=(64, 96, 128, 160),
+            blocks_per_stage=1,
+            block_kernel=9,
+            cardinality=1,
+            radix=2,
+            se_reduction=4,
+        ),
+        "tiny": replace(
+            MODEL_SIZES["tiny"],
+            architecture="resnest",
+            stem_channels=11,
+            stage_channels=(8, 8),
+            blocks_per_stage=1,
+            block_kernel=7,
+            cardinality=1,
+            radix=2,
+            se_reduction=4,
+        ),
+    },
 }
 
 
@@ -98,12 +174,32 @@ def check_keep_fraction(keep_fraction: float) -> None:
         )
 
 
+# Training recipes: what --recipe sets before the options given explicitly. "default" is this project's (the
+# dataclass defaults below); "paper" is the paper's method and nothing else: age and sex as the only record
+# features, no linear path from them, w_c = 1/ln N_c floored only where ln would be 0 or undefined, the mean of
+# the largest 70% of each batch's losses, and each patch decided on its own (docs/model.md, "The paper's recipe").
+RECIPES: dict[str, dict[str, object]] = {
+    "default": {},
+    "paper": {
+        "ecg_measurements": False,
+        "record_path": False,
+        "class_count_floor": 2.0,
+        "hard_example_fraction": 0.7,
+        "decision_rule": "patch-fraction",
+    },
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The training recipe; the defaults are the paper's where it gives them, unless cross-validation
-    said otherwise (docs/model.md lists both)."""
+    said otherwise (docs/model.md lists both). :meth:`for_recipe` gives the paper's exactly."""
 
+    recipe: str = "default"  # the recipe the other values started from (RECIPES); a record, it sets nothing
     model_size: str = "paper"
+    architecture: str = "msse"  # the paper's network; "resnext", "resnest": its Table 1 comparators
+    ecg_measurements: bool = True  # the 19 ECG measurements beside age and sex (ecg12.features); paper: False
+    record_path: bool = True  # a linear path from the record features to the logits; paper: False
     epochs: int = 40
     batch_size: int = 32
     learning_rate: float = 2e-3
@@ -131,8 +227,9 @@ class TrainConfig:
     cache_dir: str = ""  # signal cache root; empty: $ECG12_CACHE or ~/.cache/ecg12
 
     def __post_init__(self) -> None:
-        if self.model_size not in MODEL_SIZES:
-            raise ValueError(f"unknown model size {self.model_size!r} (choose from {', '.join(MODEL_SIZES)})")
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r} (choose from {', '.join(RECIPES)})")
+        self.model_config()  # an unknown model size or architecture is refused here, with its choices
         if self.decision_rule not in DECISION_RULES:
             raise ValueError(f"unknown decision rule {self.decision_rule!r} (choose from {', '.join(DECISION_RULES)})")
         if self.epochs < 1 or self.batch_size < 2:
@@ -150,6 +247,26 @@ class TrainConfig:
         if self.min_epoch_windows < 1 or self.window_stride < 1 or self.workers < -1:
             raise ValueError("epoch windows and window stride must be >= 1, workers >= -1")
         check_keep_fraction(self.hard_example_fraction)
+
+    @classmethod
+    def for_recipe(cls, recipe: str, **options: object) -> TrainConfig:
+        """The recipe ``recipe`` of RECIPES, with ``options`` (field values) replacing its values."""
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r} (choose from {', '.join(RECIPES)})")
+        return cls(**{**RECIPES[recipe], **options, "recipe": recipe})  # type: ignore[arg-type]
+
+    def departures(self) -> dict[str, object]:
+        """The values that differ from the recipe's own (options given on top of it), by field name."""
+        recipe = TrainConfig.for_recipe(self.recipe)
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(recipe, f.name)}
+
+    def model_config(self) -> ModelConfig:
+        """The network this recipe trains: its size and architecture, with its record features and path."""
+        return replace(
+            network_config(self.model_size, self.architecture),
+            ecg_measurements=self.ecg_measurements,
+            record_path=self.record_path,
+        )
 
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> TrainConfig:

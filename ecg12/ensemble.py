@@ -17,7 +17,7 @@ from ecg12.data import SignalCache
 from ecg12.distributed import current_rank
 from ecg12.inference import load_classifier, save_model_folder
 from ecg12.metrics import score
-from ecg12.model import FoldEnsemble, MultiScaleSENet
+from ecg12.model import ECGNetwork, FoldEnsemble
 from ecg12.split import k_folds
 from ecg12.thresholds import choose_decision_rule
 from ecg12.training import fit_network, score_columns
@@ -57,7 +57,8 @@ def fit_fold_ensemble(
     labels = classes.encode(cache.codes)[records]
     fold_of = k_folds(labels, config.members, config.seed)
     probabilities = np.zeros(labels.shape)
-    members: list[MultiScaleSENet] = []
+    fractions = np.zeros(labels.shape)
+    members: list[ECGNetwork] = []
     member_rows: list[dict[str, object]] = []
     for member in range(config.members):
         if only is not None and member + 1 != only:
@@ -71,13 +72,15 @@ def fit_fold_ensemble(
             continue
         classifier = load_classifier(folder, config.device)
         inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records[held_out])
-        probabilities[held_out] = classifier.probabilities(inputs)
+        member_scores = classifier.scores(inputs)
+        probabilities[held_out] = member_scores.probabilities
+        fractions[held_out] = member_scores.patch_fractions
         members.append(classifier.model)  # type: ignore[arg-type]  # a member folder holds one network
 
     if only is not None or not rank.is_main:
         return {"members": config.members, **(member_rows[0] if only is not None else {})}
     rule = choose_decision_rule(labels, probabilities, config.decision_rule)
-    pooled = score_columns(score(labels, rule.apply(probabilities), probabilities, classes))
+    pooled = score_columns(score(labels, rule.apply(probabilities, fractions), probabilities, classes))
     log.info("Fold ensemble: pooled validation Challenge metric %.4f", pooled["challenge_metric"])
     training_info = {
         "train_config": asdict(config),

@@ -1,9 +1,9 @@
 """Model folders and classification: saving and loading a trained model, recording probabilities.
 
-A recording is cut into 10 s windows; each window gets per-class probabilities and the recording
-takes, per class, the maximum over its windows (the paper's one-vote-in-favour rule: positive if
-any patch is). Windows of many recordings are batched through the network together, a bounded
-number at a time; a long recording is prepared a segment at a time as its windows are read
+A recording is cut into 10 s windows (the paper's patches); each window gets per-class probabilities and the
+recording takes, per class, the maximum over its windows, and the patch fractions that the paper's one-vote-in-favour
+rule decides on (:class:`RecordingScores`). Windows of many recordings are batched through the network
+together, a bounded number at a time; a long recording is prepared a segment at a time as its windows are read
 (:class:`~ecg12.preprocess.PreparedSignal`), so that a day-long recording costs time but not memory.
 """
 
@@ -15,7 +15,7 @@ import logging
 import os
 import pickle
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,15 +28,18 @@ from ecg12.devices import resolve_device
 from ecg12.features import MEASURED_SAMPLES, NUM_RECORD_FEATURES, record_features
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.headers import Header
-from ecg12.model import NUM_LEADS, FoldEnsemble, ModelConfig, MultiScaleSENet, fold_batch_norms
+from ecg12.model import NUM_LEADS, ECGNetwork, FoldEnsemble, ModelConfig, build_network, fold_batch_norms
 from ecg12.preprocess import WINDOW_SAMPLES, PreparedSignal, extract_windows, window_starts
 from ecg12.recordings import CountsReader, counts_in_memory, millivolts_reader
-from ecg12.thresholds import DecisionRule
+from ecg12.thresholds import DecisionRule, patch_fractions
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.pt"
-MODEL_FORMAT = 2  # bump when the contents of model.pt change incompatibly (2: a list of member state dicts)
+# Bump when the contents of model.pt change so that an older ecg12 would misread them. 2: a list of member state
+# dicts; 3: the architecture and the record path in model_config (absent in format 2: msse, with the path).
+MODEL_FORMAT = 3
+READABLE_FORMATS = (2, 3)
 _REQUIRED_KEYS = ("format", "model_config", "classes", "decision_rule", "state_dicts", "window_stride")
 # Folders from this many recordings get a compiled network (auto): compiling the paper network takes 30-40 s on
 # 2 cores with torch's compile cache empty (3-12 s with it warm) and saves about 1.7 ms per recording in the driver
@@ -60,21 +63,49 @@ def iterate_windows(
         yield extract_windows(signal, starts[first : first + batch], window, np.float32)
 
 
+@dataclass(frozen=True)
+class RecordingScores:
+    """What the network gives for n recordings, (n, classes) each: ``probabilities``, every class's maximum over
+    the recording's patches (the Challenge output probabilities), and ``patch_fractions``, what the paper's
+    patch-wise rule decides on (:func:`~ecg12.thresholds.patch_fractions`)."""
+
+    probabilities: np.ndarray
+    patch_fractions: np.ndarray
+
+    def labels(self, rule: DecisionRule) -> np.ndarray:
+        """(n, classes) bool labels under ``rule``."""
+        return rule.apply(self.probabilities, self.patch_fractions)
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[RecordingScores]) -> RecordingScores:
+        """The scores of several groups of recordings, in order."""
+        return cls(
+            np.concatenate([part.probabilities for part in parts]),
+            np.concatenate([part.patch_fractions for part in parts]),
+        )
+
+    def subset(self, rows: slice | np.ndarray) -> RecordingScores:
+        """The scores of the recordings ``rows`` selects (a slice, indices or a mask)."""
+        return RecordingScores(self.probabilities[rows], self.patch_fractions[rows])
+
+
 @torch.inference_mode()
-def predict_probabilities(
+def predict_scores(
     model: torch.nn.Module,
     records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]],
     device: torch.device,
     stride: int = WINDOW_SAMPLES,
     batch_size: int = 64,
-) -> np.ndarray:
-    """Per-class probabilities (n, classes) of recordings given as ((12, N) mV at 500 Hz, record features).
+) -> RecordingScores:
+    """Scores of recordings given as ((12, N) mV at 500 Hz, record features).
 
-    Windows of consecutive recordings share batches; each recording's probability is the maximum
-    over its windows.
+    Windows of consecutive recordings share batches; a recording's windows may span batches, and both of its
+    scores are maxima over windows, so they are folded in batch by batch.
     """
     model.eval()
-    results: list[np.ndarray] = []
+    classes = _num_classes(model)
+    probabilities: list[np.ndarray] = []
+    fractions: list[np.ndarray] = []
     pending_windows: list[np.ndarray] = []
     pending_features: list[np.ndarray] = []
     pending_owner: list[np.ndarray] = []
@@ -87,19 +118,21 @@ def predict_probabilities(
         windows = torch.from_numpy(np.concatenate(pending_windows)).to(device)
         side = torch.from_numpy(np.concatenate(pending_features)).to(device)
         # Full precision on every device, so that a GPU gives the CPU's probabilities (within float rounding).
-        probabilities = torch.sigmoid(model(windows, side).float()).cpu().numpy()
+        batch = torch.sigmoid(model(windows, side).float()).cpu().numpy()
         owners = np.concatenate(pending_owner)
         for owner in np.unique(owners):
-            window_max = probabilities[owners == owner].max(axis=0)
-            results[owner] = np.maximum(results[owner], window_max)
+            windows_of_owner = batch[owners == owner]
+            probabilities[owner] = np.maximum(probabilities[owner], windows_of_owner.max(axis=0))
+            fractions[owner] = np.maximum(fractions[owner], patch_fractions(windows_of_owner))
         pending_windows.clear()
         pending_features.clear()
         pending_owner.clear()
         pending = 0
 
     for signal, features in records:
-        owner = len(results)
-        results.append(np.zeros(_num_classes(model), dtype=np.float64))
+        owner = len(probabilities)
+        probabilities.append(np.zeros(classes, dtype=np.float64))
+        fractions.append(np.zeros(classes, dtype=np.float64))
         for block in iterate_windows(signal, stride, batch_size):
             if pending + len(block) > batch_size:
                 flush()
@@ -108,14 +141,27 @@ def predict_probabilities(
             pending_owner.append(np.full(len(block), owner))
             pending += len(block)
     flush()
-    return np.stack(results) if results else np.zeros((0, _num_classes(model)))
+    if not probabilities:
+        return RecordingScores(np.zeros((0, classes)), np.zeros((0, classes)))
+    return RecordingScores(np.stack(probabilities), np.stack(fractions))
+
+
+def predict_probabilities(
+    model: torch.nn.Module,
+    records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]],
+    device: torch.device,
+    stride: int = WINDOW_SAMPLES,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """(n, classes) probabilities of recordings: the ``probabilities`` of :func:`predict_scores`."""
+    return predict_scores(model, records, device, stride, batch_size).probabilities
 
 
 def _num_classes(model: torch.nn.Module) -> int:
     return model.config.num_classes  # type: ignore[union-attr,return-value]
 
 
-def inference_network(model: MultiScaleSENet | FoldEnsemble, device: torch.device) -> MultiScaleSENet | FoldEnsemble:
+def inference_network(model: ECGNetwork | FoldEnsemble, device: torch.device) -> ECGNetwork | FoldEnsemble:
     """A copy of ``model`` arranged to classify fast on ``device``: its probabilities within float32 rounding.
 
     Batch norms that follow a convolution are folded into it (:func:`~ecg12.model.fold_batch_norms`). On a CPU the
@@ -137,7 +183,7 @@ class CompiledNetwork(torch.nn.Module):
     graph (13 s on the tiny model); it goes through as a pair and keeps one row.
     """
 
-    def __init__(self, network: MultiScaleSENet | FoldEnsemble) -> None:
+    def __init__(self, network: ECGNetwork | FoldEnsemble) -> None:
         super().__init__()
         self.network = network
         self.config = network.config
@@ -150,8 +196,8 @@ class CompiledNetwork(torch.nn.Module):
 
 
 def compiled_network(
-    network: MultiScaleSENet | FoldEnsemble, device: torch.device, largest_batch: int
-) -> CompiledNetwork | MultiScaleSENet | FoldEnsemble:
+    network: ECGNetwork | FoldEnsemble, device: torch.device, largest_batch: int
+) -> CompiledNetwork | ECGNetwork | FoldEnsemble:
     """``network`` compiled now, or ``network`` itself, with a warning, where that fails.
 
     Compiled by passing batches of 2 and of ``largest_batch`` windows through it: torch specialises the graph on
@@ -182,20 +228,24 @@ class Classifier:
     ``model`` is the network as saved; ``network`` the copy that classifies (:func:`inference_network`).
     """
 
-    model: MultiScaleSENet | FoldEnsemble
+    model: ECGNetwork | FoldEnsemble
     decision_rule: DecisionRule
     classes: ScoredClasses
     device: torch.device
     window_stride: int = WINDOW_SAMPLES
     batch_size: int = 64
-    network: MultiScaleSENet | FoldEnsemble | CompiledNetwork = field(init=False, repr=False)
+    network: ECGNetwork | FoldEnsemble | CompiledNetwork = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.network = inference_network(self.model, self.device)
 
+    def scores(self, records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]]) -> RecordingScores:
+        """Scores (n, 24) of prepared recordings ((12, N) mV at 500 Hz, record features)."""
+        return predict_scores(self.network, records, self.device, self.window_stride, self.batch_size)
+
     def probabilities(self, records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]]) -> np.ndarray:
         """(n, 24) probabilities of prepared recordings ((12, N) mV at 500 Hz, record features)."""
-        return predict_probabilities(self.network, records, self.device, self.window_stride, self.batch_size)
+        return self.scores(records).probabilities
 
     def compile(self) -> bool:
         """Classify with the network compiled (:func:`compiled_network`) from now on; False where it could not be."""
@@ -203,10 +253,10 @@ class Classifier:
             self.network = compiled_network(self.network, self.device, self.batch_size)
         return isinstance(self.network, CompiledNetwork)
 
-    def challenge_outputs(self, probabilities: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """The 27 output codes, their binary labels and probabilities for (n, 24) probabilities."""
-        labels = self.decision_rule.apply(probabilities)
-        return list(self.classes.output_codes), self.classes.expand(labels), self.classes.expand(probabilities)
+    def challenge_outputs(self, scores: RecordingScores) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The 27 output codes, their binary labels and probabilities for n recordings' scores."""
+        labels = scores.labels(self.decision_rule)
+        return list(self.classes.output_codes), self.classes.expand(labels), self.classes.expand(scores.probabilities)
 
 
 def prepare_recording(header: Header, counts: CountsReader | np.ndarray) -> tuple[PreparedSignal, np.ndarray]:
@@ -219,7 +269,7 @@ def prepare_recording(header: Header, counts: CountsReader | np.ndarray) -> tupl
 
 def save_model_folder(
     folder: str | os.PathLike[str],
-    model: MultiScaleSENet | FoldEnsemble,
+    model: ECGNetwork | FoldEnsemble,
     decision_rule: DecisionRule,
     window_stride: int,
     training: dict[str, object],
@@ -271,10 +321,12 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
     missing = [key for key in _REQUIRED_KEYS if key not in bundle]
     if missing:
         raise ModelFolderError(f"{path} is incomplete: missing {', '.join(missing)}")
-    if not isinstance(bundle["format"], int) or bundle["format"] != MODEL_FORMAT:
+    if not isinstance(bundle["format"], int) or bundle["format"] not in READABLE_FORMATS:
+        newer = isinstance(bundle["format"], int) and bundle["format"] > MODEL_FORMAT
         raise ModelFolderError(
             f"{path} has model format {bundle['format']!r} (written by ecg12 {bundle.get('version', '?')}); "
-            f"this ecg12 {__version__} reads format {MODEL_FORMAT}: retrain the model"
+            f"this ecg12 {__version__} reads formats {', '.join(map(str, READABLE_FORMATS))}: "
+            + ("update ecg12" if newer else "retrain the model")
         )
     classes = scored_classes()
     if not isinstance(bundle["classes"], list) or bundle["classes"] != list(classes.codes):
@@ -285,7 +337,7 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
             raise ValueError("state_dicts must be a non-empty list")
         members = []
         for state_dict in bundle["state_dicts"]:
-            members.append(MultiScaleSENet(config))
+            members.append(build_network(config))
             members[-1].load_state_dict(state_dict)
         model = members[0] if len(members) == 1 else FoldEnsemble(members)
         rule = DecisionRule.from_dict(bundle["decision_rule"])

@@ -103,10 +103,11 @@ class ECGNetwork(nn.Module):
     """What every architecture shares: record features standardised and clipped, and the paper's head.
 
     A subclass builds its backbone, then calls :meth:`build_head` with the backbone's feature count, and
-    implements :meth:`signal_features`, (B, 12, T) mV -> (B, F) pooled features. The head concatenates them with the record features (age and sex, plus the ECG measurements
-    with ``ecg_measurements``) and maps them through FC -> ReLU -> dropout -> FC to the logits, plus a
-    direct linear path from the record features with ``record_path``. One head for all, so that the
-    architectures compare on their backbones alone (docs/model.md).
+    implements :meth:`signal_features`, (B, 12, T) mV -> (B, F) pooled features. The head concatenates them with
+    the record features (age and sex, plus the ECG measurements with ``ecg_measurements``) and maps them through
+    FC -> ReLU -> dropout -> FC to the logits, plus a direct linear path from the record features with
+    ``record_path``. One head for all, so that the architectures compare on their backbones alone
+    (docs/model.md).
     """
 
     def __init__(self, config: ModelConfig) -> None:

@@ -47,7 +47,7 @@ from ecg12.logs import Progress
 from ecg12.preprocess import STANDARD_LEADS, PreparedSignal, extract_windows, match_standard_lead, window_starts
 from ecg12.recordings import Recording, open_counts, signal_file
 from ecg12.saliency import grad_cam
-from ecg12.thresholds import DecisionRule
+from ecg12.thresholds import DecisionRule, patch_fractions
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,8 @@ def analyse_recording(
             starts = window_starts(signal.shape[1], WINDOW_SAMPLES, classifier.window_stride)
             window_probabilities = _window_probabilities(classifier, signal, features)
             probabilities = window_probabilities.max(axis=0)
-            predicted = classifier.decision_rule.apply(probabilities[None])[0]
+            fractions = patch_fractions(window_probabilities)
+            predicted = classifier.decision_rule.apply(probabilities[None], fractions[None])[0]
             explained = _explained_classes(probabilities, predicted, max_explained)
             evidence = [
                 _class_evidence(
@@ -184,7 +185,7 @@ def analyse_recording(
         window_starts=starts,
         window_probabilities=window_probabilities,
         probabilities=probabilities,
-        thresholds=decision_thresholds(classifier.decision_rule, probabilities),
+        thresholds=decision_thresholds(classifier.decision_rule, window_probabilities),
         predicted=predicted,
         classes=classifier.classes,
         decision_rule=classifier.decision_rule,
@@ -208,12 +209,19 @@ def _class_evidence(
     return ClassEvidence(class_index, start, window, grad_cam(classifier.model, window, features, [class_index])[0])
 
 
-def decision_thresholds(rule: DecisionRule, probabilities: np.ndarray) -> np.ndarray:
-    """(classes,) the probability each class of one recording had to reach: its own threshold, or for the
-    max-fraction rule the fraction of the recording's largest probability."""
+def decision_thresholds(rule: DecisionRule, window_probabilities: np.ndarray) -> np.ndarray:
+    """(classes,) the probability each class of one recording had to reach, from its (windows, classes)
+    probabilities: its own threshold; for the max-fraction rule the fraction of the recording's largest
+    probability; for the patch-fraction rule the fraction of the largest probability of the window where the
+    class comes closest to it (the window that decides it)."""
+    window_probabilities = np.asarray(window_probabilities, dtype=np.float64)
     if rule.mode == "per-class":
         return np.asarray(rule.class_thresholds, dtype=np.float64)
-    return np.full(len(probabilities), rule.fraction * float(np.max(probabilities)))
+    if rule.mode == "patch-fraction":
+        window_top = np.maximum(window_probabilities.max(axis=1), np.finfo(np.float64).tiny)
+        deciding_window = (window_probabilities / window_top[:, None]).argmax(axis=0)  # per class
+        return rule.fraction * window_top[deciding_window]
+    return np.full(window_probabilities.shape[1], rule.fraction * float(window_probabilities.max()))
 
 
 def _explained_classes(probabilities: np.ndarray, predicted: np.ndarray, limit: int) -> list[int]:
@@ -425,6 +433,11 @@ def _abbreviation(analysis: RecordingAnalysis, index: int) -> str:
 def _rule_text(rule: DecisionRule) -> str:
     if rule.mode == "per-class":
         return "per-class thresholds tuned on validation recordings"
+    if rule.mode == "patch-fraction":
+        return (
+            f"a class is predicted when, in some 10 s window, its probability is at least {rule.fraction:g} x that "
+            "window's largest (threshold: in the window that decides)"
+        )
     return f"a class is predicted when its probability is at least {rule.fraction:g} x the largest"
 
 

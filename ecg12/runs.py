@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from ecg12.distributed import current_rank, device_of_rank, process_group
 from ecg12.ensemble import fit_fold_ensemble, member_folder
 from ecg12.split import train_validation_split
 from ecg12.training import fit_network
+
+log = logging.getLogger(__name__)
 
 
 def train(
@@ -70,6 +73,14 @@ def fit(
     """Train on the cache's ``records`` into ``model_folder``: one network, or ``config.members`` fold models."""
     classes = scored_classes()
     labels = classes.encode(cache.codes)
+    departures = ", ".join(f"{name}={value!r}" for name, value in config.departures().items())
+    log.info(
+        "Recipe %s%s: the %s network at size %s",
+        config.recipe,
+        f" with {departures}" if departures else "",
+        config.architecture,
+        config.model_size,
+    )
     if not labels[records].any():
         raise ValueError(f"no recording carries any of the {len(classes.codes)} scored classes")
     if config.members > 1:

@@ -1,10 +1,13 @@
 """Decision rules: from per-class probabilities to binary labels.
 
-Two rules, recorded in the model folder:
-- ``max-fraction`` (the paper's): a recording is positive for every class whose probability is at
-  least a fraction (the paper's 1/5, or one tuned on validation outputs) of its largest class
-  probability, so each recording gets at least one label;
+Three rules, recorded in the model folder:
+- ``patch-fraction`` (the paper's, exactly): each 10 s patch is decided on its own, positive for every
+  class whose probability is at least 1/5 of that patch's largest class probability, and the
+  recording's labels are the union of its patches' (one vote in favour is enough);
+- ``max-fraction``: the same fraction applied once to the recording's probabilities (each class's
+  maximum over the patches); a subset of the patch-wise union, and the rule the fraction is tuned for;
 - ``per-class``: one threshold per class, tuned on validation outputs to maximise the Challenge metric.
+Every rule gives each recording at least one label except ``per-class``.
 """
 
 from __future__ import annotations
@@ -20,27 +23,33 @@ MAX_FRACTION = 0.2  # the paper: threshold = max probability over classes / 5
 THRESHOLD_GRID = np.round(np.arange(0.02, 0.99, 0.01), 2)  # candidate per-class thresholds
 FRACTION_GRID = np.round(np.arange(0.1, 0.71, 0.05), 2)  # candidate fractions of the max-fraction rule
 DEFAULT_THRESHOLD = 0.5
+RULE_MODES = ("max-fraction", "patch-fraction", "per-class")
 
 
 @dataclass(frozen=True)
 class DecisionRule:
     """How probabilities become labels; stored in the model folder."""
 
-    mode: str = "max-fraction"  # or "per-class"
+    mode: str = "max-fraction"  # or "patch-fraction", "per-class"
     fraction: float = MAX_FRACTION
     class_thresholds: tuple[float, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        if self.mode not in ("max-fraction", "per-class"):
+        if self.mode not in RULE_MODES:
             raise ValueError(f"unknown decision rule {self.mode!r}")
         if self.mode == "per-class" and not self.class_thresholds:
             raise ValueError("the per-class rule needs class thresholds")
 
-    def apply(self, probabilities: np.ndarray) -> np.ndarray:
-        """(n, classes) probabilities -> (n, classes) bool labels."""
+    def apply(self, probabilities: np.ndarray, patch_fractions: np.ndarray | None = None) -> np.ndarray:
+        """(n, classes) probabilities -> (n, classes) bool labels; ``patch_fractions`` (n, classes), what
+        :func:`patch_fractions` gives for each recording, only the ``patch-fraction`` rule reads, and needs."""
         probabilities = np.asarray(probabilities, dtype=np.float64)
         if self.mode == "per-class":
             return probabilities >= np.asarray(self.class_thresholds)[None, :]
+        if self.mode == "patch-fraction":
+            if patch_fractions is None:
+                raise ValueError("the patch-fraction rule decides each patch: it needs the patches' fractions")
+            return np.asarray(patch_fractions) >= self.fraction
         return max_fraction_labels(probabilities, self.fraction)
 
     def to_dict(self) -> dict[str, object]:
@@ -53,6 +62,18 @@ class DecisionRule:
             fraction=float(values["fraction"]),  # type: ignore[arg-type]
             class_thresholds=tuple(float(t) for t in values["class_thresholds"]),  # type: ignore[union-attr]
         )
+
+
+def patch_fractions(window_probabilities: np.ndarray) -> np.ndarray:
+    """(windows, classes) probabilities of one recording's patches -> (classes,): for each class the largest,
+    over the patches, of its probability divided by that patch's largest class probability.
+
+    A class reaches ``fraction`` here exactly when some patch is positive for it under the max-fraction
+    rule, so that ``patch_fractions(...) >= fraction`` is the union of the patches' decisions.
+    """
+    window_probabilities = np.asarray(window_probabilities, dtype=np.float64)
+    top = np.maximum(window_probabilities.max(axis=1, keepdims=True), np.finfo(np.float64).tiny)
+    return (window_probabilities / top).max(axis=0)
 
 
 def max_fraction_labels(probabilities: np.ndarray, fraction: float = MAX_FRACTION) -> np.ndarray:
@@ -133,4 +154,6 @@ def choose_decision_rule(truth: np.ndarray, probabilities: np.ndarray, rule: str
     if resolved == "tuned-fraction":
         fraction = tune_max_fraction(truth, probabilities, classes.weights, classes.normal_index)
         return DecisionRule("max-fraction", fraction)
+    if resolved == "patch-fraction":
+        return DecisionRule("patch-fraction")
     return DecisionRule("max-fraction")

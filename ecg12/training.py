@@ -35,7 +35,7 @@ from ecg12.checkpoints import (
     write_split,
 )
 from ecg12.classes import scored_classes
-from ecg12.config import MODEL_SIZES, TrainConfig
+from ecg12.config import TrainConfig
 from ecg12.data import EpochBatchSampler, SignalCache, WindowDataset, millivolts
 from ecg12.devices import (
     autocast,
@@ -55,10 +55,10 @@ from ecg12.distributed import (
     share,
     wait_for_all,
 )
-from ecg12.inference import predict_probabilities, save_model_folder
+from ecg12.inference import predict_scores, save_model_folder
 from ecg12.loss import HardExampleBCELoss, class_weights
 from ecg12.metrics import ChallengeScores, score
-from ecg12.model import MultiScaleSENet
+from ecg12.model import ECGNetwork, build_network
 from ecg12.plots import plot_training_curves
 from ecg12.thresholds import DecisionRule, choose_decision_rule
 
@@ -97,7 +97,7 @@ def score_columns(scores: ChallengeScores) -> dict[str, float]:
 
 
 def validate(
-    model: MultiScaleSENet,
+    model: ECGNetwork,
     cache: SignalCache,
     records: np.ndarray,
     labels: np.ndarray,
@@ -108,7 +108,8 @@ def validate(
     """Record-level probabilities of the validation records, their decision rule and Challenge scores."""
     classes = scored_classes()
     inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records)
-    probabilities = predict_probabilities(model, inputs, device, config.window_stride)
+    scores = predict_scores(model, inputs, device, config.window_stride)
+    probabilities = scores.probabilities
     if not np.isfinite(probabilities).all():
         raise TrainingDiverged("validation outputs that are not finite")
     truth = labels[records]
@@ -116,7 +117,7 @@ def validate(
     logits = torch.from_numpy(np.log(clipped / (1 - clipped))).to(device)
     loss = float(criterion.per_sample(logits, torch.from_numpy(truth).to(device)).mean())
     rule = choose_decision_rule(truth, probabilities, config.decision_rule)
-    return Validation(loss, probabilities, rule, score(truth, rule.apply(probabilities), probabilities, classes))
+    return Validation(loss, probabilities, rule, score(truth, scores.labels(rule), probabilities, classes))
 
 
 def fit_network(
@@ -263,7 +264,7 @@ def training_step(
     ``weights``; under torchrun (``rank``) the network is one replica of DistributedDataParallel."""
     configure_reproducibility(device, config.deterministic)
     torch.manual_seed(config.seed)
-    model = MultiScaleSENet(MODEL_SIZES[config.model_size])
+    model = build_network(config.model_config())
     model.standardize_record_features(train_features)
     model = model.to(device)
     if rank.distributed:  # one replica per process, gradients averaged over the processes

@@ -90,7 +90,7 @@ class CleanRun:
     batch_size: int
     forward_rows: list[int] = field(default_factory=list)  # windows per network call
     blocks: list[int] = field(default_factory=list)  # windows per iterate_windows block
-    calls: list[dict[str, float]] = field(default_factory=list)  # per Classifier.probabilities call
+    calls: list[dict[str, float]] = field(default_factory=list)  # per Classifier.scores call
 
 
 def rss_bytes() -> int:
@@ -106,7 +106,7 @@ def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest
     classifier.batch_size = 8  # the driver's is 64: other batches than the driver run's
     run = CleanRun(root / "outputs", classify.FolderResult(), classifier.batch_size)
     hook = classifier.network.register_forward_pre_hook(lambda module, inputs: run.forward_rows.append(len(inputs[0])))
-    probabilities = classifier.probabilities
+    scores = classifier.scores
     iterate_windows = inference.iterate_windows
 
     def counted_windows(*args: object, **kwargs: object) -> Iterator[np.ndarray]:
@@ -114,7 +114,7 @@ def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest
             run.blocks.append(len(block))
             yield block
 
-    def measured(records: object) -> np.ndarray:
+    def measured(records: object) -> inference.RecordingScores:
         """Network phase of a chunk: windows, NumPy peak (tracemalloc) and resident-memory peak growth."""
         rows_before = sum(run.forward_rows)
         baseline, peak_rss, stop = rss_bytes(), [0], threading.Event()
@@ -128,7 +128,7 @@ def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest
         sampler.start()
         tracemalloc.start()
         try:
-            result = probabilities(records)  # type: ignore[arg-type]
+            result = scores(records)  # type: ignore[arg-type]
             _, numpy_peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
@@ -139,7 +139,7 @@ def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest
         )
         return result
 
-    classifier.probabilities = measured  # type: ignore[method-assign]
+    classifier.scores = measured  # type: ignore[method-assign]
     inference.iterate_windows = counted_windows  # type: ignore[assignment]
     try:
         run.result = classify_folder(classifier, data, run.outputs, chunk_size=5, show_progress=False)
@@ -276,7 +276,7 @@ if mode == "driver":
 else:
     header = read_header(Path(data) / f"{name}.hea")
     signal = prepare_signal(to_millivolts(load_counts(Path(data) / f"{name}.mat", header), header), header)
-    row = classifier.probabilities([(signal, record_features(signal, header.age, header.sex))])
+    row = classifier.scores([(signal, record_features(signal, header.age, header.sex))])
     probabilities = classifier.challenge_outputs(row)[2][0].tolist()
 print(json.dumps({"growth": memory("VmHWM:") - before, "probabilities": probabilities}))
 """
@@ -483,20 +483,20 @@ def test_a_recording_that_fails_in_the_network_fails_alone(
 ) -> None:
     data = copy_recordings(messy, SMALL, tmp_path / "data")
     classifier = load_classifier(shared.model)
-    probabilities = classifier.probabilities
+    scores = classifier.scores
     header = read_header(data / "good_257hz.hea")
     _, features_257hz = prepare_recording(header, load_counts(data / "good_257hz.mat", header))
 
-    def faulty(records: object) -> np.ndarray:
+    def faulty(records: object) -> inference.RecordingScores:
         """good_short (300 samples) makes the network raise; good_257hz gets NaN probabilities."""
         chunk = list(records)  # type: ignore[call-overload]
         if any(signal.shape[1] == 300 for signal, _ in chunk):
             raise RuntimeError("out of memory in the network")
-        result = probabilities(chunk)
-        result[[np.array_equal(features, features_257hz) for _, features in chunk]] = np.nan
+        result = scores(chunk)
+        result.probabilities[[np.array_equal(features, features_257hz) for _, features in chunk]] = np.nan
         return result
 
-    classifier.probabilities = faulty  # type: ignore[method-assign]
+    classifier.scores = faulty  # type: ignore[method-assign]
     result = classify_folder(classifier, data, tmp_path / "outputs", show_progress=False)
 
     errors = {row["recording"]: row for row in read_errors(tmp_path / "outputs")}

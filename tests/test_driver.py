@@ -30,7 +30,7 @@ import driver
 from ecg12 import classify, inference
 from ecg12.classes import scored_classes
 from ecg12.classify import ERRORS_FILE, LOCK_FILE, WARNINGS_FILE, classify_folder
-from ecg12.inference import MODEL_FILE, load_classifier
+from ecg12.inference import MODEL_FILE, RecordingScores, load_classifier
 from ecg12.outputs import load_outputs
 from ecg12.preprocess import STANDARD_LEADS, DegradedRecordingWarning, PreparedSignal
 from ecg12.recordings import CountsReader
@@ -236,18 +236,18 @@ def test_a_repaired_recording_that_then_fails_is_only_an_error(shared: TrainedMo
     data = write_recordings(tmp_path / "data", ["fine"])
     write_recordings(data, ["six_leads"], lead_names=LIMB_LEADS)
     classifier = load_classifier(shared.model)
-    probabilities = classifier.probabilities
+    scores = classifier.scores
 
-    def failing_six_leads(records: object) -> np.ndarray:
+    def failing_six_leads(records: object) -> RecordingScores:
         chunk = list(records)  # type: ignore[call-overload]
         if len(chunk) > 1:
             raise RuntimeError("out of memory")  # the chunk fails; then one by one
-        result = probabilities(chunk)
+        result = scores(chunk)
         if not chunk[0][0][6:].any():  # the zero-filled chest leads
-            result[:] = np.nan
+            result.probabilities[:] = np.nan
         return result
 
-    classifier.probabilities = failing_six_leads  # type: ignore[method-assign]
+    classifier.scores = failing_six_leads  # type: ignore[method-assign]
     result = classify_folder(classifier, data, tmp_path / "outputs", show_progress=False)
     assert [row[0] for row in result.errors] == ["six_leads"] and result.warnings == []
     assert not (tmp_path / "outputs" / WARNINGS_FILE).exists()

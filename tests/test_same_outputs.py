@@ -20,7 +20,7 @@ import driver
 from ecg12.config import MODEL_SIZES
 from ecg12.features import record_features
 from ecg12.headers import read_header
-from ecg12.inference import load_classifier, predict_probabilities, save_model_folder
+from ecg12.inference import load_classifier, predict_scores, save_model_folder
 from ecg12.model import FoldEnsemble, MultiScaleSENet
 from ecg12.outputs import load_outputs
 from ecg12.preprocess import prepare_signal
@@ -77,8 +77,8 @@ def plain_outputs(model_folder: Path, data: Path, name: str) -> tuple[np.ndarray
     header = read_header(data / f"{name}.hea")
     signal = prepare_signal(to_millivolts(load_counts(data / f"{name}.mat", header), header), header)
     features = record_features(signal, header.age, header.sex)
-    probabilities = predict_probabilities(classifier.model, [(signal, features)], torch.device("cpu"))
-    _, labels, scores = classifier.challenge_outputs(probabilities)
+    recording = predict_scores(classifier.model, [(signal, features)], torch.device("cpu"))
+    _, labels, scores = classifier.challenge_outputs(recording)
     return labels[0], scores[0]
 
 
