@@ -48,6 +48,30 @@ def test_every_option_reaches_its_field() -> None:
     )
 
 
+def test_the_paper_recipe_and_options_given_on_top_of_it() -> None:
+    assert parse("--recipe", "paper") == TrainConfig.for_recipe("paper")
+    config = parse("--recipe", "paper", "--hard-examples", "1", "--ecg-measurements", "--architecture", "resnext")
+    assert config.departures() == {"hard_example_fraction": 1.0, "ecg_measurements": True, "architecture": "resnext"}
+    assert not config.record_path  # still the paper's
+
+
+def test_every_recipe_option_reaches_its_field() -> None:
+    config = parse(
+        *("--weight-decay", "0.01", "--warmup-epochs", "2", "--noise", "0", "--max-shift", "0"),
+        *("--window-stride", "2500", "--no-ecg-measurements", "--no-record-path", "--decision-rule", "patch-fraction"),
+    )
+    assert config == TrainConfig(
+        weight_decay=0.01,
+        warmup_epochs=2.0,
+        noise_std=0.0,
+        max_shift=0,
+        window_stride=2500,
+        ecg_measurements=False,
+        record_path=False,
+        decision_rule="patch-fraction",
+    )
+
+
 def test_an_impossible_option_is_refused() -> None:
     with pytest.raises(ValueError, match="hard_example_fraction"):
         parse("--hard-examples", "1.5")

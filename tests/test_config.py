@@ -24,6 +24,33 @@ def test_an_unknown_key_in_a_saved_configuration_is_an_error() -> None:
         TrainConfig.from_dict({**asdict(TrainConfig()), "flavour": 1, "colour": 2})
 
 
+def test_the_paper_recipe_is_the_papers_method() -> None:
+    paper = TrainConfig.for_recipe("paper")
+    assert paper.recipe == "paper" and paper.departures() == {}
+    model = paper.model_config()
+    assert not model.ecg_measurements and not model.record_path and model.architecture == "msse"
+    assert model.num_record_features == 4  # age, "age unknown", male, female
+    assert paper.class_count_floor == 2.0 and paper.hard_example_fraction == 0.7
+    assert paper.decision_rule == "patch-fraction" and paper.window_stride == 5000
+    assert paper.noise_std > 0 and paper.max_shift > 0  # the paper's random shift and Gaussian noise
+    default = TrainConfig()
+    assert default.recipe == "default" and default.model_config() == MODEL_SIZES["paper"]
+    changed = TrainConfig.for_recipe("paper", seed=4, hard_example_fraction=1.0)
+    assert changed.departures() == {"seed": 4, "hard_example_fraction": 1.0}
+    assert TrainConfig.from_dict(asdict(changed)) == changed  # the recipe and every value are saved
+    with pytest.raises(ValueError, match="unknown recipe 'papers'"):
+        TrainConfig.for_recipe("papers")
+
+
+def test_an_unknown_architecture_or_size_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"unknown architecture 'vgg' .*msse, resnext, resnest"):
+        TrainConfig(architecture="vgg")
+    with pytest.raises(ValueError, match="unknown model size 'huge'"):
+        TrainConfig(model_size="huge")
+    for architecture in ("msse", "resnext", "resnest"):
+        assert TrainConfig(architecture=architecture, model_size="tiny").model_config().architecture == architecture
+
+
 def test_model_configurations_read_back_from_json_lists() -> None:
     for config in MODEL_SIZES.values():
         as_json = {key: list(value) if isinstance(value, tuple) else value for key, value in config.to_dict().items()}

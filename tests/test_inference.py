@@ -18,9 +18,11 @@ from ecg12.inference import (
     MODEL_FORMAT,
     CompiledNetwork,
     ModelFolderError,
+    RecordingScores,
     iterate_windows,
     load_classifier,
     predict_probabilities,
+    predict_scores,
     save_model_folder,
 )
 from ecg12.model import FoldEnsemble, MultiScaleSENet
@@ -68,8 +70,12 @@ def by_hand(net: MultiScaleSENet, signal: np.ndarray, features: np.ndarray, stri
 def test_probability_is_the_maximum_over_windows(network: MultiScaleSENet, samples: int, stride: int) -> None:
     signal, features = recording(samples, seed=samples)
     per_window = by_hand(network, signal, features, stride)
-    result = predict_probabilities(network, [(signal, features)], CPU, stride=stride)
-    np.testing.assert_allclose(result[0], per_window.max(axis=0), rtol=1e-5, atol=1e-7)
+    result = predict_scores(network, [(signal, features)], CPU, stride=stride, batch_size=2)  # windows span batches
+    np.testing.assert_allclose(result.probabilities[0], per_window.max(axis=0), rtol=1e-5, atol=1e-7)
+    # the paper's patch-wise rule: each class's largest fraction of its own window's top probability
+    fractions = (per_window / per_window.max(axis=1, keepdims=True)).max(axis=0)
+    np.testing.assert_allclose(result.patch_fractions[0], fractions, rtol=1e-5, atol=1e-7)
+    assert (result.patch_fractions[0] <= 1.0 + 1e-12).all() and np.isclose(result.patch_fractions[0].max(), 1.0)
     if samples == 16500:  # windows at 0, 5000, 10000 and one aligned to the end; the maxima come from several
         assert list(window_starts(samples)) == [0, 5000, 10000, 11500]
         assert len(set(per_window.argmax(axis=0))) > 1
@@ -78,20 +84,23 @@ def test_probability_is_the_maximum_over_windows(network: MultiScaleSENet, sampl
 def test_probabilities_do_not_depend_on_batch_size_or_batch_neighbours(network: MultiScaleSENet) -> None:
     records = [recording(samples, seed) for seed, samples in enumerate([300, 5000, 12000, 16500, 7000, 2500])]
     total_windows = sum(len(window_starts(signal.shape[1])) for signal, _ in records)
-    alone = np.concatenate([predict_probabilities(network, [record], CPU) for record in records])
+    alone = RecordingScores.concatenate([predict_scores(network, [record], CPU) for record in records])
 
     seen: list[int] = []
     hook = network.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape[0]))
     try:
         for batch_size in (1, 3, 64):
             seen.clear()
-            together = predict_probabilities(network, iter(records), CPU, batch_size=batch_size)
-            np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-7, err_msg=f"batch size {batch_size}")
+            together = predict_scores(network, iter(records), CPU, batch_size=batch_size)
+            for name in ("probabilities", "patch_fractions"):
+                np.testing.assert_allclose(
+                    getattr(together, name), getattr(alone, name), rtol=1e-5, atol=1e-7, err_msg=f"{name}, {batch_size}"
+                )
             assert max(seen) <= batch_size and sum(seen) == total_windows
     finally:
         hook.remove()
     reversed_order = predict_probabilities(network, records[::-1], CPU, batch_size=5)
-    np.testing.assert_allclose(reversed_order[::-1], alone, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(reversed_order[::-1], alone.probabilities, rtol=1e-5, atol=1e-7)
     assert predict_probabilities(network, [], CPU).shape == (0, network.config.num_classes)
 
 
@@ -258,7 +267,8 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
     "state_dicts missing": (without("state_dicts"), "missing state_dicts"),
     "no member": (updated(state_dicts=[]), "non-empty list"),
     "two keys missing": (without("decision_rule", "window_stride"), "missing decision_rule, window_stride"),
-    "other format": (updated(format=MODEL_FORMAT + 1), f"format {MODEL_FORMAT + 1}"),
+    "newer format": (updated(format=MODEL_FORMAT + 1), f"format {MODEL_FORMAT + 1} (written by ecg12"),
+    "older format": (updated(format=1), "format 1 (written by ecg12"),
     "other classes": (updated(classes=list(scored_classes().codes)[::-1]), "other classes"),
     "classes not a list": (updated(classes=None), "other classes"),
     "tensor missing": (rewrite(drop_tensor), "Missing key"),
@@ -280,6 +290,35 @@ def test_unusable_model_folder_gives_one_clear_error(damage: str, model_folder: 
     assert "\n" not in message  # one line
     assert str(model_folder) in message  # names the folder (or its model.pt)
     assert "weights_only" not in message  # no advice to load a foreign file with code execution enabled
+
+
+def test_a_newer_format_says_update_and_an_older_one_retrain(model_folder: Path) -> None:
+    for format_number, advice in ((MODEL_FORMAT + 1, "update ecg12"), (1, "retrain the model")):
+        updated(format=format_number)(model_folder)
+        with pytest.raises(ModelFolderError, match=advice):
+            load_classifier(model_folder)
+
+
+def test_a_format_2_model_of_the_previous_version_loads_as_the_network_it_was(
+    network: MultiScaleSENet, model_folder: Path
+) -> None:
+    """Format 2 (ecg12 1.0) had no architecture or record path in model_config: it is msse with the path."""
+
+    def as_version_1_0(bundle: dict) -> None:
+        for key in ("architecture", "record_path", "block_kernel", "cardinality", "radix"):
+            del bundle["model_config"][key]
+        bundle.update(format=2, version="1.0.0")
+
+    rewrite(as_version_1_0)(model_folder)
+    classifier = load_classifier(model_folder)
+    assert classifier.model.config == network.config and classifier.model.record_path is not None
+    signal, features = recording(9000, seed=2)
+    np.testing.assert_allclose(
+        classifier.probabilities([(signal, features)]),
+        predict_probabilities(network, [(signal, features)], CPU, stride=2500),
+        rtol=0,
+        atol=1e-6,
+    )
 
 
 def test_scored_classes_of_a_saved_model_are_the_weights_file_classes(model_folder: Path) -> None:

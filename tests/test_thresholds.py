@@ -7,7 +7,14 @@ import pytest
 
 from ecg12.classes import scored_classes
 from ecg12.metrics import challenge_metric
-from ecg12.thresholds import DecisionRule, max_fraction_labels, tune_class_thresholds, tune_max_fraction
+from ecg12.thresholds import (
+    DecisionRule,
+    choose_decision_rule,
+    max_fraction_labels,
+    patch_fractions,
+    tune_class_thresholds,
+    tune_max_fraction,
+)
 
 
 def test_max_fraction_rule_is_relative_to_the_recordings_top_probability() -> None:
@@ -18,6 +25,43 @@ def test_max_fraction_rule_is_relative_to_the_recordings_top_probability() -> No
 def test_every_recording_gets_at_least_one_label() -> None:
     probabilities = np.random.default_rng(0).random((50, 24)) * 1e-3
     assert max_fraction_labels(probabilities).any(axis=1).all()
+
+
+def test_the_paper_decides_each_patch_and_takes_the_union() -> None:
+    """The issue's example: patches (0.9, 0.1, 0.01) and (0.08, 0.03, 0.05). Max/5 marks class 0 in the first
+    patch and all three in the second, so the union is every class; max/5 on the recording's maxima (0.9, 0.1,
+    0.05) marks only class 0."""
+    windows = np.array([[0.9, 0.1, 0.01], [0.08, 0.03, 0.05]])
+    fractions = patch_fractions(windows)
+    np.testing.assert_allclose(fractions, [1.0, 0.375, 0.625])
+    union = DecisionRule("patch-fraction").apply(windows.max(axis=0)[None], fractions[None])
+    assert union.tolist() == [[True, True, True]]
+    assert DecisionRule("max-fraction").apply(windows.max(axis=0)[None]).tolist() == [[True, False, False]]
+    with pytest.raises(ValueError, match="needs the patches"):
+        DecisionRule("patch-fraction").apply(windows.max(axis=0)[None])
+
+
+def test_the_patch_union_holds_every_label_of_the_recording_rule_and_agrees_on_one_patch() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        windows = rng.random((int(rng.integers(1, 6)), 24)) ** 4
+        recording = windows.max(axis=0)[None]
+        union = DecisionRule("patch-fraction").apply(recording, patch_fractions(windows)[None])
+        by_recording = DecisionRule("max-fraction").apply(recording)
+        assert (union >= by_recording).all() and union.any()
+        if len(windows) == 1:
+            assert np.array_equal(union, by_recording)
+
+
+def test_patch_fractions_of_all_zero_probabilities_are_finite() -> None:
+    assert np.isfinite(patch_fractions(np.zeros((3, 24)))).all()
+
+
+def test_the_patch_fraction_rule_is_chosen_as_is_and_round_trips() -> None:
+    labels = np.zeros((5, 24), dtype=bool)
+    rule = choose_decision_rule(labels, np.full((5, 24), 0.5), "patch-fraction")
+    assert rule == DecisionRule("patch-fraction", fraction=0.2)
+    assert DecisionRule.from_dict(rule.to_dict()) == rule
 
 
 def test_decision_rule_round_trips_and_applies_per_class_thresholds() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import json
 import logging
 import math
 import os
@@ -37,6 +38,7 @@ from ecg12.data import load_or_build_cache
 from ecg12.inference import load_classifier
 from ecg12.loss import HardExampleBCELoss, class_weights
 from ecg12.model import FoldEnsemble
+from ecg12.thresholds import DecisionRule
 
 
 def temporaries(folder: Path) -> list[str]:
@@ -183,6 +185,30 @@ def test_classes_without_positive_examples_get_finite_weights_and_thresholds(sha
     assert thresholds.shape == (len(classes.codes),)
     assert np.isfinite(thresholds).all() and ((thresholds > 0) & (thresholds < 1)).all()
     assert math.isfinite(result.loss) and math.isfinite(result.scores.challenge_metric)
+
+
+@pytest.mark.parametrize("architecture", ["msse", "resnext", "resnest"])
+def test_the_paper_recipe_trains_each_architecture_into_a_model_that_decides_patch_by_patch(
+    architecture: str, shared: TrainedModel, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    options = ["--recipe", "paper", "--architecture", architecture]
+    with one_torch_thread():
+        assert train_model.main([*train_arguments(shared.data, model, shared.cache, epochs=1), *options]) == 0
+    saved = json.loads((model / "config.json").read_text())
+    assert saved["training"]["train_config"]["recipe"] == "paper"
+    assert saved["decision_rule"]["mode"] == "patch-fraction" and saved["decision_rule"]["fraction"] == 0.2
+    assert saved["model_config"]["architecture"] == architecture
+    assert not saved["model_config"]["ecg_measurements"] and not saved["model_config"]["record_path"]
+
+    classifier = load_classifier(model)
+    assert classifier.model.record_path is None and classifier.model.config.num_record_features == 4
+    cache = load_or_build_cache(shared.data, shared.cache)
+    scores = classifier.scores((cache.signal(i), cache.features[i]) for i in range(len(cache)))
+    labels = classifier.challenge_outputs(scores)[1]
+    expected = scores.patch_fractions >= 0.2
+    assert np.array_equal(labels, scored_classes().expand(expected))
+    assert (expected >= DecisionRule("max-fraction").apply(scores.probabilities)).all()
 
 
 # --- resume -------------------------------------------------------------------------------------------------------
