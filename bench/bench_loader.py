@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,8 +37,7 @@ from synthetic import make_learnable_dataset  # noqa: E402
 from ecg12.classes import scored_classes  # noqa: E402
 from ecg12.config import MODEL_SIZES, TrainConfig  # noqa: E402
 from ecg12.data import EpochBatchSampler, SignalCache, WindowDataset, load_or_build_cache  # noqa: E402
-from ecg12.features import NUM_RECORD_FEATURES  # noqa: E402
-from ecg12.model import MultiScaleSENet  # noqa: E402
+from ecg12.model import network_size  # noqa: E402
 from ecg12.preprocess import WINDOW_SAMPLES  # noqa: E402
 from ecg12.training import training_loader  # noqa: E402
 
@@ -104,10 +102,7 @@ def reference_rate(cache: SignalCache, labels: np.ndarray, windows: int, workers
 
 
 def training_flops_per_window(size: str = "paper") -> float:
-    model = MultiScaleSENet(MODEL_SIZES[size]).eval()
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        model(torch.zeros(1, 12, WINDOW_SAMPLES), torch.zeros(1, NUM_RECORD_FEATURES))
-    return 3.0 * counter.get_total_flops()
+    return 3.0 * network_size(MODEL_SIZES[size])[1]
 
 
 def main() -> None:

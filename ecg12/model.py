@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ecg12.config import ModelConfig
+from ecg12.config import WINDOW_SAMPLES, ModelConfig
 
 NUM_LEADS = 12
 FEATURE_CLIP = 5.0  # standardised record features are clipped to +-5 standard deviations
@@ -179,6 +179,17 @@ class MultiScaleSENet(ECGNetwork):
     def signal_features(self, signals: torch.Tensor) -> torch.Tensor:
         x = self.stem(signals.unsqueeze(1))
         return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
+def network_size(config: ModelConfig) -> tuple[int, float]:
+    """(parameters, forward FLOPs of one 12-lead 10 s window) of the network ``config`` describes, counted by
+    torch's FLOP counter (a multiply-add is 2 FLOPs; convolutions and linear layers, which are nearly all)."""
+    from torch.utils.flop_counter import FlopCounterMode  # here: only the benchmarks and the training log count
+
+    network = build_network(config).eval()
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        network(torch.zeros(1, NUM_LEADS, WINDOW_SAMPLES), torch.zeros(1, config.num_record_features))
+    return sum(parameter.numel() for parameter in network.parameters()), float(counter.get_total_flops())
 
 
 def build_network(config: ModelConfig) -> ECGNetwork:

@@ -15,6 +15,7 @@ from ecg12.data import SignalCache, default_cache_root, load_or_build_cache
 from ecg12.devices import resolve_device
 from ecg12.distributed import current_rank, device_of_rank, process_group
 from ecg12.ensemble import fit_fold_ensemble, member_folder
+from ecg12.model import network_size
 from ecg12.split import train_validation_split
 from ecg12.training import fit_network
 
@@ -74,12 +75,15 @@ def fit(
     classes = scored_classes()
     labels = classes.encode(cache.codes)
     departures = ", ".join(f"{name}={value!r}" for name, value in config.departures().items())
+    parameters, flops = network_size(config.model_config())
     log.info(
-        "Recipe %s%s: the %s network at size %s",
+        "Recipe %s%s: the %s network at size %s, %.3g M parameters, %.3g GFLOPs a 10 s window",
         config.recipe,
         f" with {departures}" if departures else "",
         config.architecture,
         config.model_size,
+        parameters / 1e6,
+        flops / 1e9,
     )
     if not labels[records].any():
         raise ValueError(f"no recording carries any of the {len(classes.codes)} scored classes")

@@ -8,12 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from ecg12.comparators import COMPARATORS, Bottleneck, ResNeSt1d, ResNeXt1d, SplitAttention
 from ecg12.config import MODEL_SIZES, WINDOW_SAMPLES, network_config
 from ecg12.features import NUM_RECORD_FEATURES
-from ecg12.model import ECGNetwork, build_network
+from ecg12.model import ECGNetwork, build_network, network_size
 
 ARCHITECTURES = sorted(COMPARATORS)
 MATCH_TOLERANCE = 0.25  # parameters and FLOPs per window within 25% of msse (COMPARATOR_SIZES aims within 6%)
@@ -31,12 +30,9 @@ def inputs(batch: int, length: int = WINDOW_SAMPLES, seed: int = 0) -> tuple[tor
 
 
 @functools.cache
-def size_of(size: str, architecture: str) -> tuple[int, int]:
+def size_of(size: str, architecture: str) -> tuple[int, float]:
     """(parameters, forward FLOPs of one 12 x 5000 window); cached: msse "paper" is counted once."""
-    model = build_network(network_config(size, architecture)).eval()
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model(*inputs(1))
-    return sum(p.numel() for p in model.parameters()), counter.get_total_flops()
+    return network_size(network_config(size, architecture))
 
 
 def randomise_batch_norms(model: nn.Module, seed: int) -> nn.Module:
