@@ -1,10 +1,17 @@
 #!/usr/bin/env python
-"""k-fold cross-validation: python cross_validate.py DATA OUT [--folds 5] [--fold K | --pool] [training options].
+"""Cross-validation: python cross_validate.py DATA OUT [--group-by random|source] [--folds 5] [--fold K | --pool] [...].
 
-Writes OUT/foldK/ (models), OUT/outputs/ (out-of-fold Challenge outputs), OUT/cv_scores.csv,
-OUT/report.md and OUT/class_scores.png, and prints the per-fold, mean and pooled scores.
+--group-by random (the default): k multilabel-stratified folds (--folds, 5 by default).
+--group-by source: leave-one-source-out, one fold per source database, told by the recording name's
+prefix (A and Q: CPSC 2018, S: PTB, HR: PTB-XL, E: Georgia, JS: Chapman-Shaoxing/Ningbo, I: INCART;
+another prefix is its own source): each fold is scored by a model that never saw its database.
 
-Folds are independent: on a machine with several GPUs, run one per GPU at once, then pool them:
+Writes OUT/foldK/ (models), OUT/outputs/ (out-of-fold Challenge outputs), OUT/cv_scores.csv, OUT/oof.npz,
+OUT/grouping.json, OUT/report.md and OUT/class_scores.png, and prints the per-fold, mean, pooled and
+per-source scores.
+
+Folds are independent: on a machine with several GPUs, run one per GPU at once, then pool them (with the
+same --group-by and --folds):
     python cross_validate.py DATA OUT --fold 1 --device cuda:0 &   (... --fold 5 --device cuda:4 &)
     wait; python cross_validate.py DATA OUT --pool
 """
@@ -23,9 +30,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("data", help="folder of Challenge recordings")
     parser.add_argument("output", help="folder for fold models, out-of-fold outputs and the report")
-    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--group-by",
+        choices=("random", "source"),
+        default="random",
+        help="random: multilabel-stratified folds; source: leave-one-source-out, one fold per source database",
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="the number of folds with --group-by random (default: 5); --group-by source has one per source",
+    )
     step = parser.add_mutually_exclusive_group()
-    step.add_argument("--fold", type=int, metavar="K", help="run fold K (1 to --folds) only")
+    step.add_argument(
+        "--fold", type=int, metavar="K", help="run fold K (1 to --folds; with --group-by source, the K-th source) only"
+    )
     step.add_argument("--pool", action="store_true", help="score the folds already run (with --fold) together")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier cross-validation (or fold) in OUT")
     add_training_arguments(parser)
@@ -35,15 +55,22 @@ def main(argv: list[str] | None = None) -> int:
     from ecg12.crossval import cross_validate, pool_folds, run_fold  # only now: torch takes seconds to import
 
     config = training_config(arguments)
+    folds, group_by = getattr(arguments, "folds", None), arguments.group_by
     try:
         if arguments.fold is not None:
-            run_fold(arguments.data, arguments.output, config, arguments.folds, arguments.fold, arguments.overwrite)
-            print(f"fold {arguments.fold} of {arguments.folds} done; pool the folds with --pool when all are")
+            plan = run_fold(
+                arguments.data, arguments.output, config, folds, arguments.fold, arguments.overwrite, group_by=group_by
+            )
+            if group_by == "source":
+                print(f"folds: {plan.describe()}")
+            print(f"{plan.fold_label(arguments.fold - 1)} done; pool the folds with --pool when all are")
             return 0
         if arguments.pool:
-            rows = pool_folds(arguments.data, arguments.output, config, arguments.folds)
+            rows = pool_folds(arguments.data, arguments.output, config, folds, group_by=group_by)
         else:
-            rows = cross_validate(arguments.data, arguments.output, config, arguments.folds, arguments.overwrite)
+            rows = cross_validate(
+                arguments.data, arguments.output, config, folds, arguments.overwrite, group_by=group_by
+            )
     except (ValueError, FileNotFoundError) as error:
         print(f"cross_validate.py: {error}", file=sys.stderr)
         return 1
@@ -54,9 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         print("cross_validate.py: interrupted; run it again with --overwrite to start over", file=sys.stderr)
         return 130
     columns = ["challenge_metric", "auroc", "auprc", "f_measure", "f_beta", "g_beta"]
-    print(f"{'':46s}" + "".join(f"{c:>17s}" for c in columns))
+    width = max(map(len, rows))
+    print(" " * width + "".join(f"{c:>17s}" for c in columns))
     for name, row in rows.items():
-        print(f"{name:46s}" + "".join(f"{row[c]:17.3f}" for c in columns))
+        print(f"{name:{width}s}" + "".join(f"{row[c]:17.3f}" for c in columns))
     return 0
 
 

@@ -1,12 +1,18 @@
-"""Multilabel-stratified splits (iterative stratification, Sechidis et al., ECML PKDD 2011).
+"""Multilabel-stratified splits (iterative stratification, Sechidis et al., ECML PKDD 2011), and source databases.
 
 Random splits of a small multilabel set easily leave a rare class out of a fold entirely.
 Iterative stratification assigns the recordings of the rarest remaining class first, each to the
 fold that still wants most examples of that class, so every class is spread as evenly as its count
 allows.
+
+For leave-one-source-out cross-validation, :func:`source_folds` gives one fold per source
+database, told by the recording name's alphabetic prefix (:func:`source_of`).
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -66,3 +72,74 @@ def train_validation_split(labels: np.ndarray, validation_fraction: float, seed:
     if not mask.any() and len(mask) >= 2:  # a handful of recordings can round to an empty validation set
         mask[np.random.default_rng(seed).integers(len(mask))] = True
     return mask
+
+
+# --- source databases -------------------------------------------------------------------------------------------------
+
+# The Challenge's source databases, in the order the Challenge papers list them, with the alphabetic prefixes of
+# their recording names. A and Q are two parts of one database (CPSC 2018 and its unused "extra" recordings, from
+# the same hospitals), so they form one group: holding out one while training on the other would not test a
+# database the model never saw.
+SOURCE_PREFIXES: dict[str, tuple[str, ...]] = {
+    "CPSC 2018": ("A", "Q"),
+    "St Petersburg INCART": ("I",),
+    "PTB": ("S",),
+    "PTB-XL": ("HR",),
+    "Georgia": ("E",),
+    "Chapman-Shaoxing/Ningbo": ("JS",),
+}
+UNKNOWN_SOURCE = "unknown"  # the source of a name that does not start with a letter
+_SOURCE_OF_PREFIX: dict[str, str] = {
+    prefix: source for source, prefixes in SOURCE_PREFIXES.items() for prefix in prefixes
+}
+_PREFIX = re.compile(r"[A-Za-z]+")
+
+
+def name_prefix(name: str) -> str:
+    """The alphabetic prefix of a name: its leading ASCII letters (``"HR00001"`` -> ``"HR"``; ``""`` if none)."""
+    match = _PREFIX.match(name)
+    return match.group() if match else ""
+
+
+def source_of(name: str) -> str:
+    """The source database of a recording, from its name's alphabetic prefix.
+
+    The whole prefix is looked up, case-sensitively, in :data:`SOURCE_PREFIXES`: ``"HR00001"`` is
+    PTB-XL while a hypothetical ``"H00001"`` is not. A prefix not in the table is its own source,
+    named by the prefix (``"SYN00001"`` -> ``"SYN"``; ``"prefix PTB"`` for a prefix that is also the
+    name of a source, so that it does not join that source); a name without a letter prefix is
+    :data:`UNKNOWN_SOURCE`.
+    """
+    prefix = name_prefix(name)
+    if not prefix:
+        return UNKNOWN_SOURCE
+    if prefix in _SOURCE_OF_PREFIX:
+        return _SOURCE_OF_PREFIX[prefix]
+    return f"prefix {prefix}" if prefix in SOURCE_PREFIXES or prefix == UNKNOWN_SOURCE else prefix
+
+
+def source_label(source: str) -> str:
+    """A source with its name prefixes, for reports: ``"CPSC 2018 (A, Q)"``; other sources as they are (``"SYN"``)."""
+    prefixes = SOURCE_PREFIXES.get(source)
+    return f"{source} ({', '.join(prefixes)})" if prefixes else source
+
+
+def source_order(source: str) -> tuple[int, str]:
+    """Sort key of the sources: the table's order, then the other prefixes alphabetically, then ``unknown``."""
+    table = list(SOURCE_PREFIXES)
+    if source in SOURCE_PREFIXES:
+        return (table.index(source), "")
+    return (len(table) + (source == UNKNOWN_SOURCE), source)
+
+
+def source_folds(names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """One fold per source database: the fold index (0-based) of every name, and the sources in fold order.
+
+    Folds follow :func:`source_order` (CPSC 2018, INCART, PTB, PTB-XL, Georgia, Chapman-Shaoxing/Ningbo,
+    then prefixes outside the table alphabetically, then ``unknown``), counting only the sources present
+    in ``names``: the same names always give the same folds, whatever their order.
+    """
+    sources = [source_of(name) for name in names]
+    present = sorted(set(sources), key=source_order)
+    fold_of_source = {source: fold for fold, source in enumerate(present)}
+    return np.array([fold_of_source[source] for source in sources], dtype=np.int64), present

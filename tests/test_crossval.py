@@ -1,8 +1,9 @@
-"""k-fold cross-validation: out-of-fold outputs, tables, report, and honest cross-fitted thresholds."""
+"""Cross-validation (k-fold and leave-one-source-out): out-of-fold outputs, tables, report, cross-fitted thresholds."""
 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from synthetic import make_learnable_dataset
 import cross_validate as cross_validate_script
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
-from ecg12.crossval import cross_validate, crossfitted_thresholds
+from ecg12.crossval import GROUPING_FILE, cross_validate, crossfitted_thresholds, plan_folds
 from ecg12.evaluation import evaluate_folders
+from ecg12.split import k_folds, source_of
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +129,153 @@ def test_folds_run_apart_and_pooled_give_the_same_report(run: tuple[Path, Path, 
     np.testing.assert_array_equal(pooled["binary"], reference["binary"])
     for name in sorted(p.name for p in (together / "outputs").glob("*.csv")):
         assert (out / "outputs" / name).read_text() == (together / "outputs" / name).read_text()
+
+
+# --- leave-one-source-out ------------------------------------------------------------------------------------------
+
+# Recordings of three sources: CPSC 2018 (A and Q, one group), PTB-XL (HR) and Georgia (E).
+SOURCE_PREFIXES = {"A": 8, "Q": 4, "HR": 8, "E": 8}
+HELD_OUT = {
+    "CPSC 2018": "held out: CPSC 2018 (A, Q), 12 recordings",
+    "PTB-XL": "held out: PTB-XL (HR), 8 recordings",
+    "Georgia": "held out: Georgia (E), 8 recordings",
+}
+
+
+def tiny_config(cache: Path) -> TrainConfig:
+    return TrainConfig(
+        model_size="tiny", epochs=1, min_epoch_windows=8, batch_size=4, device="cpu", cache_dir=str(cache)
+    )
+
+
+@pytest.fixture(scope="module")
+def loso(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, dict[str, float]]]:
+    data = tmp_path_factory.mktemp("sources")
+    for seed, (prefix, count) in enumerate(SOURCE_PREFIXES.items()):
+        make_learnable_dataset(data, count, seed=10 + seed, prefix=prefix)
+    out = tmp_path_factory.mktemp("loso")
+    return data, out, cross_validate(data, out, tiny_config(out / "cache"), group_by="source")
+
+
+def test_the_random_plan_is_the_stratified_k_fold_split_and_the_source_plan_one_fold_per_source() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.random((30, 24)) < 0.2
+    names = [f"{prefix}{i:04d}" for i, prefix in enumerate(["A", "HR", "Q", "E", "SYN"] * 6)]
+    random = plan_folds(names, labels, seed=4, folds=3)
+    assert random.count == 3 and random.title == "3-fold cross-validation" and random.fold_name(0) == "fold 1"
+    np.testing.assert_array_equal(random.fold_of, k_folds(labels, 3, 4))
+    assert plan_folds(names, labels, seed=4).count == 5
+    by_source = plan_folds(names, labels, seed=4, group_by="source")
+    assert by_source.count == 4 and by_source.title == "leave-one-source-out cross-validation"
+    assert by_source.fold_sources == ("CPSC 2018", "PTB-XL", "Georgia", "SYN")
+    assert [by_source.fold_sources[k] for k in by_source.fold_of] == [source_of(name) for name in names]
+    assert by_source.fold_name(0) == "held out: CPSC 2018 (A, Q), 12 recordings"
+    assert random.sources == by_source.sources  # the per-source rows of either grouping
+    assert plan_folds(names, labels, seed=9, folds=4, group_by="source").fold_of.tolist() == by_source.fold_of.tolist()
+
+
+def test_a_source_plan_that_cannot_be_made_is_refused() -> None:
+    labels = np.zeros((6, 24), dtype=bool)
+    with pytest.raises(ValueError, match=r"one fold per source, 2 here \(CPSC 2018 \(A, Q\), PTB-XL \(HR\)\), not 5"):
+        plan_folds(["A1", "A2", "Q1", "HR1", "HR2", "HR3"], labels, seed=0, folds=5, group_by="source")
+    with pytest.raises(
+        ValueError, match=r"all 6 recordings come from one source, CPSC 2018 \(A, Q\).*nothing to train"
+    ):
+        plan_folds(["A1", "A2", "Q1", "Q2", "Q3", "A3"], labels, seed=0, group_by="source")
+    with pytest.raises(ValueError, match="unknown grouping 'hospital'"):
+        plan_folds(["A1", "HR1"], labels[:2], seed=0, group_by="hospital")
+
+
+def test_no_fold_trains_on_the_source_it_holds_out(loso: tuple[Path, Path, dict]) -> None:
+    data, out, _ = loso
+    held_out_names: list[str] = []
+    for fold, source in enumerate(HELD_OUT, start=1):
+        with open(out / f"fold{fold}" / "split.csv", newline="") as handle:
+            seen = [row["recording"] for row in csv.DictReader(handle)]
+        held_out = [str(name) for name in np.load(out / f"fold{fold}" / "held_out.npz")["names"]]
+        assert seen and {source_of(name) for name in seen} == set(HELD_OUT) - {source}
+        assert {source_of(name) for name in held_out} == {source}
+        held_out_names += held_out
+    assert {name[0] for name in held_out_names if source_of(name) == "CPSC 2018"} == {"A", "Q"}
+    assert sorted(held_out_names) == sorted(p.stem for p in data.glob("*.hea"))
+    assert not (out / "fold4").exists()
+
+
+def test_the_source_report_names_the_held_out_sources_and_scores_each_source(loso: tuple[Path, Path, dict]) -> None:
+    _, out, rows = loso
+    sources = {name.replace("held out: ", "source "): name for name in HELD_OUT.values()}
+    assert list(rows)[:3] == list(HELD_OUT.values())
+    assert {"mean of folds", "sd of folds", "pooled out-of-fold", "pooled, max/5 rule"} <= set(rows)
+    assert list(rows)[-3:] == list(sources)  # per-source rows, in the table's order
+    for source_row, held_out_row in sources.items():  # a held-out fold is all of its source's outputs
+        assert rows[source_row]["challenge_metric"] == pytest.approx(rows[held_out_row]["challenge_metric"])
+    report = (out / "report.md").read_text()
+    assert report.splitlines()[0] == "# Leave-one-source-out cross-validation"
+    assert "| held out: PTB-XL (HR), 8 recordings |" in report and "| source Georgia (E), 8 recordings |" in report
+    with open(out / "cv_scores.csv", newline="") as handle:
+        assert [row["run"] for row in csv.DictReader(handle)] == list(rows)
+    oof = np.load(out / "oof.npz")
+    assert oof["sources"].tolist() == [source_of(str(name)) for name in oof["names"]]
+    assert [list(HELD_OUT)[k] for k in oof["folds"]] == oof["sources"].tolist()
+    assert str(oof["group_by"]) == "source" and oof["fold_names"].tolist() == list(HELD_OUT.values())
+    recorded = json.loads((out / GROUPING_FILE).read_text())
+    assert recorded["group_by"] == "source" and recorded["folds"] == 3
+
+
+def test_the_random_report_scores_each_source_too(run: tuple[Path, Path, dict]) -> None:
+    _, out, rows = run
+    pooled = {key: value for key, value in rows["pooled out-of-fold"].items() if key != "seconds"}
+    assert rows["source SYN, 24 recordings"] == pytest.approx(pooled, abs=0, nan_ok=True)  # one source: all of it
+    report = (out / "report.md").read_text()
+    assert report.splitlines()[0] == "# 2-fold cross-validation" and "| source SYN, 24 recordings |" in report
+    assert json.loads((out / GROUPING_FILE).read_text())["group_by"] == "random"
+
+
+def test_folds_of_another_grouping_are_refused_with_one_line(
+    run: tuple[Path, Path, dict], loso: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def main(data: Path, out: Path, cache: Path, *options: str) -> tuple[int, str]:
+        common = [str(data), str(out), "--model-size", "tiny", "--epochs", "1", "--epoch-windows", "8"]
+        common += ["--batch-size", "4", "--device", "cpu", "--cache-dir", str(cache)]
+        capsys.readouterr()
+        code = cross_validate_script.main([*common, *options])
+        return code, capsys.readouterr().err
+
+    source_data, source_out, _ = loso
+    mixed = tmp_path / "loso"
+    shutil.copytree(source_out, mixed, ignore=shutil.ignore_patterns("cache"))
+    for options in (["--pool"], ["--fold", "1"], ["--fold", "1", "--folds", "3", "--overwrite"]):
+        code, error = main(source_data, mixed, source_out / "cache", *options)
+        assert code == 1 and error.count("\n") == 1, (options, error)
+        assert "holds the folds of a leave-one-source-out cross-validation (--group-by source)" in error
+    random_data, random_out, _ = run
+    mixed = tmp_path / "random"
+    shutil.copytree(random_out, mixed, ignore=shutil.ignore_patterns("cache"))
+    for options in (["--pool", "--group-by", "source"], ["--fold", "1", "--group-by", "source"], ["--pool"]):
+        code, error = main(random_data, mixed, random_out / "cache", *options)
+        assert code == 1 and error.count("\n") == 1, (options, error)
+        assert "holds the folds of a 2-fold cross-validation (--group-by random --folds 2)" in error
+    assert main(random_data, mixed, random_out / "cache", "--pool", "--folds", "2")[0] == 0  # the same grouping pools
+
+
+def test_a_source_fold_runs_alone_and_a_bad_fold_lists_the_sources(
+    loso: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, together, _ = loso
+    out = tmp_path / "cv"
+    common = [str(data), str(out), "--group-by", "source", "--model-size", "tiny", "--epochs", "1"]
+    common += ["--epoch-windows", "8", "--batch-size", "4", "--device", "cpu", "--cache-dir", str(together / "cache")]
+    assert cross_validate_script.main([*common, "--fold", "4"]) == 1
+    error = capsys.readouterr().err
+    assert "fold 4 does not exist: choose 1 to 3 (1: held out: CPSC 2018 (A, Q), 12 recordings; 2: " in error
+    assert cross_validate_script.main([*common, "--folds", "5"]) == 1
+    assert "one fold per source, 3 here" in capsys.readouterr().err
+    assert cross_validate_script.main([*common, "--fold", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "1: held out: CPSC 2018 (A, Q), 12 recordings; 2: held out: PTB-XL (HR), 8 recordings;" in printed
+    assert "fold 2 of 3 (held out: PTB-XL (HR), 8 recordings) done" in printed
+    alone, reference = np.load(out / "fold2" / "held_out.npz"), np.load(together / "fold2" / "held_out.npz")
+    np.testing.assert_array_equal(alone["names"], reference["names"])
+    np.testing.assert_allclose(alone["probabilities"], reference["probabilities"], rtol=0, atol=1e-6)
+    assert cross_validate_script.main([*common, "--pool"]) == 1  # folds 1 and 3 are not done
+    assert "folds 1, 3 of 3 are not done" in capsys.readouterr().err

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecg12.split import k_folds, train_validation_split
+from ecg12.split import (
+    SOURCE_PREFIXES,
+    UNKNOWN_SOURCE,
+    k_folds,
+    source_folds,
+    source_label,
+    source_of,
+    train_validation_split,
+)
 
 
 @pytest.fixture
@@ -48,3 +56,28 @@ def test_a_handful_of_recordings_still_gets_a_validation_recording() -> None:
     for seed in range(5):
         mask = train_validation_split(labels, 0.1, seed)
         assert 1 <= mask.sum() < len(mask)
+
+
+def test_the_source_is_told_by_the_whole_name_prefix() -> None:
+    assert source_of("A0001") == source_of("Q0019") == "CPSC 2018"  # two parts of one database: one group
+    assert source_of("HR00001") == "PTB-XL"
+    assert source_of("H00001") == "H"  # a hypothetical H is not PTB-XL: the whole prefix is looked up
+    assert source_of("S0001") == "PTB" and source_of("E00015") == "Georgia" and source_of("I0001") != "PTB"
+    assert source_of("JS00001") == "Chapman-Shaoxing/Ningbo"
+    assert source_of("SYN00001") == "SYN"  # a prefix outside the table is its own source
+    assert source_of("PTB0001") == "prefix PTB"  # ... even when it reads like a source's name
+    assert source_of("00012") == source_of("_x") == UNKNOWN_SOURCE == "unknown"
+    assert source_label("CPSC 2018") == "CPSC 2018 (A, Q)" and source_label("SYN") == "SYN"
+
+
+def test_source_folds_follow_the_table_then_the_alphabet_whatever_the_order_of_the_names() -> None:
+    names = ["SYN2", "E1", "00007", "Q5", "H3", "A1", "HR9", "SYN1", "A2"]
+    fold_of, sources = source_folds(names)
+    assert sources == ["CPSC 2018", "PTB-XL", "Georgia", "H", "SYN", "unknown"]
+    assert fold_of.tolist() == [4, 2, 5, 0, 3, 0, 1, 4, 0]
+    assert fold_of.dtype == np.int64
+    shuffled = [names[i] for i in (8, 3, 0, 5, 1, 7, 2, 6, 4)]
+    again, same_sources = source_folds(shuffled)
+    assert same_sources == sources
+    assert dict(zip(shuffled, again.tolist(), strict=True)) == dict(zip(names, fold_of.tolist(), strict=True))
+    assert list(SOURCE_PREFIXES)[:2] == ["CPSC 2018", "St Petersburg INCART"] and source_folds([])[1] == []
