@@ -16,7 +16,9 @@ from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.crossval import GROUPING_FILE, cross_validate, crossfitted_thresholds, plan_folds
 from ecg12.evaluation import evaluate_folders
+from ecg12.metrics import score
 from ecg12.split import k_folds, source_of
+from ecg12.thresholds import DecisionRule
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,21 @@ def test_tables_and_report_are_written(run: tuple[Path, Path, dict]) -> None:
     report = (out / "report.md").read_text()
     assert "| pooled out-of-fold |" in report and "class_scores.png" in report and "fewer than 2" in report
     assert (out / "class_scores.png").stat().st_size > 10_000
+
+
+def test_the_papers_patch_rule_row_scores_the_union_of_each_patchs_decisions(run: tuple[Path, Path, dict]) -> None:
+    _, out, rows = run
+    oof = np.load(out / "oof.npz")
+    order = {str(name): position for position, name in enumerate(oof["names"])}
+    fractions = np.zeros(oof["probabilities"].shape)
+    for fold in ("fold1", "fold2"):
+        held_out = np.load(out / fold / "held_out.npz")
+        fractions[[order[str(name)] for name in held_out["names"]]] = held_out["patch_fractions"]
+    union = fractions >= 0.2
+    assert (union >= DecisionRule("max-fraction").apply(oof["probabilities"])).all()
+    expected = score(oof["labels"], union, oof["probabilities"], scored_classes()).challenge_metric
+    row = rows["pooled, max/5 of each patch, the union (the paper's)"]
+    assert row["challenge_metric"] == pytest.approx(expected, abs=1e-12)
 
 
 def test_crossfitted_thresholds_never_use_the_labels_they_are_applied_to() -> None:
