@@ -216,6 +216,12 @@ class TrainConfig:
     # Every scored class of the full 2020 data has at least 188, so this only acts on small sets (docs/model.md).
     class_count_floor: float = 30.0
     noise_std: float = 0.05  # mV, Gaussian noise added to training windows
+    # Perturbations that tell databases apart (ecg12.augment), off at 0: log-normal gain of the window and of
+    # each lead, baseline wander (mV) and mains interference (mV).
+    gain_std: float = 0.0
+    lead_gain_std: float = 0.0
+    baseline_wander: float = 0.0
+    mains_noise: float = 0.0
     max_shift: int = 500  # samples a window may start before/after the recording (random shift)
     min_epoch_windows: int = 320  # small training sets are passed over several times per epoch
     window_stride: int = WINDOW_SAMPLES  # between windows at validation and inference
@@ -242,8 +248,12 @@ class TrainConfig:
             raise ValueError(
                 f"the validation fraction (--val-fraction) must be in (0, 1), not {self.validation_fraction}"
             )
-        if not self.learning_rate > 0.0 or self.weight_decay < 0.0 or self.noise_std < 0.0 or self.max_shift < 0:
-            raise ValueError("the learning rate must be positive; weight decay, noise and shift must not be negative")
+        augmentation = (self.noise_std, self.gain_std, self.lead_gain_std, self.baseline_wander, self.mains_noise)
+        if not self.learning_rate > 0.0 or self.weight_decay < 0.0 or min(augmentation) < 0.0 or self.max_shift < 0:
+            raise ValueError(
+                "the learning rate must be positive; weight decay, shift, noise, gains, wander and mains must not be "
+                "negative"
+            )
         if self.min_epoch_windows < 1 or self.window_stride < 1 or self.workers < -1:
             raise ValueError("epoch windows and window stride must be >= 1, workers >= -1")
         check_keep_fraction(self.hard_example_fraction)

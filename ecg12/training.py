@@ -23,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
+from ecg12.augment import SignalAugmentation
 from ecg12.checkpoints import (
     CHECKPOINT_FILE,
     CURVES_FILE,
@@ -287,7 +288,7 @@ def training_step(
         device=device,
         precision=precision,
         noise=random_generator(device, config.seed),
-        noise_std=config.noise_std,
+        augmentation=SignalAugmentation.of(config),
         rank=rank,
     )
 
@@ -345,7 +346,7 @@ class TrainingStep:
     device: torch.device
     precision: torch.dtype | None  # autocast dtype; None: float32
     noise: torch.Generator  # on the training device (the noise is drawn where it is added), reseeded every epoch
-    noise_std: float
+    augmentation: SignalAugmentation
     rank: Rank = SINGLE_PROCESS
 
     @property
@@ -356,14 +357,7 @@ class TrainingStep:
     def __call__(self, windows: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """One step on a batch as the loader gives it (int16 µV windows, on the host); returns the loss."""
         device = self.device
-        signals = millivolts(windows.to(device, non_blocking=True))
-        if self.noise_std > 0:
-            # Every rank draws the noise of the whole global batch and keeps its share: the same noise per
-            # window, and the same generator state, as one process.
-            world = self.rank.world
-            shape = (len(signals) * world, *signals.shape[1:])
-            noise = torch.randn(shape, generator=self.noise, device=device)[self.rank.rank :: world]
-            signals = signals + self.noise_std * noise
+        signals = self.augmentation(millivolts(windows.to(device, non_blocking=True)), self.noise, self.rank)
         with autocast(device, self.precision):
             logits = self.model(signals, features.to(device, non_blocking=True))
         loss = self.criterion(logits, targets.to(device, non_blocking=True))
