@@ -9,7 +9,9 @@ Modules, one concern each:
     metrics       the official 2020 metrics, vectorised, on arrays
     evaluation    scoring folders of labels and outputs (evaluate_model.py)
     preprocess    lead order, gaps, resampling (a long recording a segment at a time), windowing
-    model         the network
+    model         the paper's network (msse) and the head every architecture shares
+    comparators   the Table 1 comparators: one-dimensional ResNeXt and ResNeSt backbones
+    augment       training-time augmentation: noise, gains, baseline wander, mains interference
     devices       CPU or GPU: choosing one, mixed precision, reproducibility, the device's random state
     loss          class-weighted BCE with hard example mining
     features      record features: age, sex and rhythm/morphology measurements
