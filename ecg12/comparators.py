@@ -163,6 +163,9 @@ class _ResNet1d(ECGNetwork):
         # Max and average over time, as msse's branches pool: (B, 2 * C_last).
         return torch.cat([x.amax(dim=2), x.mean(dim=2)], dim=1)
 
+    def last_feature_maps(self) -> list[nn.Module]:
+        return [self.blocks]  # (B, C, T), after the last block's ReLU
+
 
 class ResNeXt1d(_ResNet1d):
     """One-dimensional ResNeXt: bottlenecks whose middle convolution has ``cardinality`` groups.

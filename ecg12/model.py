@@ -135,6 +135,11 @@ class ECGNetwork(nn.Module):
         """(B, 12, T) mV -> (B, F) features of the backbone."""
         raise NotImplementedError
 
+    def last_feature_maps(self) -> list[nn.Module]:
+        """The modules whose outputs are the last feature maps before the pooling, (B, C, leads, T) or (B, C, T)
+        (the leads mixed): what Grad-CAM explains (ecg12.saliency)."""
+        raise NotImplementedError
+
     def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
         """``signals`` (B, 12, T) in mV, ``record_features`` (B, >= num_record_features) -> logits (B, classes)."""
         side = (record_features[:, : self.config.num_record_features] - self.feature_shift) / self.feature_scale
@@ -179,6 +184,10 @@ class MultiScaleSENet(ECGNetwork):
     def signal_features(self, signals: torch.Tensor) -> torch.Tensor:
         x = self.stem(signals.unsqueeze(1))
         return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+    def last_feature_maps(self) -> list[nn.Module]:
+        # Each branch's last batch norm: the ReLU of its output is what the branch pools.
+        return [branch.norm for branch in self.branches]
 
 
 def network_size(config: ModelConfig) -> tuple[int, float]:

@@ -1,13 +1,16 @@
 """Where in a window a class's output came from: Grad-CAM over leads and time.
 
 Grad-CAM (Selvaraju et al., 2017) weighs the feature maps of a network's last convolutional stage by
-the gradient of a class's logit with respect to them. In :class:`~ecg12.model.MultiScaleSENet` the
+the gradient of a class's logit with respect to them (:meth:`~ecg12.model.ECGNetwork.last_feature_maps`).
+In :class:`~ecg12.model.MultiScaleSENet` the
 leads stay separate rows up to the pooling, and the head has a weight for every (channel, lead)
 pair, so the weights here are per channel *and lead*: the gradient averaged over time only. The map
 of one branch is then ``sum over channels of weight x activation`` at every (lead, time) position;
 the maps of both branches (and, for a fold ensemble, of every member, through the gradient of the
 ensemble's own output) are added before the ReLU keeps the evidence for the class, and the coarse
-map (the last stage runs at 1/16 to 1/64 of 500 Hz) is interpolated to the window's samples.
+map (the last stage runs at 1/16 to 1/64 of 500 Hz) is interpolated to the window's samples. The
+Table 1 comparators (ecg12.comparators) mix the leads in their first convolution, so their maps say
+when in the window, not in which lead: one map over time, the same for every lead.
 
 The map explains the convolutional path only: the record features (age, sex, heart rate and the
 other measurements of :mod:`ecg12.features`) reach the logits beside it.
@@ -20,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ecg12.model import Branch
+from ecg12.model import ECGNetwork
 
 
 def grad_cam(
@@ -28,19 +31,15 @@ def grad_cam(
 ) -> np.ndarray:
     """(len(class_indices), leads, samples) float32 maps, >= 0, of one (leads, samples) window in mV.
 
-    ``model`` is a :class:`~ecg12.model.MultiScaleSENet` or a :class:`~ecg12.model.FoldEnsemble` (any
-    module whose convolutional features end in :class:`~ecg12.model.Branch` modules); ``features``
-    are the recording's record features.
+    ``model`` is an :class:`~ecg12.model.ECGNetwork` of any architecture or a
+    :class:`~ecg12.model.FoldEnsemble` of them; ``features`` are the recording's record features.
     """
     class_indices = [int(index) for index in class_indices]
     if not class_indices:
         return np.zeros((0, *window.shape), dtype=np.float32)
-    branches = [module for module in model.modules() if isinstance(module, Branch)]
-    if not branches:
-        raise ValueError(f"{type(model).__name__} has no convolutional branches to explain")
+    layers = [layer for network in _networks(model) for layer in network.last_feature_maps()]
     activations: list[torch.Tensor] = []
-    # The stage's output after its batch norm: the ReLU of it is what the branch pools.
-    hooks = [branch.norm.register_forward_hook(lambda _m, _i, out: activations.append(out)) for branch in branches]
+    hooks = [layer.register_forward_hook(lambda _m, _i, out: activations.append(out)) for layer in layers]
     device = next(model.parameters()).device
     signal = torch.from_numpy(window[None].astype(np.float32)).to(device)
     side = torch.from_numpy(features[None].astype(np.float32)).to(device)
@@ -57,17 +56,32 @@ def grad_cam(
         for hook in hooks:
             hook.remove()
         model.train(was_training)
-    maps = np.stack([_class_map(activations, class_gradients, window.shape[1]) for class_gradients in gradients])
+    leads, samples = window.shape
+    maps = np.stack([_class_map(activations, class_gradients, leads, samples) for class_gradients in gradients])
     return np.maximum(maps, 0.0).astype(np.float32)
 
 
-def _class_map(activations: Sequence[torch.Tensor], gradients: Sequence[torch.Tensor], samples: int) -> np.ndarray:
-    """(leads, samples) signed Grad-CAM of one class: every branch's (and member's) weighted activations added."""
-    total = np.zeros((activations[0].shape[2], samples))
+def _networks(model: torch.nn.Module) -> list[ECGNetwork]:
+    """The networks of a network or of a fold ensemble."""
+    networks = [module for module in model.modules() if isinstance(module, ECGNetwork)]
+    if not networks:
+        raise ValueError(f"{type(model).__name__} is not a network of ecg12.model: nothing to explain")
+    return networks
+
+
+def _class_map(
+    activations: Sequence[torch.Tensor], gradients: Sequence[torch.Tensor], leads: int, samples: int
+) -> np.ndarray:
+    """(leads, samples) signed Grad-CAM of one class: every branch's (and member's) weighted activations added.
+    Maps without a lead axis, (channels, T), are the same for every lead."""
+    total = np.zeros((leads, samples))
     for activation, gradient in zip(activations, gradients, strict=True):
-        weights = gradient[0].mean(dim=2, keepdim=True)  # (channels, leads, 1): per channel and lead
-        coarse = (weights * torch.relu(activation[0].detach())).sum(dim=0)
-        total += _stretch(coarse.double().cpu().numpy(), samples)
+        maps, grads = activation[0].detach(), gradient[0]
+        if maps.dim() == 2:  # (channels, T): the leads mixed
+            maps, grads = maps[:, None], grads[:, None]
+        weights = grads.mean(dim=2, keepdim=True)  # (channels, leads, 1): per channel and lead
+        coarse = (weights * torch.relu(maps)).sum(dim=0)
+        total += _stretch(coarse.double().cpu().numpy(), samples)  # broadcast over the leads when it has one row
     return total
 
 

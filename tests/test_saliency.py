@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from ecg12.config import MODEL_SIZES, WINDOW_SAMPLES
-from ecg12.model import FoldEnsemble, MultiScaleSENet
+from ecg12.config import MODEL_SIZES, WINDOW_SAMPLES, network_config
+from ecg12.model import FoldEnsemble, MultiScaleSENet, build_network
 from ecg12.saliency import grad_cam
 
 TINY = MODEL_SIZES["tiny"]
@@ -98,6 +98,16 @@ def test_no_class_gives_no_map_and_the_model_is_left_as_it_was():
     assert not any(module._forward_hooks for module in model.modules())  # hooks removed
 
 
-def test_a_module_without_branches_is_refused():
-    with pytest.raises(ValueError, match="no convolutional branches"):
+def test_a_module_that_is_not_a_network_is_refused():
+    with pytest.raises(ValueError, match="not a network of ecg12.model"):
         grad_cam(torch.nn.Linear(2, 2), window(), FEATURES, [0])
+
+
+@pytest.mark.parametrize("architecture", ["resnext", "resnest"])
+def test_a_comparator_gets_one_map_over_time_for_every_lead(architecture: str) -> None:
+    torch.manual_seed(0)
+    model = build_network(network_config("tiny", architecture)).eval()
+    maps = grad_cam(model, window(), FEATURES, [0, 7])
+    assert maps.shape == (2, 12, WINDOW_SAMPLES) and (maps >= 0).all() and maps.max() > 0
+    np.testing.assert_array_equal(maps[:, :1].repeat(12, axis=1), maps)  # the leads are mixed: one map for all
+    assert not np.allclose(maps[0], maps[1])
