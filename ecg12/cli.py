@@ -59,6 +59,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="fraction of each batch's per-sample losses kept, the largest (hard example mining; 1: off)",
     )
+    option(
+        "--metric-loss",
+        "metric_loss",
+        type=float,
+        help="weight of 1 - the batch's soft Challenge metric added to the loss (0: off)",
+    )
     option("--noise", "noise_std", type=float, help="standard deviation (mV) of the Gaussian noise added in training")
     option(
         "--max-shift", "max_shift", type=int, help="samples a training window may start before or after the recording"

@@ -212,6 +212,8 @@ class TrainConfig:
     # Largest per-sample losses of a batch kept (hard example mining); the paper's 0.7 scored lower in
     # cross-validation on the sample recordings for every seed and both network sizes (docs/model.md).
     hard_example_fraction: float = 1.0
+    # Weight of (1 - the batch's soft Challenge metric) beside the weighted BCE (ecg12.loss.TrainingLoss); 0: off.
+    metric_loss: float = 0.0
     # Class weights are 1/ln(max(N_c, floor)): classes with fewer than 30 training positives are weighted alike.
     # Every scored class of the full 2020 data has at least 188, so this only acts on small sets (docs/model.md).
     class_count_floor: float = 30.0
@@ -257,6 +259,8 @@ class TrainConfig:
         if self.min_epoch_windows < 1 or self.window_stride < 1 or self.workers < -1:
             raise ValueError("epoch windows and window stride must be >= 1, workers >= -1")
         check_keep_fraction(self.hard_example_fraction)
+        if self.metric_loss < 0.0:
+            raise ValueError(f"the metric loss weight (--metric-loss) must not be negative, not {self.metric_loss}")
 
     @classmethod
     def for_recipe(cls, recipe: str, **options: object) -> TrainConfig:

@@ -1,4 +1,5 @@
-"""The training loss: class-weighted binary cross-entropy with optional hard example mining (the paper's)."""
+"""The training loss: class-weighted binary cross-entropy with optional hard example mining (the paper's), and
+optionally a soft Challenge metric beside it (:class:`TrainingLoss`)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,63 @@ class HardExampleBCELoss(nn.Module):
         losses = self.per_sample(logits, targets)
         keep = max(1, math.ceil(self.keep_fraction * losses.numel()))
         return torch.topk(losses, keep, sorted=False).values.mean()
+
+
+class SoftChallengeMetric(nn.Module):
+    """The Challenge metric of a batch with probabilities in place of binary outputs: differentiable.
+
+    The official metric credits an output k for a true class j with weight W[j, k] (1 on the diagonal, partial
+    credit for related classes), each recording's credit divided by the number of classes that are labelled or
+    output for it; it is normalised so that the inactive output (normal sinus rhythm only) scores 0 and the
+    labels 1. Here an output is its probability, and the recording's count of labelled-or-output classes is
+    sum_k max(label_k, probability_k): with 0/1 probabilities this is the official metric of the batch exactly.
+    """
+
+    def __init__(self, weights: np.ndarray, normal_index: int) -> None:
+        super().__init__()
+        self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
+        self.normal_index = normal_index
+
+    def credit(self, labels: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+        """The unnormalised credit of ``outputs`` (B, C) in [0, 1] for 0/1 ``labels`` (B, C)."""
+        counts = torch.maximum(labels, outputs).sum(dim=1, keepdim=True).clamp_min(1.0)
+        confusion = (labels / counts).T @ outputs  # (C, C): label class j, output class k
+        return (self.weights * confusion).sum()
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        labels = targets.float()
+        observed = self.credit(labels, torch.sigmoid(logits.float()))
+        correct = self.credit(labels, labels)
+        inactive_outputs = torch.zeros_like(labels)
+        inactive_outputs[:, self.normal_index] = 1.0
+        inactive = self.credit(labels, inactive_outputs)
+        # A batch whose labels score no better than the inactive output (every recording normal only) cannot
+        # be normalised; it contributes nothing, as the official metric's own convention gives 0 there.
+        span = correct - inactive
+        if float(span) <= 1e-6:
+            return observed * 0.0
+        return (observed - inactive) / span
+
+
+class TrainingLoss(nn.Module):
+    """What training minimises: the weighted BCE (with hard example mining), plus ``metric_weight`` times one
+    minus the batch's soft Challenge metric, so that the network is pushed towards the outputs the metric
+    credits (partial credit between related classes) rather than treating every wrong class alike."""
+
+    def __init__(self, bce: HardExampleBCELoss, metric: SoftChallengeMetric | None, metric_weight: float) -> None:
+        super().__init__()
+        if metric_weight < 0:
+            raise ValueError(f"the metric loss weight (--metric-loss) must not be negative, not {metric_weight}")
+        self.bce = bce
+        self.metric = metric if metric_weight > 0 else None
+        self.metric_weight = metric_weight
+
+    def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(B,) weighted BCE per sample: the validation loss."""
+        return self.bce.per_sample(logits, targets)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss = self.bce(logits, targets)
+        if self.metric is None:
+            return loss
+        return loss + self.metric_weight * (1.0 - self.metric(logits, targets))

@@ -57,7 +57,7 @@ from ecg12.distributed import (
     wait_for_all,
 )
 from ecg12.inference import predict_scores, save_model_folder
-from ecg12.loss import HardExampleBCELoss, class_weights
+from ecg12.loss import HardExampleBCELoss, SoftChallengeMetric, TrainingLoss, class_weights
 from ecg12.metrics import ChallengeScores, score
 from ecg12.model import ECGNetwork, build_network
 from ecg12.plots import plot_training_curves
@@ -102,7 +102,7 @@ def validate(
     cache: SignalCache,
     records: np.ndarray,
     labels: np.ndarray,
-    criterion: HardExampleBCELoss,
+    criterion: TrainingLoss,
     config: TrainConfig,
     device: torch.device,
 ) -> Validation:
@@ -279,9 +279,14 @@ def training_step(
         optimizer, lambda step: _learning_rate_factor(step, warmup_steps, total_steps)
     )
     precision = autocast_dtype(device, config.amp)
+    classes = scored_classes()
     return TrainingStep(
         model=model,
-        criterion=HardExampleBCELoss(weights, config.hard_example_fraction).to(device),
+        criterion=TrainingLoss(
+            HardExampleBCELoss(weights, config.hard_example_fraction),
+            SoftChallengeMetric(classes.weights, classes.normal_index),
+            config.metric_loss,
+        ).to(device),
         optimizer=optimizer,
         scheduler=scheduler,
         scaler=gradient_scaler(device, precision),
@@ -339,7 +344,7 @@ class TrainingStep:
     """What one optimiser step needs: the network, its loss, optimiser and schedule, precision and noise."""
 
     model: torch.nn.Module
-    criterion: HardExampleBCELoss
+    criterion: TrainingLoss
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler

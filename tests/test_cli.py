@@ -59,6 +59,8 @@ def test_every_recipe_option_reaches_its_field() -> None:
     config = parse(
         *("--weight-decay", "0.01", "--warmup-epochs", "2", "--noise", "0", "--max-shift", "0"),
         *("--window-stride", "2500", "--no-ecg-measurements", "--no-record-path", "--decision-rule", "patch-fraction"),
+        *("--gain", "0.2", "--lead-gain", "0.1", "--baseline-wander", "0.3", "--mains-noise", "0.02"),
+        *("--metric-loss", "0.5", "--architecture", "resnest"),
     )
     assert config == TrainConfig(
         weight_decay=0.01,
@@ -69,6 +71,12 @@ def test_every_recipe_option_reaches_its_field() -> None:
         ecg_measurements=False,
         record_path=False,
         decision_rule="patch-fraction",
+        gain_std=0.2,
+        lead_gain_std=0.1,
+        baseline_wander=0.3,
+        mains_noise=0.02,
+        metric_loss=0.5,
+        architecture="resnest",
     )
 
 

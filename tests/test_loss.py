@@ -1,4 +1,5 @@
-"""The paper's loss: class weights 1/log(N_c) and hard example mining over the largest 70% of losses."""
+"""The paper's loss (class weights 1/log(N_c), hard example mining over the largest 70% of losses) and the soft
+Challenge metric beside it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 import torch
 from torch.nn import functional
 
-from ecg12.loss import HardExampleBCELoss, class_weights
+from ecg12.classes import scored_classes
+from ecg12.loss import HardExampleBCELoss, SoftChallengeMetric, TrainingLoss, class_weights
+from ecg12.metrics import challenge_metric
 
 
 def test_class_weights_follow_inverse_log_counts_normalised_to_mean_one() -> None:
@@ -59,3 +62,44 @@ def test_keeping_everything_is_the_weighted_mean() -> None:
 def test_invalid_fraction_is_rejected() -> None:
     with pytest.raises(ValueError, match="keep_fraction"):
         HardExampleBCELoss(np.ones(2), keep_fraction=0.0)
+
+
+def test_the_soft_metric_of_binary_outputs_is_the_official_challenge_metric() -> None:
+    classes = scored_classes()
+    metric = SoftChallengeMetric(classes.weights, classes.normal_index)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        labels = rng.random((40, 24)) < 0.1
+        outputs = rng.random((40, 24)) < 0.15
+        logits = torch.from_numpy(np.where(outputs, 60.0, -60.0))  # sigmoid: 0 or 1 in float32
+        soft = float(metric(logits, torch.from_numpy(labels.astype(np.float32))))
+        official = challenge_metric(labels, outputs, classes.weights, classes.normal_index)
+        assert soft == pytest.approx(official, abs=1e-5)
+
+
+def test_the_metric_loss_has_gradients_and_is_off_at_weight_zero() -> None:
+    classes = scored_classes()
+    torch.manual_seed(0)
+    logits = torch.randn(16, 24, requires_grad=True)
+    targets = (torch.rand(16, 24) < 0.1).float()
+    bce = HardExampleBCELoss(np.ones(24), keep_fraction=1.0)
+    metric = SoftChallengeMetric(classes.weights, classes.normal_index)
+    assert torch.equal(TrainingLoss(bce, metric, 0.0)(logits, targets), bce(logits, targets))
+    combined = TrainingLoss(bce, metric, 0.5)(logits, targets)
+    combined.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    expected = bce(logits, targets) + 0.5 * (1 - metric(logits, targets))
+    torch.testing.assert_close(combined, expected)
+    # the metric term pushes towards the labels: a step down its gradient raises the soft metric
+    logits.grad = None
+    (1 - metric(logits, targets)).backward()
+    stepped = (logits - 5.0 * logits.grad).detach()
+    assert float(metric(stepped, targets)) > float(metric(logits.detach(), targets))
+
+
+def test_a_batch_of_normal_recordings_only_gives_no_metric_term() -> None:
+    classes = scored_classes()
+    targets = torch.zeros(4, 24)
+    targets[:, classes.normal_index] = 1.0
+    value = SoftChallengeMetric(classes.weights, classes.normal_index)(torch.randn(4, 24), targets)
+    assert float(value) == 0.0
