@@ -69,6 +69,10 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     option(
         "--max-shift", "max_shift", type=int, help="samples a training window may start before or after the recording"
     )
+    option("--gain", "gain_std", type=float, help="log-normal gain of each training window: sd of its logarithm")
+    option("--lead-gain", "lead_gain_std", type=float, help="log-normal gain of each lead on top: sd of its logarithm")
+    option("--baseline-wander", "baseline_wander", type=float, help="largest 0.05-0.5 Hz wander added to a lead (mV)")
+    option("--mains-noise", "mains_noise", type=float, help="largest 50/60 Hz interference added to a lead (mV)")
     option(
         "--window-stride",
         "window_stride",
