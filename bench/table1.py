@@ -11,8 +11,7 @@ core) and the table printed from all of them at the end. Prints and writes OUT/t
 the paper's columns (F-beta, G-beta, Challenge metric of the pooled out-of-fold outputs) beside the paper's
 numbers, AUROC, parameters, GFLOPs per 10 s window and the folds' time, and which of the paper's orderings hold.
 
-The full data on a GPU (the paper's setting, 43,101 recordings; about 8 GPU-hours for the three at the paper's
-size is an estimate, not a measurement):
+The full data on a GPU (the paper's setting, 43,101 recordings; its time there is not measured yet):
     python bench/table1.py DATA OUT --recipe paper --model-size paper --device cuda
 """
 
