@@ -60,6 +60,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="fraction of each batch's per-sample losses kept, the largest (hard example mining; 1: off)",
     )
     option(
+        "--mask-unlabelled-classes",
+        "mask_unlabelled_classes",
+        action=argparse.BooleanOptionalAction,
+        help="leave out of the loss the classes a recording's source database never labels while others do",
+    )
+    option(
         "--metric-loss",
         "metric_loss",
         type=float,

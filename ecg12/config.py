@@ -212,6 +212,9 @@ class TrainConfig:
     # Largest per-sample losses of a batch kept (hard example mining); the paper's 0.7 scored lower in
     # cross-validation on the sample recordings for every seed and both network sizes (docs/model.md).
     hard_example_fraction: float = 1.0
+    # Leave out of the loss the classes a recording's source database labels nowhere while another source does
+    # (ecg12.split.unlabelled_classes): the 2020 databases were annotated with different sets of diagnoses.
+    mask_unlabelled_classes: bool = False
     # Weight of (1 - the batch's soft Challenge metric) beside the weighted BCE (ecg12.loss.TrainingLoss); 0: off.
     metric_loss: float = 0.0
     # Class weights are 1/ln(max(N_c, floor)): classes with fewer than 30 training positives are weighted alike.

@@ -44,9 +44,12 @@ class HardExampleBCELoss(nn.Module):
         self.keep_fraction = keep_fraction
 
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """(B, C) logits and 0/1 targets -> (B,) weighted mean BCE per sample."""
-        losses = functional.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="none")
-        return (losses * self.weights).mean(dim=1)
+        """(B, C) logits and targets -> (B,) weighted mean BCE per sample. A target of 1 or 0 is a label; -1 is
+        an entry without one (a class the recording's source does not label, ecg12.split.unlabelled_classes):
+        it adds nothing, and the mean is still over all C classes, so that masking does not reweigh the rest."""
+        targets = targets.float()
+        losses = functional.binary_cross_entropy_with_logits(logits.float(), targets.clamp_min(0.0), reduction="none")
+        return (losses * self.weights * (targets >= 0)).mean(dim=1)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         losses = self.per_sample(logits, targets)
@@ -76,7 +79,7 @@ class SoftChallengeMetric(nn.Module):
         return (self.weights * confusion).sum()
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        labels = targets.float()
+        labels = targets.float().clamp_min(0.0)  # an entry without a label (-1) counts as absent here
         observed = self.credit(labels, torch.sigmoid(logits.float()))
         correct = self.credit(labels, labels)
         inactive_outputs = torch.zeros_like(labels)

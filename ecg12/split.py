@@ -143,3 +143,23 @@ def source_folds(names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     present = sorted(set(sources), key=source_order)
     fold_of_source = {source: fold for fold, source in enumerate(present)}
     return np.array([fold_of_source[source] for source in sources], dtype=np.int64), present
+
+
+def unlabelled_classes(names: Sequence[str], labels: np.ndarray) -> np.ndarray:
+    """(n, classes) bool: True where a recording's source database labels a class in none of its recordings
+    although another source does.
+
+    The 2020 databases were annotated with different sets of diagnoses (CPSC 2018 with nine, none of them sinus
+    bradycardia or tachycardia), so such a recording's missing label says the class was not looked for, not that
+    it is absent; training can leave those entries out of the loss (``TrainConfig.mask_unlabelled_classes``).
+    ``names`` and ``labels`` are the training recordings': what the other sources label is judged on them alone.
+    A class that no source labels stays a negative everywhere.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    sources = np.array([source_of(name) for name in names])
+    labelled_somewhere = labels.any(axis=0)
+    unlabelled = np.zeros(labels.shape, dtype=bool)
+    for source in np.unique(sources):
+        rows = sources == source
+        unlabelled[rows] = labelled_somewhere & ~labels[rows].any(axis=0)
+    return unlabelled

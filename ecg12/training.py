@@ -61,6 +61,7 @@ from ecg12.loss import HardExampleBCELoss, SoftChallengeMetric, TrainingLoss, cl
 from ecg12.metrics import ChallengeScores, score
 from ecg12.model import ECGNetwork, build_network
 from ecg12.plots import plot_training_curves
+from ecg12.split import unlabelled_classes
 from ecg12.thresholds import DecisionRule, choose_decision_rule
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,13 @@ def fit_network(
     weights = class_weights(labels[train_records].sum(axis=0), config.class_count_floor)
     step = training_step(cache.features[train_records], weights, config, device, len(batches), rank)
     rank_batches = ShardedBatches(batches, rank) if rank.distributed else batches
-    loader = training_loader(WindowDataset(cache, labels), rank_batches, config.workers, device)
+    targets = labels.astype(np.float32)
+    if config.mask_unlabelled_classes:
+        names = [cache.names[int(r)] for r in train_records]
+        unlabelled = unlabelled_classes(names, labels[train_records])
+        targets[train_records] = np.where(unlabelled, -1.0, targets[train_records])
+        log.info("Left out of the loss: %d class labels that the recordings' sources do not give", unlabelled.sum())
+    loader = training_loader(WindowDataset(cache, targets), rank_batches, config.workers, device)
     checkpoint = model_folder / CHECKPOINT_FILE
     state = TrainingState()
     if resume:

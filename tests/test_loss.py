@@ -103,3 +103,19 @@ def test_a_batch_of_normal_recordings_only_gives_no_metric_term() -> None:
     targets[:, classes.normal_index] = 1.0
     value = SoftChallengeMetric(classes.weights, classes.normal_index)(torch.randn(4, 24), targets)
     assert float(value) == 0.0
+
+
+def test_entries_without_a_label_add_nothing_to_the_loss() -> None:
+    torch.manual_seed(1)
+    logits = torch.randn(6, 4, requires_grad=True)
+    labels = (torch.rand(6, 4) > 0.5).float()
+    targets = labels.clone()
+    targets[0, 2] = targets[3, 1] = -1.0  # not labelled by these recordings' sources
+    weights = np.array([1.0, 2.0, 0.5, 1.5])
+    loss = HardExampleBCELoss(weights, keep_fraction=1.0)
+    elementwise = functional.binary_cross_entropy_with_logits(logits, labels, reduction="none") * torch.tensor(weights)
+    known = (targets >= 0).float()
+    torch.testing.assert_close(loss.per_sample(logits, targets), (elementwise * known).mean(dim=1).float())
+    loss(logits, targets).backward()
+    assert logits.grad[0, 2] == 0 and logits.grad[3, 1] == 0 and logits.grad[0, 0] != 0
+    torch.testing.assert_close(loss.per_sample(logits, labels), (elementwise.mean(dim=1)).float())  # no -1: as before

@@ -13,6 +13,7 @@ from ecg12.split import (
     source_label,
     source_of,
     train_validation_split,
+    unlabelled_classes,
 )
 
 
@@ -81,3 +82,24 @@ def test_source_folds_follow_the_table_then_the_alphabet_whatever_the_order_of_t
     assert same_sources == sources
     assert dict(zip(shuffled, again.tolist(), strict=True)) == dict(zip(names, fold_of.tolist(), strict=True))
     assert list(SOURCE_PREFIXES)[:2] == ["CPSC 2018", "St Petersburg INCART"] and source_folds([])[1] == []
+
+
+def test_a_class_a_source_never_labels_is_unlabelled_there_when_another_source_labels_it() -> None:
+    names = ["A0001", "A0002", "Q0003", "E0001", "E0002", "X0001"]
+    labels = np.array(
+        [
+            [1, 0, 0, 0],  # CPSC labels class 0 (A and Q are one source)
+            [0, 1, 0, 0],
+            [0, 0, 0, 0],
+            [0, 1, 1, 0],  # Georgia labels classes 1 and 2
+            [0, 0, 0, 0],
+            [0, 0, 0, 0],  # X labels nothing
+        ],
+        dtype=bool,
+    )
+    unlabelled = unlabelled_classes(names, labels)
+    assert unlabelled[:3].tolist() == [[False, False, True, False]] * 3  # CPSC never labels class 2
+    assert unlabelled[3:5].tolist() == [[True, False, False, False]] * 2  # Georgia never labels class 0
+    assert unlabelled[5].tolist() == [True, True, True, False]  # a source without labels: every class others give
+    assert not unlabelled[:, 3].any()  # a class nobody labels stays a negative everywhere
+    assert not unlabelled_classes(["A1", "A2"], labels[:2]).any()  # one source: nothing to leave out
