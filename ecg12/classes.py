@@ -121,6 +121,32 @@ def class_terms() -> dict[str, str]:
         return {row["SNOMED CT Code"]: row["Dx"] for row in csv.DictReader(handle)}
 
 
+# The databases of the 2020 training set as the official class table names them (its count columns).
+TABLE_DATABASES = ("CPSC", "CPSC-Extra", "StPetersburg", "PTB", "PTB-XL", "Georgia")
+
+
+@cache
+def database_label_sets() -> dict[str, np.ndarray]:
+    """Database -> (24,) bool: the scored classes it was annotated with, from the official class table's count of
+    each class in each database (a class of an equivalent pair counts for the merged class).
+
+    The 2020 databases were labelled with different sets of diagnoses: CPSC with nine (no sinus bradycardia or
+    tachycardia, no axis deviations), PTB mostly with sinus rhythm and myocardial infarction. A class with no
+    recording in a database was not looked for there.
+    """
+    classes = scored_classes()
+    position = {code: j for j, code in enumerate(classes.codes)}
+    label_sets = {database: np.zeros(len(classes.codes), dtype=bool) for database in TABLE_DATABASES}
+    with open(CLASS_TABLE_FILE, newline="") as handle:
+        for row in csv.DictReader(handle):
+            j = position.get(canonical_code(row["SNOMED CT Code"]))
+            if j is None:
+                continue
+            for database in TABLE_DATABASES:
+                label_sets[database][j] |= int(row[database]) > 0
+    return label_sets
+
+
 def class_name(code: str) -> tuple[str, str]:
     """(abbreviation, term) of a class, both codes of an equivalent pair named: ("CRBBB/RBBB", "complete right
     bundle branch block / right bundle branch block"); the code itself where the table has none."""

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ecg12.classes import database_label_sets, scored_classes
+
 
 def stratified_folds(labels: np.ndarray, proportions: list[float] | np.ndarray, seed: int) -> np.ndarray:
     """Assign each row of a (n, classes) bool matrix to a fold; returns (n,) fold indices.
@@ -88,6 +90,16 @@ SOURCE_PREFIXES: dict[str, tuple[str, ...]] = {
     "Georgia": ("E",),
     "Chapman-Shaoxing/Ningbo": ("JS",),
 }
+# The official class table's database of each name prefix (ecg12.classes.TABLE_DATABASES): it counts CPSC 2018
+# and its extra recordings (Q) apart, and has no Chapman-Shaoxing/Ningbo column (added in 2021).
+TABLE_DATABASE_OF_PREFIX = {
+    "A": "CPSC",
+    "Q": "CPSC-Extra",
+    "I": "StPetersburg",
+    "S": "PTB",
+    "HR": "PTB-XL",
+    "E": "Georgia",
+}
 UNKNOWN_SOURCE = "unknown"  # the source of a name that does not start with a letter
 _SOURCE_OF_PREFIX: dict[str, str] = {
     prefix: source for source, prefixes in SOURCE_PREFIXES.items() for prefix in prefixes
@@ -145,21 +157,17 @@ def source_folds(names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     return np.array([fold_of_source[source] for source in sources], dtype=np.int64), present
 
 
-def unlabelled_classes(names: Sequence[str], labels: np.ndarray) -> np.ndarray:
-    """(n, classes) bool: True where a recording's source database labels a class in none of its recordings
-    although another source does.
-
-    The 2020 databases were annotated with different sets of diagnoses (CPSC 2018 with nine, none of them sinus
-    bradycardia or tachycardia), so such a recording's missing label says the class was not looked for, not that
-    it is absent; training can leave those entries out of the loss (``TrainConfig.mask_unlabelled_classes``).
-    ``names`` and ``labels`` are the training recordings': what the other sources label is judged on them alone.
-    A class that no source labels stays a negative everywhere.
+def unlabelled_classes(names: Sequence[str]) -> np.ndarray:
+    """(n, classes) bool: True where a recording comes from a 2020 database that was not annotated with the class
+    (ecg12.classes.database_label_sets: the official class table's counts per database), so that its missing label
+    says the class was not looked for, not that it is absent. Training can leave those entries out of the loss
+    (``TrainConfig.mask_unlabelled_classes``). A recording of any other source (Chapman-Shaoxing/Ningbo, which
+    came after the 2020 table, or a name without a known prefix) has every label taken as given.
     """
-    labels = np.asarray(labels, dtype=bool)
-    sources = np.array([source_of(name) for name in names])
-    labelled_somewhere = labels.any(axis=0)
-    unlabelled = np.zeros(labels.shape, dtype=bool)
-    for source in np.unique(sources):
-        rows = sources == source
-        unlabelled[rows] = labelled_somewhere & ~labels[rows].any(axis=0)
+    label_sets = database_label_sets()
+    unlabelled = np.zeros((len(names), len(scored_classes().codes)), dtype=bool)
+    for row, name in enumerate(names):
+        database = TABLE_DATABASE_OF_PREFIX.get(name_prefix(name))
+        if database is not None:
+            unlabelled[row] = ~label_sets[database]
     return unlabelled

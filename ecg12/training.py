@@ -167,10 +167,11 @@ def fit_network(
     rank_batches = ShardedBatches(batches, rank) if rank.distributed else batches
     targets = labels.astype(np.float32)
     if config.mask_unlabelled_classes:
-        names = [cache.names[int(r)] for r in train_records]
-        unlabelled = unlabelled_classes(names, labels[train_records])
+        unlabelled = unlabelled_classes([cache.names[int(r)] for r in train_records])
+        # A class the recording does carry is kept: the table says its database did label it after all.
+        unlabelled &= ~labels[train_records]
         targets[train_records] = np.where(unlabelled, -1.0, targets[train_records])
-        log.info("Left out of the loss: %d class labels that the recordings' sources do not give", unlabelled.sum())
+        log.info("Left out of the loss: %d class labels that the recordings' databases do not give", unlabelled.sum())
     loader = training_loader(WindowDataset(cache, targets), rank_batches, config.workers, device)
     checkpoint = model_folder / CHECKPOINT_FILE
     state = TrainingState()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ecg12.classes import abbreviate, scored_classes
 from ecg12.split import (
     SOURCE_PREFIXES,
     UNKNOWN_SOURCE,
@@ -84,22 +85,16 @@ def test_source_folds_follow_the_table_then_the_alphabet_whatever_the_order_of_t
     assert list(SOURCE_PREFIXES)[:2] == ["CPSC 2018", "St Petersburg INCART"] and source_folds([])[1] == []
 
 
-def test_a_class_a_source_never_labels_is_unlabelled_there_when_another_source_labels_it() -> None:
-    names = ["A0001", "A0002", "Q0003", "E0001", "E0002", "X0001"]
-    labels = np.array(
-        [
-            [1, 0, 0, 0],  # CPSC labels class 0 (A and Q are one source)
-            [0, 1, 0, 0],
-            [0, 0, 0, 0],
-            [0, 1, 1, 0],  # Georgia labels classes 1 and 2
-            [0, 0, 0, 0],
-            [0, 0, 0, 0],  # X labels nothing
-        ],
-        dtype=bool,
-    )
-    unlabelled = unlabelled_classes(names, labels)
-    assert unlabelled[:3].tolist() == [[False, False, True, False]] * 3  # CPSC never labels class 2
-    assert unlabelled[3:5].tolist() == [[True, False, False, False]] * 2  # Georgia never labels class 0
-    assert unlabelled[5].tolist() == [True, True, True, False]  # a source without labels: every class others give
-    assert not unlabelled[:, 3].any()  # a class nobody labels stays a negative everywhere
-    assert not unlabelled_classes(["A1", "A2"], labels[:2]).any()  # one source: nothing to leave out
+def test_a_class_is_unlabelled_where_the_official_table_says_its_database_was_not_annotated_with_it() -> None:
+    classes = scored_classes()
+    abbreviation = dict(zip(abbreviate(classes.codes), range(len(classes.codes)), strict=True))
+    unlabelled = unlabelled_classes(["A0001", "Q0001", "HR00001", "E00001", "JS00001", "S0001", "X1", "123"])
+    cpsc, cpsc_extra, ptb_xl, georgia, chapman, ptb, other, unnamed = unlabelled
+    # CPSC 2018 was annotated with nine diagnoses, seven of them scored (RBBB merged with CRBBB, PAC, PVC...)
+    assert sorted(a for a, j in abbreviation.items() if not cpsc[j]) == ["AF", "CRBBB", "IAVB", "LBBB", "NSR", "PAC"]
+    assert cpsc[abbreviation["SB"]] and cpsc[abbreviation["STach"]] and not cpsc_extra[abbreviation["STach"]]
+    assert not georgia[abbreviation["SB"]] and georgia[abbreviation["PR"]]  # no pacing rhythm in Georgia
+    assert ptb_xl[abbreviation["PVC"]] and not ptb_xl[abbreviation["LAD"]]
+    assert ptb[abbreviation["IAVB"]] and not ptb[abbreviation["NSR"]]
+    # databases the 2020 table does not count: every label taken as given
+    assert not chapman.any() and not other.any() and not unnamed.any()
