@@ -17,6 +17,8 @@ def test_a_saved_training_configuration_reads_back_exactly() -> None:
     assert TrainConfig.from_dict(asdict(config)) == config
     older = {key: value for key, value in asdict(config).items() if key != "deterministic"}
     assert TrainConfig.from_dict(older).deterministic is False  # a setting added since takes its default
+    before_the_metric_loss = {key: value for key, value in asdict(config).items() if key != "metric_loss"}
+    assert config.metric_loss == 0.5 and TrainConfig.from_dict(before_the_metric_loss).metric_loss == 0.0
 
 
 def test_an_unknown_key_in_a_saved_configuration_is_an_error() -> None:
@@ -30,7 +32,7 @@ def test_the_paper_recipe_is_the_papers_method() -> None:
     model = paper.model_config()
     assert not model.ecg_measurements and not model.record_path and model.architecture == "msse"
     assert model.num_record_features == 4  # age, "age unknown", male, female
-    assert paper.class_count_floor == 2.0 and paper.hard_example_fraction == 0.7
+    assert paper.class_count_floor == 2.0 and paper.hard_example_fraction == 0.7 and paper.metric_loss == 0.0
     assert paper.decision_rule == "patch-fraction" and paper.window_stride == 5000
     assert paper.noise_std > 0 and paper.max_shift > 0  # the paper's random shift and Gaussian noise
     default = TrainConfig()
