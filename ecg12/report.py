@@ -210,17 +210,17 @@ def _class_evidence(
 
 
 def decision_thresholds(rule: DecisionRule, window_probabilities: np.ndarray) -> np.ndarray:
-    """(classes,) the probability each class of one recording had to reach, from its (windows, classes)
-    probabilities: its own threshold; for the max-fraction rule the fraction of the recording's largest
-    probability; for the patch-fraction rule the fraction of the largest probability of the window where the
-    class comes closest to it (the window that decides it)."""
+    """(classes,) the probability each class of one recording had to reach to be predicted, from its (windows,
+    classes) probabilities, so that a class is predicted exactly when its probability (the maximum over the
+    windows) reaches it: its own threshold; for the max-fraction rule the fraction of the recording's largest
+    probability; for the patch-fraction rule the probability at which its best window's share of that window's
+    largest would reach the fraction (its windows scaled alike, the other classes as they are)."""
     window_probabilities = np.asarray(window_probabilities, dtype=np.float64)
     if rule.mode == "per-class":
         return np.asarray(rule.class_thresholds, dtype=np.float64)
     if rule.mode == "patch-fraction":
-        window_top = np.maximum(window_probabilities.max(axis=1), np.finfo(np.float64).tiny)
-        deciding_window = (window_probabilities / window_top[:, None]).argmax(axis=0)  # per class
-        return rule.fraction * window_top[deciding_window]
+        fractions = np.maximum(patch_fractions(window_probabilities), np.finfo(np.float64).tiny)
+        return rule.fraction * window_probabilities.max(axis=0) / fractions
     return np.full(window_probabilities.shape[1], rule.fraction * float(window_probabilities.max()))
 
 
@@ -436,7 +436,7 @@ def _rule_text(rule: DecisionRule) -> str:
     if rule.mode == "patch-fraction":
         return (
             f"a class is predicted when, in some 10 s window, its probability is at least {rule.fraction:g} x that "
-            "window's largest (threshold: in the window that decides)"
+            "window's largest"
         )
     return f"a class is predicted when its probability is at least {rule.fraction:g} x the largest"
 

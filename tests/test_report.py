@@ -24,8 +24,16 @@ from ecg12.inference import load_classifier, prepare_recording
 from ecg12.model import FoldEnsemble
 from ecg12.preprocess import STANDARD_LEADS, window_starts
 from ecg12.recordings import open_counts, signal_file
-from ecg12.report import analyse_recording, header_path_of, page_count, report_pages, save_pages, write_report
-from ecg12.thresholds import DecisionRule
+from ecg12.report import (
+    analyse_recording,
+    decision_thresholds,
+    header_path_of,
+    page_count,
+    report_pages,
+    save_pages,
+    write_report,
+)
+from ecg12.thresholds import DecisionRule, patch_fractions
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 REAL = REPOSITORY / "data" / "sample" / "test"
@@ -370,3 +378,15 @@ def test_help_is_instant_without_torch_or_matplotlib():
     text = " ".join(result.stdout.split())
     assert "MODEL RECORDING [OUT]" in text and "(default: 150.0)" in text
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_class_is_predicted_exactly_when_its_probability_reaches_the_threshold_shown() -> None:
+    rng = np.random.default_rng(4)
+    rules = [DecisionRule("patch-fraction"), DecisionRule("max-fraction", 0.3)]
+    for rule in rules:
+        for _ in range(50):
+            windows = rng.random((int(rng.integers(1, 5)), 24)) ** 3
+            probabilities = windows.max(axis=0)
+            predicted = rule.apply(probabilities[None], patch_fractions(windows)[None])[0]
+            thresholds = decision_thresholds(rule, windows)
+            np.testing.assert_array_equal(predicted, probabilities >= thresholds * (1 - 1e-12))
