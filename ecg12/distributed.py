@@ -118,6 +118,17 @@ def mean_over_ranks(value: torch.Tensor, rank: Rank) -> torch.Tensor:
     return total / rank.world
 
 
+def sum_over_ranks(values: torch.Tensor, rank: Rank) -> torch.Tensor:
+    """The sum of ``values`` over all ranks, on every rank, differentiable: the gradient of a loss computed from the
+    global sum reaches every rank's share, so that with DistributedDataParallel's averaging of the gradients a
+    batch-level loss (the soft Challenge metric) trains as one process on the global batch would."""
+    if not rank.distributed:
+        return values
+    from torch.distributed.nn.functional import all_reduce  # the autograd-aware collective
+
+    return all_reduce(values)
+
+
 def wait_for_all(rank: Rank) -> None:
     """Block until every rank has come here (while rank 0 validates and writes, say)."""
     if rank.distributed:

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional
 
 from ecg12.config import check_keep_fraction
+from ecg12.distributed import SINGLE_PROCESS, Rank, sum_over_ranks
 
 
 def class_weights(positives: np.ndarray, floor: float = 2.0) -> np.ndarray:
@@ -67,10 +68,11 @@ class SoftChallengeMetric(nn.Module):
     sum_k max(label_k, probability_k): with 0/1 probabilities this is the official metric of the batch exactly.
     """
 
-    def __init__(self, weights: np.ndarray, normal_index: int) -> None:
+    def __init__(self, weights: np.ndarray, normal_index: int, rank: Rank = SINGLE_PROCESS) -> None:
         super().__init__()
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
         self.normal_index = normal_index
+        self.rank = rank  # under torchrun the metric is of the global batch, not of this rank's share
 
     def credit(self, labels: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
         """The unnormalised credit of ``outputs`` (B, C) in [0, 1] for 0/1 ``labels`` (B, C)."""
@@ -80,17 +82,22 @@ class SoftChallengeMetric(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         labels = targets.float().clamp_min(0.0)  # an entry without a label (-1) counts as absent here
-        observed = self.credit(labels, torch.sigmoid(logits.float()))
-        correct = self.credit(labels, labels)
         inactive_outputs = torch.zeros_like(labels)
         inactive_outputs[:, self.normal_index] = 1.0
-        inactive = self.credit(labels, inactive_outputs)
+        credits = torch.stack(
+            [
+                self.credit(labels, torch.sigmoid(logits.float())),
+                self.credit(labels, labels),
+                self.credit(labels, inactive_outputs),
+            ]
+        )
+        # Each credit is a sum over recordings, so the global batch's is the sum of the ranks' (with gradients).
+        observed, correct, inactive = sum_over_ranks(credits, self.rank)
         # A batch whose labels score no better than the inactive output (every recording normal only) cannot
-        # be normalised; it contributes nothing, as the official metric's own convention gives 0 there.
+        # be normalised; it contributes nothing, as the official metric's own convention gives 0 there. Chosen on
+        # the device (no reading back of the value: the host must not wait for the GPU at every step).
         span = correct - inactive
-        if float(span) <= 1e-6:
-            return observed * 0.0
-        return (observed - inactive) / span
+        return torch.where(span > 1e-6, (observed - inactive) / span.clamp_min(1e-6), torch.zeros_like(observed))
 
 
 class TrainingLoss(nn.Module):

@@ -292,7 +292,7 @@ def training_step(
         model=model,
         criterion=TrainingLoss(
             HardExampleBCELoss(weights, config.hard_example_fraction),
-            SoftChallengeMetric(classes.weights, classes.normal_index),
+            SoftChallengeMetric(classes.weights, classes.normal_index, rank),
             config.metric_loss,
         ).to(device),
         optimizer=optimizer,
