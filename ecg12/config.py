@@ -174,6 +174,8 @@ def check_keep_fraction(keep_fraction: float) -> None:
         )
 
 
+WHERE_TO_RUN = ("device", "workers", "cache_dir")  # TrainConfig fields that do not change what is trained
+
 # Training recipes: what --recipe sets before the options given explicitly. "default" is this project's (the
 # dataclass defaults below); "paper" is the paper's method and nothing else: age and sex as the only record
 # features, no linear path from them, w_c = 1/ln N_c floored only where ln would be 0 or undefined, the mean of
@@ -277,9 +279,14 @@ class TrainConfig:
         return cls(**{**RECIPES[recipe], **options, "recipe": recipe})  # type: ignore[arg-type]
 
     def departures(self) -> dict[str, object]:
-        """The values that differ from the recipe's own (options given on top of it), by field name."""
+        """The values that differ from the recipe's own (options given on top of it), by field name; where to run
+        (device, loader workers, cache folder) is not part of a recipe and not listed."""
         recipe = TrainConfig.for_recipe(self.recipe)
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(recipe, f.name)}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in WHERE_TO_RUN and getattr(self, f.name) != getattr(recipe, f.name)
+        }
 
     def model_config(self) -> ModelConfig:
         """The network this recipe trains: its size and architecture, with its record features and path."""

@@ -37,7 +37,7 @@ def test_the_paper_recipe_is_the_papers_method() -> None:
     assert paper.noise_std > 0 and paper.max_shift > 0  # the paper's random shift and Gaussian noise
     default = TrainConfig()
     assert default.recipe == "default" and default.model_config() == MODEL_SIZES["paper"]
-    changed = TrainConfig.for_recipe("paper", seed=4, hard_example_fraction=1.0)
+    changed = TrainConfig.for_recipe("paper", seed=4, hard_example_fraction=1.0, device="cpu", cache_dir="/tmp/c")
     assert changed.departures() == {"seed": 4, "hard_example_fraction": 1.0}
     assert TrainConfig.from_dict(asdict(changed)) == changed  # the recipe and every value are saved
     with pytest.raises(ValueError, match="unknown recipe 'papers'"):
