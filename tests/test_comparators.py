@@ -7,6 +7,7 @@ import functools
 import pytest
 import torch
 import torch.nn.functional as F
+from networks import with_batch_norm_statistics
 from torch import nn
 
 from ecg12.comparators import COMPARATORS, Bottleneck, ResNeSt1d, ResNeXt1d, SplitAttention
@@ -33,19 +34,6 @@ def inputs(batch: int, length: int = WINDOW_SAMPLES, seed: int = 0) -> tuple[tor
 def size_of(size: str, architecture: str) -> tuple[int, float]:
     """(parameters, forward FLOPs of one 12 x 5000 window); cached: msse "paper" is counted once."""
     return network_size(network_config(size, architecture))
-
-
-def randomise_batch_norms(model: nn.Module, seed: int) -> nn.Module:
-    """Batch norms that do something (fresh ones are the identity in eval mode), so that a round trip is a test."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm1d):
-            size = module.num_features
-            module.running_mean.copy_(torch.randn(size, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
-            module.weight.data.copy_(torch.rand(size, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.randn(size, generator=generator) * 0.1)
-    return model
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
@@ -151,7 +139,7 @@ def test_the_head_is_msse_s(architecture: str, size: str) -> None:
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_a_state_dict_round_trip_gives_the_same_outputs(architecture: str) -> None:
-    model = randomise_batch_norms(tiny(architecture, seed=0), seed=1).eval()
+    model = with_batch_norm_statistics(tiny(architecture, seed=0), seed=1).eval()
     restored = tiny(architecture, seed=2).eval()
     x = inputs(3)
     with torch.inference_mode():
@@ -193,7 +181,7 @@ def test_other_batch_sizes_and_recording_lengths(architecture: str, batch: int, 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_a_batch_of_one_in_eval_mode_is_the_same_as_in_a_batch(architecture: str) -> None:
-    model = randomise_batch_norms(tiny(architecture), seed=4).eval()
+    model = with_batch_norm_statistics(tiny(architecture), seed=4).eval()
     x, features = inputs(3)
     with torch.inference_mode():
         together = model(x, features)
@@ -203,7 +191,7 @@ def test_a_batch_of_one_in_eval_mode_is_the_same_as_in_a_batch(architecture: str
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_under_bfloat16_autocast(architecture: str) -> None:
-    model = randomise_batch_norms(tiny(architecture), seed=5)
+    model = with_batch_norm_statistics(tiny(architecture), seed=5)
     x = inputs(2)
     with torch.inference_mode():
         reference = model.eval()(*x)

@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from networks import with_batch_norm_statistics
 from torch import nn
 
 from ecg12.config import MODEL_SIZES, ModelConfig
@@ -161,23 +162,10 @@ def test_fold_ensemble_members_must_share_one_architecture() -> None:
         FoldEnsemble([])
 
 
-def with_running_statistics(model: nn.Module, seed: int) -> nn.Module:
-    """``model`` in eval mode with batch norms that do something (fresh ones are the identity)."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            size = module.num_features
-            module.running_mean.copy_(torch.randn(size, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
-            module.weight.data.copy_(torch.rand(size, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.randn(size, generator=generator) * 0.1)
-    return model.eval()
-
-
 @pytest.mark.parametrize("ensemble", [False, True])
 def test_folded_batch_norms_give_the_same_logits(ensemble: bool) -> None:
     torch.manual_seed(0)
-    members = [with_running_statistics(MultiScaleSENet(MODEL_SIZES["paper"]), seed) for seed in range(2)]
+    members = [with_batch_norm_statistics(MultiScaleSENet(MODEL_SIZES["paper"]), seed).eval() for seed in range(2)]
     model = FoldEnsemble(members).eval() if ensemble else members[0]
     folded = copy.deepcopy(model)
     fold_batch_norms(folded)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from networks import with_batch_norm_statistics
 from synthetic import synthesize_ecg, write_record
 
 import driver
@@ -41,21 +42,10 @@ RECORDINGS = {  # name: (sampling rate, seconds)
 }
 
 
-def with_running_statistics(network: MultiScaleSENet, seed: int) -> MultiScaleSENet:
-    """``network`` in eval mode with batch norms that do something (fresh ones are the identity)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in network.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
-    return network.eval()
-
-
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
-    members = [with_running_statistics(MultiScaleSENet(MODEL_SIZES["paper"]), seed) for seed in range(2)]
+    members = [with_batch_norm_statistics(MultiScaleSENet(MODEL_SIZES["paper"]), seed).eval() for seed in range(2)]
     folder = tmp_path_factory.mktemp("ensemble") / "model"
     rule = DecisionRule("per-class", class_thresholds=tuple(np.linspace(0.3, 0.7, 24)))
     save_model_folder(folder, FoldEnsemble(members), rule, 5000, {"note": "test"})
