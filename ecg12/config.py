@@ -86,70 +86,20 @@ MODEL_SIZES: dict[str, ModelConfig] = {
 # Both comparators share the stem and stage layout at each size. ResNeXt: 16 (paper), 8 (small), 2 (tiny) groups
 # in the middle convolution (6 or 7 channels a group at "paper", 4 to 10 at "small"). ResNeSt: radix 2, one
 # cardinal group and the attention reduction 4, as ResNeSt-50 (2s1x64d). se_reduction is unused by ResNeXt.
+_COMPARATOR_LAYOUTS: dict[str, dict[str, object]] = {  # the stem and stages both comparators have at each size
+    "paper": {"stem_channels": 112, "stage_channels": (192, 192, 224, 224), "blocks_per_stage": 2, "block_kernel": 9},
+    "small": {"stem_channels": 96, "stage_channels": (64, 96, 128, 160), "blocks_per_stage": 1, "block_kernel": 9},
+    "tiny": {"stem_channels": 11, "stage_channels": (8, 8), "blocks_per_stage": 1, "block_kernel": 7},
+}
+_RESNEXT_GROUPS = {"paper": 16, "small": 8, "tiny": 2}
 COMPARATOR_SIZES: dict[str, dict[str, ModelConfig]] = {
     "resnext": {
-        "paper": replace(
-            MODEL_SIZES["paper"],
-            architecture="resnext",
-            stem_channels=112,
-            stage_channels=(192, 192, 224, 224),
-            blocks_per_stage=2,
-            block_kernel=9,
-            cardinality=16,
-        ),
-        "small": replace(
-            MODEL_SIZES["small"],
-            architecture="resnext",
-            stem_channels=96,
-            stage_channels=(64, 96, 128, 160),
-            blocks_per_stage=1,
-            block_kernel=9,
-            cardinality=8,
-        ),
-        "tiny": replace(
-            MODEL_SIZES["tiny"],
-            architecture="resnext",
-            stem_channels=11,
-            stage_channels=(8, 8),
-            blocks_per_stage=1,
-            block_kernel=7,
-            cardinality=2,
-        ),
+        size: replace(MODEL_SIZES[size], architecture="resnext", cardinality=_RESNEXT_GROUPS[size], **layout)  # type: ignore[arg-type]
+        for size, layout in _COMPARATOR_LAYOUTS.items()
     },
     "resnest": {
-        "paper": replace(
-            MODEL_SIZES["paper"],
-            architecture="resnest",
-            stem_channels=112,
-            stage_channels=(192, 192, 224, 224),
-            blocks_per_stage=2,
-            block_kernel=9,
-            cardinality=1,
-            radix=2,
-            se_reduction=4,
-        ),
-        "small": replace(
-            MODEL_SIZES["small"],
-            architecture="resnest",
-            stem_channels=96,
-            stage_channels=(64, 96, 128, 160),
-            blocks_per_stage=1,
-            block_kernel=9,
-            cardinality=1,
-            radix=2,
-            se_reduction=4,
-        ),
-        "tiny": replace(
-            MODEL_SIZES["tiny"],
-            architecture="resnest",
-            stem_channels=11,
-            stage_channels=(8, 8),
-            blocks_per_stage=1,
-            block_kernel=7,
-            cardinality=1,
-            radix=2,
-            se_reduction=4,
-        ),
+        size: replace(MODEL_SIZES[size], architecture="resnest", cardinality=1, radix=2, se_reduction=4, **layout)  # type: ignore[arg-type]
+        for size, layout in _COMPARATOR_LAYOUTS.items()
     },
 }
 
