@@ -124,6 +124,12 @@ def check_keep_fraction(keep_fraction: float) -> None:
         )
 
 
+def check_metric_loss(weight: float) -> None:
+    """The soft Challenge metric's weight in the loss: none (0) or some, never a reward for a worse metric."""
+    if weight < 0.0:
+        raise ValueError(f"the metric loss weight (--metric-loss) must not be negative, not {weight}")
+
+
 WHERE_TO_RUN = ("device", "workers", "cache_dir")  # TrainConfig fields that do not change what is trained
 
 # Training recipes: what --recipe sets before the options given explicitly. "default" is this project's (the
@@ -218,8 +224,7 @@ class TrainConfig:
         if self.min_epoch_windows < 1 or self.window_stride < 1 or self.workers < -1:
             raise ValueError("epoch windows and window stride must be >= 1, workers >= -1")
         check_keep_fraction(self.hard_example_fraction)
-        if self.metric_loss < 0.0:
-            raise ValueError(f"the metric loss weight (--metric-loss) must not be negative, not {self.metric_loss}")
+        check_metric_loss(self.metric_loss)
 
     @classmethod
     def for_recipe(cls, recipe: str, **options: object) -> TrainConfig:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from ecg12.config import check_keep_fraction
+from ecg12.config import check_keep_fraction, check_metric_loss
 from ecg12.distributed import SINGLE_PROCESS, Rank, sum_over_ranks
 
 
@@ -107,8 +107,7 @@ class TrainingLoss(nn.Module):
 
     def __init__(self, bce: HardExampleBCELoss, metric: SoftChallengeMetric | None, metric_weight: float) -> None:
         super().__init__()
-        if metric_weight < 0:
-            raise ValueError(f"the metric loss weight (--metric-loss) must not be negative, not {metric_weight}")
+        check_metric_loss(metric_weight)
         self.bce = bce
         self.metric = metric if metric_weight > 0 else None
         self.metric_weight = metric_weight

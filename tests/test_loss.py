@@ -11,6 +11,7 @@ import torch
 from torch.nn import functional
 
 from ecg12.classes import scored_classes
+from ecg12.config import TrainConfig
 from ecg12.loss import HardExampleBCELoss, SoftChallengeMetric, TrainingLoss, class_weights
 from ecg12.metrics import challenge_metric
 
@@ -119,3 +120,12 @@ def test_entries_without_a_label_add_nothing_to_the_loss() -> None:
     loss(logits, targets).backward()
     assert logits.grad[0, 2] == 0 and logits.grad[3, 1] == 0 and logits.grad[0, 0] != 0
     torch.testing.assert_close(loss.per_sample(logits, labels), (elementwise.mean(dim=1)).float())  # no -1: as before
+
+
+def test_a_negative_metric_loss_weight_is_refused_by_the_loss_and_the_recipe() -> None:
+    classes = scored_classes()
+    bce, metric = HardExampleBCELoss(np.ones(24)), SoftChallengeMetric(classes.weights, classes.normal_index)
+    with pytest.raises(ValueError, match="must not be negative"):
+        TrainingLoss(bce, metric, -0.1)
+    with pytest.raises(ValueError, match="must not be negative"):
+        TrainConfig(metric_loss=-0.1)
