@@ -184,6 +184,26 @@ def reference_tree(commit: str, folder: Path) -> Path | None:
     return folder
 
 
+def model_for_tree(tree: Path, model: Path, scratch: Path) -> Path:
+    """``model``'s network (one msse of the paper's size, max/5) saved by ``tree``'s own code, in the model format
+    that tree reads: an older tree cannot read a newer format, and the weights are what is compared."""
+    weights = scratch / "reference-weights.pt"
+    torch.save(torch.load(model / "model.pt", weights_only=True)["state_dicts"][0], weights)
+    folder = scratch / "reference-model"
+    save = (
+        "import sys, torch\n"
+        "from ecg12.config import MODEL_SIZES\n"
+        "from ecg12.inference import save_model_folder\n"
+        "from ecg12.model import MultiScaleSENet\n"
+        "from ecg12.thresholds import DecisionRule\n"
+        "network = MultiScaleSENet(MODEL_SIZES['paper'])\n"
+        "network.load_state_dict(torch.load(sys.argv[1], weights_only=True))\n"
+        "save_model_folder(sys.argv[2], network, DecisionRule(), 5000, {'benchmark': True})\n"
+    )
+    subprocess.run([sys.executable, "-c", save, str(weights), str(folder)], cwd=tree, check=True)
+    return folder
+
+
 def whole_command(tree: Path, model: Path, data: Path, outputs: Path) -> tuple[float, float]:
     """Wall seconds of ``driver.py MODEL DATA OUTPUTS`` run from ``tree`` in a fresh process, and the
     classification rate it prints (recordings/s)."""
@@ -218,10 +238,11 @@ def compare_whole_commands(scratch: Path, model: Path, data: Path, reference: st
     if old is not None:
         trees[f"today's path ({reference})"] = old
     outputs = {label: scratch / f"whole-{index}" for index, label in enumerate(trees)}
+    models = {label: model if tree == ROOT else model_for_tree(tree, model, scratch) for label, tree in trees.items()}
     runs: dict[str, list[tuple[float, float]]] = {label: [] for label in trees}
     for _ in range(repeats):
         for label, tree in trees.items():
-            runs[label].append(whole_command(tree, model, data, outputs[label]))
+            runs[label].append(whole_command(tree, models[label], data, outputs[label]))
     for label, measured in runs.items():
         wall = statistics.median(w for w, _ in measured)
         rate = statistics.median(r for _, r in measured)
