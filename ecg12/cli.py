@@ -98,6 +98,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="a linear path from the record features straight to the logits",
     )
     option(
+        "--measurement-model",
+        "measurement_model",
+        action=argparse.BooleanOptionalAction,
+        help="average the network with a logistic regression on the record features at inference",
+    )
+    option(
         "--decision-rule",
         "decision_rule",
         choices=DECISION_RULES,

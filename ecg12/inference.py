@@ -37,9 +37,10 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.pt"
 # Bump when the contents of model.pt change so that an older ecg12 would misread them. 2: a list of member state
-# dicts; 3: the architecture and the record path in model_config (absent in format 2: msse, with the path).
-MODEL_FORMAT = 3
-READABLE_FORMATS = (2, 3)
+# dicts; 3: the architecture and the record path in model_config (absent in format 2: msse, with the path); 4: the
+# measurement model (absent in formats 2 and 3: none).
+MODEL_FORMAT = 4
+READABLE_FORMATS = (2, 3, 4)
 _REQUIRED_KEYS = ("format", "model_config", "classes", "decision_rule", "state_dicts", "window_stride")
 # Folders from this many recordings get a compiled network (auto): compiling the paper network takes 30-40 s on
 # 2 cores with torch's compile cache empty (3-12 s with it warm) and saves about 1.7 ms per recording in the driver

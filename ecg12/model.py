@@ -13,6 +13,8 @@ deviations).
       branch k=5: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
       concat(branch features, age/sex (+ ECG measurements)) -> FC -> ReLU -> dropout -> FC -> logits
       (+ a linear path from the record features to the logits, ``record_path``)
+    at inference, with ``measurement_model``: the mean of its probabilities and a logistic regression's on the
+    record features, fitted apart (``ECGNetwork.fit_measurement_model``)
 
 The head is :class:`ECGNetwork`'s, shared with the Table 1 comparators (ecg12.comparators).
 ``FoldEnsemble`` puts several such networks (fold models) behind the same interface.
@@ -31,6 +33,9 @@ from ecg12.config import WINDOW_SAMPLES, ModelConfig
 
 NUM_LEADS = 12
 FEATURE_CLIP = 5.0  # standardised record features are clipped to +-5 standard deviations
+# The measurement model's penalty on its squared weights, beside the mean BCE over recordings and classes: on the
+# sample recordings' folds 1e-4 and 3e-4 scored alike, 1e-3 lower and none (unpenalised) far lower.
+MEASUREMENT_MODEL_L2 = 1e-4
 
 
 class SqueezeExcitation(nn.Module):
@@ -130,6 +135,9 @@ class ECGNetwork(nn.Module):
         # A direct linear path from the record features to the logits: rhythm and conduction diagnoses are
         # nearly linear in the measurements (heart rate, RR variation, QRS duration), learnt from few examples.
         self.record_path = nn.Linear(config.num_record_features, config.num_classes) if config.record_path else None
+        if config.measurement_model:  # buffers, not parameters: fitted once, apart, never by the optimiser
+            self.register_buffer("measurement_weight", torch.zeros(config.num_classes, config.num_record_features))
+            self.register_buffer("measurement_bias", torch.zeros(config.num_classes))
 
     def signal_features(self, signals: torch.Tensor) -> torch.Tensor:
         """(B, 12, T) mV -> (B, F) features of the backbone."""
@@ -141,19 +149,66 @@ class ECGNetwork(nn.Module):
         raise NotImplementedError
 
     def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
-        """``signals`` (B, 12, T) in mV, ``record_features`` (B, >= num_record_features) -> logits (B, classes)."""
+        """``signals`` (B, 12, T) in mV, ``record_features`` (B, >= num_record_features) -> logits (B, classes).
+
+        In training mode these are the network's own logits, what the loss trains. In evaluation mode, with
+        ``measurement_model``, they are the logits of the mean of the network's and the measurement model's
+        probabilities: two models that err differently (one reads the signal, the other only the measurements,
+        which mean the same in every database) vote alike.
+        """
+        side = self.standardized(record_features)
+        logits = self.head(torch.cat([self.signal_features(signals), side], dim=1))
+        if self.record_path is not None:
+            logits = logits + self.record_path(side)
+        if self.training or not self.config.measurement_model:
+            return logits
+        measured = side @ self.measurement_weight.T + self.measurement_bias
+        return torch.logit((torch.sigmoid(logits.float()) + torch.sigmoid(measured.float())) / 2, eps=1e-7)
+
+    def standardized(self, record_features: torch.Tensor) -> torch.Tensor:
+        """(B, >= num_record_features) record features -> the (B, num_record_features) the head takes."""
         side = (record_features[:, : self.config.num_record_features] - self.feature_shift) / self.feature_scale
         # Clipped: a measurement far outside the training range (an odd recording from another database)
         # must not saturate every output.
-        side = side.clamp(-FEATURE_CLIP, FEATURE_CLIP)
-        logits = self.head(torch.cat([self.signal_features(signals), side], dim=1))
-        return logits if self.record_path is None else logits + self.record_path(side)
+        return side.clamp(-FEATURE_CLIP, FEATURE_CLIP)
 
     def standardize_record_features(self, features: np.ndarray) -> None:
         """Set the record features' standardisation from a training set's (n, >= num_record_features) features."""
         used = np.asarray(features, dtype=np.float64)[:, : self.config.num_record_features]
         self.feature_shift.copy_(torch.from_numpy(used.mean(axis=0)))
         self.feature_scale.copy_(torch.from_numpy(np.maximum(used.std(axis=0), 1e-2)))
+
+    def fit_measurement_model(self, features: np.ndarray, labels: np.ndarray) -> None:
+        """Fit the measurement model to a training set: (n, >= num_record_features) record features, standardised
+        as the head takes them (:meth:`standardize_record_features` first), and their (n, classes) bool labels.
+
+        One logistic regression per class, the mean BCE plus :data:`MEASUREMENT_MODEL_L2` times the squared weights,
+        minimised to convergence in float64 by L-BFGS: deterministic, so a resumed run fits the same model.
+        """
+        if not self.config.measurement_model:
+            raise ValueError("this network has no measurement model (ModelConfig.measurement_model)")
+        on_device = torch.as_tensor(features, dtype=torch.float32, device=self.feature_shift.device)
+        side = self.standardized(on_device).double().cpu()
+        targets = torch.as_tensor(labels, dtype=torch.float64)
+        # Fitted on the CPU, wherever the network is: small, and the same numbers on every device.
+        weight = torch.zeros(self.measurement_weight.shape, dtype=torch.float64, requires_grad=True)
+        bias = torch.zeros(self.measurement_bias.shape, dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.LBFGS([weight, bias], max_iter=500, line_search_fn="strong_wolfe")
+
+        def objective() -> torch.Tensor:
+            optimizer.zero_grad()
+            logits = side @ weight.T + bias
+            loss = (
+                nn.functional.binary_cross_entropy_with_logits(logits, targets)
+                + MEASUREMENT_MODEL_L2 * (weight**2).sum()
+            )
+            loss.backward()
+            return loss
+
+        optimizer.step(objective)
+        with torch.no_grad():
+            self.measurement_weight.copy_(weight.to(self.measurement_weight.device, self.measurement_weight.dtype))
+            self.measurement_bias.copy_(bias.to(self.measurement_bias.device, self.measurement_bias.dtype))
 
 
 class MultiScaleSENet(ECGNetwork):

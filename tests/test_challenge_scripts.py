@@ -108,7 +108,12 @@ def test_organisers_2020_driver_gets_our_driver_outputs(
 
     _, their_scores = evaluate_folders(data, theirs)
     _, our_scores = evaluate_folders(data, ours)
-    assert their_scores.summary() == pytest.approx(our_scores.summary(), rel=1e-6, abs=1e-9)
+    theirs_summary, ours_summary = their_scores.summary(), our_scores.summary()
+    # AUROC and AUPRC rank recordings: two nearly tied probabilities (an undertrained model gives many) that swap
+    # within the rounding allowed above move them by up to 1/(positives x negatives) of a class.
+    for name in ("AUROC", "AUPRC"):
+        assert theirs_summary.pop(name) == pytest.approx(ours_summary.pop(name), abs=1e-3), name
+    assert theirs_summary == pytest.approx(ours_summary, rel=1e-6, abs=1e-9)  # from the labels, which are equal
 
 
 def test_organisers_2020_training_call_writes_a_model_folder_their_driver_uses(

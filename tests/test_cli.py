@@ -60,7 +60,7 @@ def test_every_recipe_option_reaches_its_field() -> None:
         *("--weight-decay", "0.01", "--warmup-epochs", "2", "--noise", "0", "--max-shift", "0"),
         *("--window-stride", "2500", "--no-ecg-measurements", "--no-record-path", "--decision-rule", "patch-fraction"),
         *("--gain", "0.2", "--lead-gain", "0.1", "--baseline-wander", "0.3", "--mains-noise", "0.02"),
-        *("--metric-loss", "0.5", "--architecture", "resnest", "--mask-unlabelled-classes"),
+        *("--metric-loss", "0.5", "--architecture", "resnest", "--mask-unlabelled-classes", "--no-measurement-model"),
     )
     assert config == TrainConfig(
         weight_decay=0.01,
@@ -78,6 +78,7 @@ def test_every_recipe_option_reaches_its_field() -> None:
         metric_loss=0.5,
         architecture="resnest",
         mask_unlabelled_classes=True,
+        measurement_model=False,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from dataclasses import asdict
@@ -19,6 +20,10 @@ def test_a_saved_training_configuration_reads_back_exactly() -> None:
     assert TrainConfig.from_dict(older).deterministic is False  # a setting added since takes its default
     before_the_metric_loss = {key: value for key, value in asdict(config).items() if key != "metric_loss"}
     assert config.metric_loss == 0.5 and TrainConfig.from_dict(before_the_metric_loss).metric_loss == 0.0
+    before_the_measurement_model = {key: value for key, value in asdict(config).items() if key != "measurement_model"}
+    assert config.measurement_model and not TrainConfig.from_dict(before_the_measurement_model).measurement_model
+    saved_model = {key: value for key, value in config.model_config().to_dict().items() if key != "measurement_model"}
+    assert not ModelConfig.from_dict(saved_model).measurement_model  # a model of format 2 or 3 has none
 
 
 def test_an_unknown_key_in_a_saved_configuration_is_an_error() -> None:
@@ -31,12 +36,14 @@ def test_the_paper_recipe_is_the_papers_method() -> None:
     assert paper.recipe == "paper" and paper.departures() == {}
     model = paper.model_config()
     assert not model.ecg_measurements and not model.record_path and model.architecture == "msse"
+    assert not model.measurement_model
     assert model.num_record_features == 4  # age, "age unknown", male, female
     assert paper.class_count_floor == 2.0 and paper.hard_example_fraction == 0.7 and paper.metric_loss == 0.0
     assert paper.decision_rule == "patch-fraction" and paper.window_stride == 5000
     assert paper.noise_std > 0 and paper.max_shift > 0  # the paper's random shift and Gaussian noise
     default = TrainConfig()
-    assert default.recipe == "default" and default.model_config() == MODEL_SIZES["paper"]
+    assert default.recipe == "default"
+    assert default.model_config() == dataclasses.replace(MODEL_SIZES["paper"], measurement_model=True)
     changed = TrainConfig.for_recipe("paper", seed=4, hard_example_fraction=1.0, device="cpu", cache_dir="/tmp/c")
     assert changed.departures() == {"seed": 4, "hard_example_fraction": 1.0}
     assert TrainConfig.from_dict(asdict(changed)) == changed  # the recipe and every value are saved

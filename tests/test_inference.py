@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -143,6 +144,26 @@ def test_model_folder_round_trip(network: MultiScaleSENet, model_folder: Path) -
         rtol=0,
         atol=1e-6,
     )
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+def test_a_measurement_model_is_saved_loaded_and_averaged_in(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    network = MultiScaleSENet(dataclasses.replace(SMALLEST, measurement_model=True))
+    rng = np.random.default_rng(3)
+    features = rng.uniform(0.0, 1.0, (60, NUM_RECORD_FEATURES)).astype(np.float32)
+    network.standardize_record_features(features)
+    network.fit_measurement_model(features, rng.random((60, 24)) < 0.3)
+    network.eval()
+    save_model_folder(tmp_path / "model", network, DecisionRule(), WINDOW_SAMPLES, {})
+    assert torch.load(tmp_path / "model" / MODEL_FILE, weights_only=True)["model_config"]["measurement_model"]
+    classifier = load_classifier(tmp_path / "model")
+    torch.testing.assert_close(classifier.model.measurement_weight, network.measurement_weight, rtol=0, atol=0)
+    records = [recording(samples, seed) for seed, samples in enumerate([5000, 16500])]
+    expected = predict_probabilities(network, records, CPU)
+    np.testing.assert_allclose(classifier.probabilities(records), expected, rtol=0, atol=1e-6)
+    assert classifier.compile()  # the compiled network averages it in too
+    np.testing.assert_allclose(classifier.probabilities(records), expected, rtol=0, atol=1e-6)
 
 
 def test_fold_ensemble_round_trip(network: MultiScaleSENet, tmp_path: Path) -> None:
@@ -305,7 +326,7 @@ def test_a_format_2_model_of_the_previous_version_loads_as_the_network_it_was(
     """Format 2 (ecg12 1.0) had no architecture or record path in model_config: it is msse with the path."""
 
     def as_version_1_0(bundle: dict) -> None:
-        for key in ("architecture", "record_path", "block_kernel", "cardinality", "radix"):
+        for key in ("architecture", "record_path", "measurement_model", "block_kernel", "cardinality", "radix"):
             del bundle["model_config"][key]
         bundle.update(format=2, version="1.0.0")
 

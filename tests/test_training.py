@@ -37,7 +37,7 @@ from ecg12.config import TrainConfig
 from ecg12.data import load_or_build_cache
 from ecg12.inference import load_classifier
 from ecg12.loss import HardExampleBCELoss, class_weights
-from ecg12.model import FoldEnsemble
+from ecg12.model import FoldEnsemble, build_network
 from ecg12.thresholds import DecisionRule
 
 
@@ -187,6 +187,23 @@ def test_classes_without_positive_examples_get_finite_weights_and_thresholds(sha
     assert math.isfinite(result.loss) and math.isfinite(result.scores.challenge_metric)
 
 
+def test_the_default_recipe_fits_its_measurement_model_to_the_training_recordings_alone(shared: TrainedModel) -> None:
+    classifier = load_classifier(shared.model)
+    assert classifier.model.config.measurement_model
+    cache = load_or_build_cache(shared.data, shared.cache)
+    training = {
+        row["recording"] for row in read_rows(shared.model / checkpoints.SPLIT_FILE) if row["subset"] == "training"
+    }
+    records = np.array([i for i, name in enumerate(cache.names) if name in training])
+    assert 0 < len(records) < len(cache)  # the validation recordings are left out
+    refitted = build_network(classifier.model.config)
+    refitted.standardize_record_features(cache.features[records])
+    refitted.fit_measurement_model(cache.features[records], scored_classes().encode(cache.codes)[records])
+    assert torch.equal(refitted.measurement_weight, classifier.model.measurement_weight)
+    assert torch.equal(refitted.measurement_bias, classifier.model.measurement_bias)
+    assert classifier.model.measurement_weight.abs().max() > 0.1
+
+
 @pytest.mark.parametrize("architecture", ["msse", "resnext", "resnest"])
 def test_the_paper_recipe_trains_each_architecture_into_a_model_that_decides_patch_by_patch(
     architecture: str, shared: TrainedModel, tmp_path: Path
@@ -200,8 +217,10 @@ def test_the_paper_recipe_trains_each_architecture_into_a_model_that_decides_pat
     assert saved["decision_rule"]["mode"] == "patch-fraction" and saved["decision_rule"]["fraction"] == 0.2
     assert saved["model_config"]["architecture"] == architecture
     assert not saved["model_config"]["ecg_measurements"] and not saved["model_config"]["record_path"]
+    assert not saved["model_config"]["measurement_model"]
 
     classifier = load_classifier(model)
+    assert not hasattr(classifier.model, "measurement_weight")
     assert classifier.model.record_path is None and classifier.model.config.num_record_features == 4
     cache = load_or_build_cache(shared.data, shared.cache)
     scores = classifier.scores((cache.signal(i), cache.features[i]) for i in range(len(cache)))
