@@ -213,6 +213,11 @@ class TrainConfig:
         self.model_config()  # an unknown model size or architecture is refused here, with its choices
         if self.decision_rule not in DECISION_RULES:
             raise ValueError(f"unknown decision rule {self.decision_rule!r} (choose from {', '.join(DECISION_RULES)})")
+        if self.measurement_model and self.decision_rule == "patch-fraction":
+            raise ValueError(
+                "the patch-fraction rule decides each 10 s patch on the network's outputs, and the measurement model "
+                "describes the whole recording: add --no-measurement-model, or choose another --decision-rule"
+            )
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
         if self.members < 1:

@@ -36,6 +36,7 @@ FEATURE_CLIP = 5.0  # standardised record features are clipped to +-5 standard d
 # The measurement model's penalty on its squared weights, beside the mean BCE over recordings and classes: on the
 # sample recordings' folds 1e-4 and 3e-4 scored alike, 1e-3 lower and none (unpenalised) far lower.
 MEASUREMENT_MODEL_L2 = 1e-4
+DEFAULT_MEASUREMENT_SHARE = 0.5  # until a validation chooses it (ecg12.training.validate)
 
 
 class SqueezeExcitation(nn.Module):
@@ -138,6 +139,8 @@ class ECGNetwork(nn.Module):
         if config.measurement_model:  # buffers, not parameters: fitted once, apart, never by the optimiser
             self.register_buffer("measurement_weight", torch.zeros(config.num_classes, config.num_record_features))
             self.register_buffer("measurement_bias", torch.zeros(config.num_classes))
+            # Its weight in the average with the network's probabilities, chosen on the validation recordings.
+            self.register_buffer("measurement_share", torch.tensor(DEFAULT_MEASUREMENT_SHARE))
 
     def signal_features(self, signals: torch.Tensor) -> torch.Tensor:
         """(B, 12, T) mV -> (B, F) features of the backbone."""
@@ -152,9 +155,9 @@ class ECGNetwork(nn.Module):
         """``signals`` (B, 12, T) in mV, ``record_features`` (B, >= num_record_features) -> logits (B, classes).
 
         In training mode these are the network's own logits, what the loss trains. In evaluation mode, with
-        ``measurement_model``, they are the logits of the mean of the network's and the measurement model's
-        probabilities: two models that err differently (one reads the signal, the other only the measurements,
-        which mean the same in every database) vote alike.
+        ``measurement_model``, they are the logits of the weighted mean of the network's and the measurement
+        model's probabilities (``measurement_share`` the latter's weight): two models that err differently, one
+        reading the signal, the other only the measurements, which mean the same in every database.
         """
         side = self.standardized(record_features)
         logits = self.head(torch.cat([self.signal_features(signals), side], dim=1))
@@ -162,8 +165,18 @@ class ECGNetwork(nn.Module):
             logits = logits + self.record_path(side)
         if self.training or not self.config.measurement_model:
             return logits
-        measured = side @ self.measurement_weight.T + self.measurement_bias
-        return torch.logit((torch.sigmoid(logits.float()) + torch.sigmoid(measured.float())) / 2, eps=1e-7)
+        measured = torch.sigmoid(self._measured_logits(side).float())
+        mixed = (1 - self.measurement_share) * torch.sigmoid(logits.float()) + self.measurement_share * measured
+        return torch.logit(mixed, eps=1e-7)
+
+    def _measured_logits(self, side: torch.Tensor) -> torch.Tensor:
+        return side @ self.measurement_weight.T + self.measurement_bias
+
+    def measurement_probabilities(self, record_features: np.ndarray) -> np.ndarray:
+        """The measurement model's (n, classes) probabilities for (n, >= num_record_features) record features."""
+        on_device = torch.as_tensor(record_features, dtype=torch.float32, device=self.feature_shift.device)
+        with torch.inference_mode():
+            return torch.sigmoid(self._measured_logits(self.standardized(on_device))).double().cpu().numpy()
 
     def standardized(self, record_features: torch.Tensor) -> torch.Tensor:
         """(B, >= num_record_features) record features -> the (B, num_record_features) the head takes."""

@@ -83,6 +83,12 @@ class Validation:
     probabilities: np.ndarray
     rule: DecisionRule
     scores: ChallengeScores
+    measurement_share: float | None = None  # the measurement model's share of the average, where there is one
+
+
+# The measurement model's shares of the average tried on the validation recordings: the network keeps at least
+# a quarter of the vote, and all of it where the measurement model does not help (a large training set, say).
+MEASUREMENT_SHARES = (0.0, 0.25, 0.5, 0.75)
 
 
 def score_columns(scores: ChallengeScores) -> dict[str, float]:
@@ -107,19 +113,40 @@ def validate(
     config: TrainConfig,
     device: torch.device,
 ) -> Validation:
-    """Record-level probabilities of the validation records, their decision rule and Challenge scores."""
+    """Record-level probabilities of the validation records, their decision rule and Challenge scores.
+
+    With a measurement model, its share of the average (:data:`MEASUREMENT_SHARES`) is chosen here, the one
+    whose decision rule scores best, and set in ``model``. The loss is the network's own.
+    """
     classes = scored_classes()
+    measured = model.config.measurement_model
+    if measured:
+        model.measurement_share.fill_(0.0)  # the network's own probabilities: every average follows from them
     inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records)
     scores = predict_scores(model, inputs, device, config.window_stride)
-    probabilities = scores.probabilities
-    if not np.isfinite(probabilities).all():
+    if not np.isfinite(scores.probabilities).all():
         raise TrainingDiverged("validation outputs that are not finite")
     truth = labels[records]
-    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    clipped = np.clip(scores.probabilities, 1e-7, 1 - 1e-7)
     logits = torch.from_numpy(np.log(clipped / (1 - clipped))).to(device)
     loss = float(criterion.per_sample(logits, torch.from_numpy(truth).to(device)).mean())
-    rule = choose_decision_rule(truth, probabilities, config.decision_rule)
-    return Validation(loss, probabilities, rule, score(truth, scores.labels(rule), probabilities, classes))
+    if not measured:
+        rule = choose_decision_rule(truth, scores.probabilities, config.decision_rule)
+        return Validation(
+            loss, scores.probabilities, rule, score(truth, scores.labels(rule), scores.probabilities, classes)
+        )
+    # The network's maximum over windows plus a constant per recording: each average's record probabilities are the
+    # average of the record probabilities. (The patch-fraction rule, which would need each window's, is refused.)
+    measurements = model.measurement_probabilities(cache.features[records])
+    candidates = []
+    for weight in MEASUREMENT_SHARES:
+        probabilities = (1 - weight) * scores.probabilities + weight * measurements
+        rule = choose_decision_rule(truth, probabilities, config.decision_rule)
+        result = score(truth, rule.apply(probabilities), probabilities, classes)
+        candidates.append(Validation(loss, probabilities, rule, result, weight))
+    best = max(candidates, key=lambda candidate: candidate.scores.challenge_metric)  # the smallest share of a tie
+    model.measurement_share.fill_(best.measurement_share)
+    return best
 
 
 def fit_network(
@@ -248,14 +275,17 @@ def end_of_epoch(
         "learning_rate": step.scheduler.get_last_lr()[0],
         "seconds": time.time() - started,
     }
+    if result.measurement_share is not None:
+        row["measurement_share"] = result.measurement_share
     improved = state.record(epoch, row, result.scores.challenge_metric)
     log.info(
-        "epoch %d: train loss %.4f, validation loss %.4f, Challenge metric %.4f, AUROC %.3f%s (%.0f s)",
+        "epoch %d: train loss %.4f, validation loss %.4f, Challenge metric %.4f, AUROC %.3f%s%s (%.0f s)",
         epoch,
         train_loss,
         result.loss,
         result.scores.challenge_metric,
         result.scores.auroc,
+        "" if result.measurement_share is None else f", measurement share {result.measurement_share:g}",
         " *best*" if improved else "",
         row["seconds"],
     )

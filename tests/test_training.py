@@ -35,8 +35,9 @@ from ecg12 import checkpoints, inference, runs, training
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import load_or_build_cache
-from ecg12.inference import load_classifier
+from ecg12.inference import load_classifier, predict_scores
 from ecg12.loss import HardExampleBCELoss, class_weights
+from ecg12.metrics import score
 from ecg12.model import FoldEnsemble, build_network
 from ecg12.thresholds import DecisionRule
 
@@ -185,6 +186,26 @@ def test_classes_without_positive_examples_get_finite_weights_and_thresholds(sha
     assert thresholds.shape == (len(classes.codes),)
     assert np.isfinite(thresholds).all() and ((thresholds > 0) & (thresholds < 1)).all()
     assert math.isfinite(result.loss) and math.isfinite(result.scores.challenge_metric)
+
+
+def test_validation_chooses_the_measurement_share_that_scores_best_and_sets_it(shared: TrainedModel) -> None:
+    classes = scored_classes()
+    cache = load_or_build_cache(shared.data, shared.cache)
+    labels, records = classes.encode(cache.codes), np.arange(len(cache))
+    model = load_classifier(shared.model).model
+    config = TrainConfig(model_size="tiny", device="cpu", decision_rule="max-fraction")
+    criterion = HardExampleBCELoss(class_weights(labels.sum(axis=0)))
+    result = training.validate(model, cache, records, labels, criterion, config, torch.device("cpu"))
+    assert result.measurement_share in training.MEASUREMENT_SHARES
+    assert float(model.measurement_share) == result.measurement_share
+    metrics = {}
+    for share in training.MEASUREMENT_SHARES:  # each share through the network's own forward pass
+        model.measurement_share.fill_(share)
+        scores = predict_scores(model, ((cache.signal(i), cache.features[i]) for i in records), torch.device("cpu"))
+        metrics[share] = score(labels[records], scores.labels(result.rule), scores.probabilities, classes)
+        if share == result.measurement_share:
+            np.testing.assert_allclose(scores.probabilities, result.probabilities, rtol=0, atol=1e-6)
+    assert result.scores.challenge_metric == pytest.approx(max(m.challenge_metric for m in metrics.values()))
 
 
 def test_the_default_recipe_fits_its_measurement_model_to_the_training_recordings_alone(shared: TrainedModel) -> None:
@@ -441,7 +462,12 @@ def test_unusable_folders_fail_in_one_line_before_anything_is_created(
 
 @pytest.mark.parametrize(
     ("option", "value", "expected"),
-    [("--patience", "0", "patience"), ("--val-fraction", "1", "validation fraction"), ("--lr", "0", "learning rate")],
+    [
+        ("--patience", "0", "patience"),
+        ("--val-fraction", "1", "validation fraction"),
+        ("--lr", "0", "learning rate"),
+        ("--decision-rule", "patch-fraction", "add --no-measurement-model"),
+    ],
 )
 def test_impossible_options_are_one_line(
     option: str, value: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], shared: TrainedModel
