@@ -63,7 +63,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "--mask-unlabelled-classes",
         "mask_unlabelled_classes",
         action=argparse.BooleanOptionalAction,
-        help="leave out of the loss the classes a recording's 2020 database was not annotated with (class table)",
+        help="leave out of the loss (and the measurement model's fit) the classes a recording's 2020 database was "
+        "not annotated with (class table)",
     )
     option(
         "--metric-loss",

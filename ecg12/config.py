@@ -180,8 +180,9 @@ class TrainConfig:
     # Largest per-sample losses of a batch kept (hard example mining); the paper's 0.7 scored lower in
     # cross-validation on the sample recordings for every seed and both network sizes (docs/model.md).
     hard_example_fraction: float = 1.0
-    # Leave out of the loss the classes a recording's 2020 database was not annotated with (the official class
-    # table's counts, ecg12.split.unlabelled_classes): the databases were labelled with different sets of diagnoses.
+    # Leave out of the loss, and of the measurement model's fit, the classes a recording's 2020 database was not
+    # annotated with (the official class table's counts, ecg12.split.unlabelled_classes): the databases were
+    # labelled with different sets of diagnoses.
     mask_unlabelled_classes: bool = False
     # Weight of (1 - the batch's soft Challenge metric) beside the weighted BCE (ecg12.loss.TrainingLoss); 0: off.
     # 0.5 raised the pooled out-of-fold metric on the sample recordings for every seed (tiny network, 5-fold: 0.319,

@@ -191,9 +191,10 @@ class ECGNetwork(nn.Module):
         self.feature_shift.copy_(torch.from_numpy(used.mean(axis=0)))
         self.feature_scale.copy_(torch.from_numpy(np.maximum(used.std(axis=0), 1e-2)))
 
-    def fit_measurement_model(self, features: np.ndarray, labels: np.ndarray) -> None:
+    def fit_measurement_model(self, features: np.ndarray, targets: np.ndarray) -> None:
         """Fit the measurement model to a training set: (n, >= num_record_features) record features, standardised
-        as the head takes them (:meth:`standardize_record_features` first), and their (n, classes) bool labels.
+        as the head takes them (:meth:`standardize_record_features` first), and (n, classes) targets, 1 or 0, or
+        -1 where a class is left out (unlabelled, as in the training loss).
 
         One logistic regression per class, the mean BCE plus :data:`MEASUREMENT_MODEL_L2` times the squared weights,
         minimised to convergence in float64 by L-BFGS: deterministic, so a resumed run fits the same model.
@@ -202,7 +203,8 @@ class ECGNetwork(nn.Module):
             raise ValueError("this network has no measurement model (ModelConfig.measurement_model)")
         on_device = torch.as_tensor(features, dtype=torch.float32, device=self.feature_shift.device)
         side = self.standardized(on_device).double().cpu()
-        targets = torch.as_tensor(labels, dtype=torch.float64)
+        targets = torch.as_tensor(targets, dtype=torch.float64)
+        kept = (targets >= 0).double()
         # Fitted on the CPU, wherever the network is: small, and the same numbers on every device.
         weight = torch.zeros(self.measurement_weight.shape, dtype=torch.float64, requires_grad=True)
         bias = torch.zeros(self.measurement_bias.shape, dtype=torch.float64, requires_grad=True)
@@ -210,11 +212,10 @@ class ECGNetwork(nn.Module):
 
         def objective() -> torch.Tensor:
             optimizer.zero_grad()
-            logits = side @ weight.T + bias
-            loss = (
-                nn.functional.binary_cross_entropy_with_logits(logits, targets)
-                + MEASUREMENT_MODEL_L2 * (weight**2).sum()
+            losses = nn.functional.binary_cross_entropy_with_logits(
+                side @ weight.T + bias, targets.clamp(min=0), reduction="none"
             )
+            loss = (losses * kept).sum() / kept.numel() + MEASUREMENT_MODEL_L2 * (weight**2).sum()
             loss.backward()
             return loss
 

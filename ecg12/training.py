@@ -191,8 +191,6 @@ def fit_network(
     )
     weights = class_weights(labels[train_records].sum(axis=0), config.class_count_floor)
     step = training_step(cache.features[train_records], weights, config, device, len(batches), rank)
-    if config.measurement_model:  # deterministic: every rank, and a resumed run, fits the same model
-        step.network.fit_measurement_model(cache.features[train_records], labels[train_records])
     rank_batches = ShardedBatches(batches, rank) if rank.distributed else batches
     targets = labels.astype(np.float32)
     if config.mask_unlabelled_classes:
@@ -201,6 +199,8 @@ def fit_network(
         unlabelled &= ~labels[train_records]
         targets[train_records] = np.where(unlabelled, -1.0, targets[train_records])
         log.info("Left out of the loss: %d class labels that the recordings' databases do not give", unlabelled.sum())
+    if config.measurement_model:  # deterministic: every rank, and a resumed run, fits the same model
+        step.network.fit_measurement_model(cache.features[train_records], targets[train_records])
     loader = training_loader(WindowDataset(cache, targets), rank_batches, config.workers, device)
     checkpoint = model_folder / CHECKPOINT_FILE
     state = TrainingState()

@@ -247,3 +247,16 @@ def test_the_measurement_model_fit_is_deterministic_and_needs_the_setting() -> N
     assert torch.equal(fitted[0], fitted[1])
     with pytest.raises(ValueError, match="no measurement model"):
         MultiScaleSENet(MODEL_SIZES["tiny"]).fit_measurement_model(features, labels)
+
+
+def test_the_measurement_model_leaves_out_the_classes_a_recording_was_not_labelled_with() -> None:
+    network = with_measurement_model()
+    features, labels = separable_features()
+    targets = labels.astype(np.float32)
+    targets[labels[:, 3], 3] = -1.0  # every positive of class 3 left out: as if its database never labelled it
+    network.standardize_record_features(features)
+    network.fit_measurement_model(features, targets)
+    with torch.inference_mode():
+        side = network.standardized(torch.from_numpy(features))
+        measured = torch.sigmoid(side @ network.measurement_weight.T + network.measurement_bias)
+    assert measured[:, 3].max() < 0.05  # only negatives counted
