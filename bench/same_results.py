@@ -1,7 +1,10 @@
 #!/usr/bin/env python
 """Does a change keep the results? Train, classify and score with the working tree and with a git revision.
 
-    python bench/same_results.py [REVISION]   (default: HEAD; e.g. the commit before a refactoring)
+    python bench/same_results.py [REVISION] [--options="..."]   (REVISION default: HEAD)
+
+REVISION is, say, the commit before a refactoring; ``--options`` are training options given to the working tree
+only, to switch off what it added (``--options="--no-measurement-model"``) and compare the rest.
 
 Checks out REVISION into a temporary git worktree, then runs the same fixed-seed recipe with both
 trees, each in its own process on one CPU thread: train_model.py on data/sample/train (tiny network,
@@ -15,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -26,13 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ["--model-size", "tiny", "--epochs", "3", "--epoch-windows", "64", "--seed", "0", "--device", "cpu"]
 
 
-def run_pipeline(tree: Path, out: Path) -> None:
-    """Train, classify and score the demo records with the code in ``tree``; everything goes to ``out``."""
+def run_pipeline(tree: Path, out: Path, options: Sequence[str] = ()) -> None:
+    """Train (with ``options`` on top of the recipe), classify and score the demo records with the code in ``tree``;
+    everything goes to ``out``."""
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     data = ROOT / "data" / "sample"
+    model = str(out / "model")
     steps = [
-        ["train_model.py", str(data / "train"), str(out / "model"), *RECIPE, "--cache-dir", str(out / "cache")],
-        ["driver.py", str(out / "model"), str(data / "test"), str(out / "outputs")],
+        ["train_model.py", str(data / "train"), model, *RECIPE, *options, "--cache-dir", str(out / "cache")],
+        ["driver.py", model, str(data / "test"), str(out / "outputs")],
         ["evaluate_model.py", str(data / "test"), str(out / "outputs"), str(out / "scores.csv")],
     ]
     for step in steps:
@@ -70,6 +77,7 @@ def differences(before: Path, after: Path) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("revision", nargs="?", default="HEAD", help="git revision to compare the working tree with")
+    parser.add_argument("--options", default="", help="training options for the working tree only (one string)")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ecg12-same-results-") as scratch:
         worktree = Path(scratch) / "tree"
@@ -78,7 +86,7 @@ def main() -> int:
         )
         try:
             run_pipeline(worktree, Path(scratch) / "before")
-            run_pipeline(ROOT, Path(scratch) / "after")
+            run_pipeline(ROOT, Path(scratch) / "after", shlex.split(arguments.options))
             found = differences(Path(scratch) / "before", Path(scratch) / "after")
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
