@@ -113,10 +113,11 @@ def validate(
     config: TrainConfig,
     device: torch.device,
 ) -> Validation:
-    """Record-level probabilities of the validation records, their decision rule and Challenge scores.
+    """Record-level probabilities of the validation records, their loss, decision rule and Challenge scores.
 
-    With a measurement model, its share of the average (:data:`MEASUREMENT_SHARES`) is chosen here, the one
-    whose decision rule scores best, and set in ``model``. The loss is the network's own.
+    With a measurement model, its share of the average (:data:`MEASUREMENT_SHARES`) is chosen here, the one of
+    the lowest validation loss, and set in ``model``: the loss weighs every recording and class, where the
+    Challenge metric of a few dozen validation recordings turns on a handful of labels.
     """
     classes = scored_classes()
     measured = model.config.measurement_model
@@ -127,26 +128,27 @@ def validate(
     if not np.isfinite(scores.probabilities).all():
         raise TrainingDiverged("validation outputs that are not finite")
     truth = labels[records]
-    clipped = np.clip(scores.probabilities, 1e-7, 1 - 1e-7)
-    logits = torch.from_numpy(np.log(clipped / (1 - clipped))).to(device)
-    loss = float(criterion.per_sample(logits, torch.from_numpy(truth).to(device)).mean())
-    if not measured:
-        rule = choose_decision_rule(truth, scores.probabilities, config.decision_rule)
-        return Validation(
-            loss, scores.probabilities, rule, score(truth, scores.labels(rule), scores.probabilities, classes)
-        )
-    # The network's maximum over windows plus a constant per recording: each average's record probabilities are the
-    # average of the record probabilities. (The patch-fraction rule, which would need each window's, is refused.)
-    measurements = model.measurement_probabilities(cache.features[records])
-    candidates = []
-    for weight in MEASUREMENT_SHARES:
-        probabilities = (1 - weight) * scores.probabilities + weight * measurements
-        rule = choose_decision_rule(truth, probabilities, config.decision_rule)
-        result = score(truth, rule.apply(probabilities), probabilities, classes)
-        candidates.append(Validation(loss, probabilities, rule, result, weight))
-    best = max(candidates, key=lambda candidate: candidate.scores.challenge_metric)  # the smallest share of a tie
-    model.measurement_share.fill_(best.measurement_share)
-    return best
+    targets = torch.from_numpy(truth).to(device)
+
+    def loss_of(probabilities: np.ndarray) -> float:
+        clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
+        return float(criterion.per_sample(torch.from_numpy(np.log(clipped / (1 - clipped))).to(device), targets).mean())
+
+    share = None
+    probabilities, patch_fractions = scores.probabilities, scores.patch_fractions
+    if measured:
+        # The network's maximum over windows plus a constant per recording: each average's record probabilities
+        # are the average of the record probabilities. (The patch-fraction rule, needing each window's, is refused.)
+        measurements = model.measurement_probabilities(cache.features[records])
+        averages = {weight: (1 - weight) * probabilities + weight * measurements for weight in MEASUREMENT_SHARES}
+        share = min(MEASUREMENT_SHARES, key=lambda weight: loss_of(averages[weight]))  # the smallest of a tie
+        model.measurement_share.fill_(share)
+        probabilities = averages[share]
+    rule = choose_decision_rule(truth, probabilities, config.decision_rule)
+    labels_given = rule.apply(probabilities, patch_fractions)  # only the patch-fraction rule reads the fractions
+    return Validation(
+        loss_of(probabilities), probabilities, rule, score(truth, labels_given, probabilities, classes), share
+    )
 
 
 def fit_network(

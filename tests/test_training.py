@@ -188,7 +188,7 @@ def test_classes_without_positive_examples_get_finite_weights_and_thresholds(sha
     assert math.isfinite(result.loss) and math.isfinite(result.scores.challenge_metric)
 
 
-def test_validation_chooses_the_measurement_share_that_scores_best_and_sets_it(shared: TrainedModel) -> None:
+def test_validation_chooses_the_measurement_share_of_the_lowest_loss_and_sets_it(shared: TrainedModel) -> None:
     classes = scored_classes()
     cache = load_or_build_cache(shared.data, shared.cache)
     labels, records = classes.encode(cache.codes), np.arange(len(cache))
@@ -198,14 +198,18 @@ def test_validation_chooses_the_measurement_share_that_scores_best_and_sets_it(s
     result = training.validate(model, cache, records, labels, criterion, config, torch.device("cpu"))
     assert result.measurement_share in training.MEASUREMENT_SHARES
     assert float(model.measurement_share) == result.measurement_share
-    metrics = {}
+    losses = {}
     for share in training.MEASUREMENT_SHARES:  # each share through the network's own forward pass
         model.measurement_share.fill_(share)
         scores = predict_scores(model, ((cache.signal(i), cache.features[i]) for i in records), torch.device("cpu"))
-        metrics[share] = score(labels[records], scores.labels(result.rule), scores.probabilities, classes)
+        logits = torch.logit(torch.from_numpy(scores.probabilities), eps=1e-7)
+        losses[share] = float(criterion.per_sample(logits, torch.from_numpy(labels)).mean())
         if share == result.measurement_share:
             np.testing.assert_allclose(scores.probabilities, result.probabilities, rtol=0, atol=1e-6)
-    assert result.scores.challenge_metric == pytest.approx(max(m.challenge_metric for m in metrics.values()))
+            expected = score(labels, scores.labels(result.rule), scores.probabilities, classes)
+            assert result.scores.challenge_metric == pytest.approx(expected.challenge_metric)
+    assert result.loss == pytest.approx(min(losses.values()), rel=1e-5)
+    assert len(set(losses.values())) > 1  # the shares differ: the choice is a real one
 
 
 def test_the_default_recipe_fits_its_measurement_model_to_the_training_recordings_alone(shared: TrainedModel) -> None:
