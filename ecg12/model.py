@@ -13,8 +13,8 @@ deviations).
       branch k=5: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
       concat(branch features, age/sex (+ ECG measurements)) -> FC -> ReLU -> dropout -> FC -> logits
       (+ a linear path from the record features to the logits, ``record_path``)
-    at inference, with ``measurement_model``: the mean of its probabilities and a logistic regression's on the
-    record features, fitted apart (``ECGNetwork.fit_measurement_model``)
+    at inference, with ``measurement_model``: a weighted mean of its probabilities and a logistic regression's on
+    the record features, fitted apart (``ECGNetwork.fit_measurement_model``)
 
 The head is :class:`ECGNetwork`'s, shared with the Table 1 comparators (ecg12.comparators).
 ``FoldEnsemble`` puts several such networks (fold models) behind the same interface.
