@@ -1,0 +1,45 @@
+"""bench/measurements_alone.py: the measurement model alone on a cross-validation's folds, beside the run's outputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic import make_learnable_dataset
+from trained_model import REPOSITORY
+
+from ecg12.classes import scored_classes
+
+
+def load_script() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("measurements_alone", REPOSITORY / "bench" / "measurements_alone.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["measurements_alone"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_rhythms_the_measurements_define_are_learnt_from_them_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = load_script()
+    records = make_learnable_dataset(tmp_path / "data", 40, seed=3)  # rhythms told apart by heart rate and RR
+    names = np.array([name for name, _ in records])
+    labels = scored_classes().encode(codes for _, codes in records)
+    run = tmp_path / "cv"
+    run.mkdir()
+    uninformed = np.full(labels.shape, 0.5)  # a "network" that knows nothing
+    np.savez(run / "oof.npz", names=names, labels=labels, probabilities=uninformed, folds=np.arange(40) % 4)
+    arguments = [str(tmp_path / "data"), str(run), "--cache-dir", str(tmp_path / "cache")]
+    assert script.main(arguments) == 0
+    cells = capsys.readouterr().out.splitlines()[-1].split()
+    assert cells[0] == "cv"
+    network_auroc, measurements_auroc = float(cells[2]), float(cells[4])
+    assert network_auroc == pytest.approx(0.5) and measurements_auroc > 0.9
+
+    assert script.main([str(tmp_path / "data"), str(tmp_path / "nothing")]) == 1
+    assert "holds no finished cross-validation" in capsys.readouterr().err
