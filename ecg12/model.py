@@ -175,7 +175,7 @@ class ECGNetwork(nn.Module):
     def measurement_probabilities(self, record_features: np.ndarray) -> np.ndarray:
         """The measurement model's (n, classes) probabilities for (n, >= num_record_features) record features."""
         on_device = torch.as_tensor(record_features, dtype=torch.float32, device=self.feature_shift.device)
-        with torch.inference_mode():
+        with torch.no_grad():
             return torch.sigmoid(self._measured_logits(self.standardized(on_device))).double().cpu().numpy()
 
     def standardized(self, record_features: torch.Tensor) -> torch.Tensor:
