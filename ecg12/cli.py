@@ -105,6 +105,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="average the network with a logistic regression on the record features at inference",
     )
     option(
+        "--baseline-filter",
+        "baseline_filter",
+        action=argparse.BooleanOptionalAction,
+        help="subtract each lead's 1 s moving average from the windows before the network (baseline wander)",
+    )
+    option(
         "--decision-rule",
         "decision_rule",
         choices=DECISION_RULES,

@@ -40,6 +40,9 @@ class ModelConfig:
     # fitted apart (ECGNetwork.fit_measurement_model; not the paper's). Off here, so that a network is what it is
     # until a training fits the regression (TrainConfig.measurement_model), and for models saved before it existed.
     measurement_model: bool = False
+    # Subtract each lead's 1 s moving average from a window before the network: baseline wander removed, a light
+    # filter (the paper has no denoising). Off for models saved before it existed.
+    baseline_filter: bool = False
     architecture: str = "msse"  # the paper's network; "resnext", "resnest": the Table 1 comparators
     # Comparators only (ecg12.comparators): the block convolutions' kernel, ResNeXt's groups, ResNeSt's splits.
     block_kernel: int = 7
@@ -150,6 +153,7 @@ RECIPES: dict[str, dict[str, object]] = {
         "hard_example_fraction": 0.7,
         "metric_loss": 0.0,
         "measurement_model": False,
+        "baseline_filter": False,
         "decision_rule": "patch-fraction",
     },
 }
@@ -169,6 +173,8 @@ class TrainConfig:
     # sample recordings (tiny network, 3 seeds): random 5-fold 0.342 -> 0.344, leaving one source out 0.149 -> 0.171,
     # every seed higher (docs/performance.md, "Quality on databases not trained on").
     measurement_model: bool = True
+    # The light filter before the network (ModelConfig.baseline_filter); paper: False.
+    baseline_filter: bool = False
     epochs: int = 40
     batch_size: int = 32
     learning_rate: float = 2e-3
@@ -265,6 +271,7 @@ class TrainConfig:
             ecg_measurements=self.ecg_measurements,
             record_path=self.record_path,
             measurement_model=self.measurement_model,
+            baseline_filter=self.baseline_filter,
         )
 
     @classmethod

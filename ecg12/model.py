@@ -7,7 +7,7 @@ shared convolution kernel. Leads stay separate rows through the whole network, s
 at the end still knows in which lead a pattern occurred (needed for bundle branch blocks and axis
 deviations).
 
-    input (B, 1, 12, T)
+    input (B, 1, 12, T) (less each lead's 1 s moving average, with ``baseline_filter``)
       stem: conv 1x50 /4 -> BN -> ReLU -> conv 1x15 /2
       branch k=3: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
       branch k=5: residual SE blocks ... -> BN -> ReLU -> [max-pool | avg-pool over time]
@@ -37,6 +37,20 @@ FEATURE_CLIP = 5.0  # standardised record features are clipped to +-5 standard d
 # sample recordings' folds 1e-4 and 3e-4 scored alike, 1e-3 lower and none (unpenalised) far lower.
 MEASUREMENT_MODEL_L2 = 1e-4
 DEFAULT_MEASUREMENT_SHARE = 0.5  # until a validation chooses it (ecg12.training.validate)
+BASELINE_SAMPLES = 500  # the light filter's moving average: 1 s at 500 Hz
+
+
+def remove_baseline(signals: torch.Tensor) -> torch.Tensor:
+    """(B, leads, T) signals less each lead's centred moving average over :data:`BASELINE_SAMPLES` (the window's
+    ends repeated beyond it): baseline wander and offsets removed, the QRS complexes and P and T waves kept.
+
+    A running sum in float64 (a moving average of 500 samples at the cost of two subtractions per sample; the
+    difference of two float32 sums would lose the signal's last digits to an offset of a few mV).
+    """
+    padded = nn.functional.pad(signals, (BASELINE_SAMPLES // 2, (BASELINE_SAMPLES - 1) // 2), mode="replicate")
+    total = nn.functional.pad(padded.double().cumsum(dim=-1), (1, 0))
+    baseline = (total[..., BASELINE_SAMPLES:] - total[..., :-BASELINE_SAMPLES]) / BASELINE_SAMPLES
+    return signals - baseline.to(signals.dtype)
 
 
 class SqueezeExcitation(nn.Module):
@@ -160,6 +174,8 @@ class ECGNetwork(nn.Module):
         reading the signal, the other only the measurements, which mean the same in every database.
         """
         side = self.standardized(record_features)
+        if self.config.baseline_filter:
+            signals = remove_baseline(signals)
         logits = self.head(torch.cat([self.signal_features(signals), side], dim=1))
         if self.record_path is not None:
             logits = logits + self.record_path(side)

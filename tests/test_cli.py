@@ -61,6 +61,7 @@ def test_every_recipe_option_reaches_its_field() -> None:
         *("--window-stride", "2500", "--no-ecg-measurements", "--no-record-path", "--decision-rule", "patch-fraction"),
         *("--gain", "0.2", "--lead-gain", "0.1", "--baseline-wander", "0.3", "--mains-noise", "0.02"),
         *("--metric-loss", "0.5", "--architecture", "resnest", "--mask-unlabelled-classes", "--no-measurement-model"),
+        "--baseline-filter",
     )
     assert config == TrainConfig(
         weight_decay=0.01,
@@ -79,6 +80,7 @@ def test_every_recipe_option_reaches_its_field() -> None:
         architecture="resnest",
         mask_unlabelled_classes=True,
         measurement_model=False,
+        baseline_filter=True,
     )
 
 

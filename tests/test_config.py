@@ -36,7 +36,7 @@ def test_the_paper_recipe_is_the_papers_method() -> None:
     assert paper.recipe == "paper" and paper.departures() == {}
     model = paper.model_config()
     assert not model.ecg_measurements and not model.record_path and model.architecture == "msse"
-    assert not model.measurement_model
+    assert not model.measurement_model and not model.baseline_filter  # the paper has no denoising
     assert model.num_record_features == 4  # age, "age unknown", male, female
     assert paper.class_count_floor == 2.0 and paper.hard_example_fraction == 0.7 and paper.metric_loss == 0.0
     assert paper.decision_rule == "patch-fraction" and paper.window_stride == 5000

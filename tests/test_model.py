@@ -20,6 +20,7 @@ from ecg12.model import (
     ResidualSEBlock,
     SqueezeExcitation,
     fold_batch_norms,
+    remove_baseline,
 )
 
 
@@ -260,3 +261,25 @@ def test_the_measurement_model_leaves_out_the_classes_a_recording_was_not_labell
         side = network.standardized(torch.from_numpy(features))
         measured = torch.sigmoid(side @ network.measurement_weight.T + network.measurement_bias)
     assert measured[:, 3].max() < 0.05  # only negatives counted
+
+
+def test_the_light_filter_removes_baseline_wander_and_keeps_the_waves() -> None:
+    time = torch.arange(5000) / 500.0
+    wander = 0.8 * torch.sin(2 * torch.pi * 0.15 * time) + 1.5  # breathing and an electrode offset, mV
+    qrs_band = 0.5 * torch.sin(2 * torch.pi * 10.0 * time)
+    filtered = remove_baseline((wander + qrs_band).repeat(1, 12, 1))[0, 0]
+    middle = slice(500, 4500)  # away from the window's ends, where the average sees repeated end samples
+    assert (filtered[middle] - qrs_band[middle]).abs().max() < 0.05
+    assert remove_baseline(torch.full((1, 12, 5000), 3.0)).abs().max() < 1e-6
+
+
+def test_a_network_with_the_light_filter_ignores_each_leads_offset() -> None:
+    torch.manual_seed(0)
+    network = MultiScaleSENet(dataclasses.replace(MODEL_SIZES["tiny"], baseline_filter=True)).eval()
+    x, features = torch.randn(2, 12, 5000), torch.rand(2, NUM_RECORD_FEATURES)
+    offsets = torch.linspace(-4.0, 4.0, 12)[None, :, None]
+    with torch.inference_mode():
+        torch.testing.assert_close(network(x + offsets, features), network(x, features), rtol=0, atol=1e-4)
+        unfiltered = MultiScaleSENet(MODEL_SIZES["tiny"]).eval()
+        unfiltered.load_state_dict(network.state_dict())
+        assert (unfiltered(x + offsets, features) - unfiltered(x, features)).abs().max() > 1e-2
