@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_scripts import load_bench_script
 from synthetic import make_learnable_dataset
-from trained_model import REPOSITORY
 
 from ecg12.classes import scored_classes
-
-
-def load_script() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("measurements_alone", REPOSITORY / "bench" / "measurements_alone.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules["measurements_alone"] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def test_rhythms_the_measurements_define_are_learnt_from_them_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    script = load_script()
+    script = load_bench_script("measurements_alone")
     records = make_learnable_dataset(tmp_path / "data", 40, seed=3)  # rhythms told apart by heart rate and RR
     names = np.array([name for name, _ in records])
     labels = scored_classes().encode(codes for _, codes in records)

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
-import types
 from pathlib import Path
 
 import pytest
+from bench_scripts import load_bench_script
 from synthetic import make_learnable_dataset
-from trained_model import REPOSITORY, one_torch_thread
-
-
-def load_table1() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("table1", REPOSITORY / "bench" / "table1.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules["table1"] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+from trained_model import one_torch_thread
 
 
 def test_two_architectures_are_tabulated_beside_the_paper_and_a_done_run_is_reused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    table1 = load_table1()
+    table1 = load_bench_script("table1")
     data = tmp_path / "data"
     make_learnable_dataset(data, 16, seed=2)
     out = tmp_path / "table1"
