@@ -143,14 +143,15 @@ def validate(
         # are the average of the record probabilities. (The patch-fraction rule, needing each window's, is refused.)
         measurements = model.measurement_probabilities(cache.features[records])
         averages = {weight: (1 - weight) * probabilities + weight * measurements for weight in MEASUREMENT_SHARES}
-        share = min(MEASUREMENT_SHARES, key=lambda weight: loss_of(averages[weight]))  # the smallest of a tie
+        losses = {weight: loss_of(average) for weight, average in averages.items()}
+        share = min(MEASUREMENT_SHARES, key=losses.__getitem__)  # the smallest of a tie
         model.measurement_share.fill_(share)
-        probabilities = averages[share]
+        probabilities, loss = averages[share], losses[share]
+    else:
+        loss = loss_of(probabilities)
     rule = choose_decision_rule(truth, probabilities, config.decision_rule)
     labels_given = rule.apply(probabilities, patch_fractions)  # only the patch-fraction rule reads the fractions
-    return Validation(
-        loss_of(probabilities), probabilities, rule, score(truth, labels_given, probabilities, classes), share
-    )
+    return Validation(loss, probabilities, rule, score(truth, labels_given, probabilities, classes), share)
 
 
 def fit_network(
