@@ -17,6 +17,7 @@ passes; a change of the recipe or of the numerics shows up here.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import shlex
 import subprocess
@@ -50,6 +51,12 @@ def run_pipeline(tree: Path, out: Path, options: Sequence[str] = ()) -> None:
             raise SystemExit(f"{tree}: {step[0]} failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
 
 
+def epoch_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a metrics.csv, every column but the wall-clock seconds (by name: columns follow it)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{key: value for key, value in row.items() if key != "seconds"} for row in csv.DictReader(handle)]
+
+
 def differences(before: Path, after: Path) -> list[str]:
     found = []
     old = torch.load(before / "model" / "model.pt", map_location="cpu", weights_only=True)
@@ -61,9 +68,7 @@ def differences(before: Path, after: Path) -> list[str]:
     if old["decision_rule"] != new["decision_rule"]:
         found.append(f"decision rule: {old['decision_rule']} -> {new['decision_rule']}")
     for name in ("metrics.csv",):
-        old_rows = [line.split(",")[:-1] for line in (before / "model" / name).read_text().splitlines()]
-        new_rows = [line.split(",")[:-1] for line in (after / "model" / name).read_text().splitlines()]
-        if old_rows != new_rows:  # all columns but the wall-clock seconds
+        if epoch_rows(before / "model" / name) != epoch_rows(after / "model" / name):
             found.append(f"{name} differs")
     old_outputs = {p.name: p.read_bytes() for p in (before / "outputs").glob("*.csv")}
     new_outputs = {p.name: p.read_bytes() for p in (after / "outputs").glob("*.csv")}
