@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from dataclasses import fields
 
-from ecg12.config import ARCHITECTURES, DECISION_RULES, DEVICE_CHOICES, MODEL_SIZES, RECIPES, TrainConfig
+from ecg12.config import ARCHITECTURES, DECISION_RULES, DEVICE_CHOICES, MODEL_SIZES, OPTIONS, RECIPES, TrainConfig
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -18,134 +18,118 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     the recipe (--recipe) supplies the rest; the help gives each default and, where it differs, the paper's."""
     recipe = parser.add_argument_group("recipe")
     recipe.add_argument(
-        "--recipe",
+        OPTIONS["recipe"],
         choices=sorted(RECIPES),
         default="default",
         help="the starting values of the options below: default (this project's, docs/model.md) or paper (the "
         "paper's method exactly); options given explicitly replace the recipe's values (both saved in the model)",
     )
     option = _recipe_option(recipe)
-    option("--model-size", "model_size", choices=sorted(MODEL_SIZES))
-    option("--architecture", "architecture", choices=ARCHITECTURES, help="msse: the paper's; the Table 1 comparators")
-    option("--epochs", "epochs", type=int)
-    option("--batch-size", "batch_size", type=int)
+    option("model_size", choices=sorted(MODEL_SIZES))
+    option("architecture", choices=ARCHITECTURES, help="msse: the paper's; the Table 1 comparators")
+    option("epochs", type=int)
+    option("batch_size", type=int)
     option(
-        "--epoch-windows",
         "min_epoch_windows",
         type=int,
         help="minimum training windows per epoch (small data sets are passed over several times)",
     )
-    option("--lr", "learning_rate", type=float, help="peak learning rate")
-    option("--weight-decay", "weight_decay", type=float, help="AdamW's decoupled weight decay")
-    option("--warmup-epochs", "warmup_epochs", type=float, help="linear warm-up of the learning rate, in epochs")
-    option("--patience", "patience", type=int, help="early-stopping patience (epochs)")
-    option("--val-fraction", "validation_fraction", type=float)
+    option("learning_rate", type=float, help="peak learning rate")
+    option("weight_decay", type=float, help="AdamW's decoupled weight decay")
+    option("warmup_epochs", type=float, help="linear warm-up of the learning rate, in epochs")
+    option("patience", type=int, help="early-stopping patience (epochs)")
+    option("validation_fraction", type=float)
     option(
-        "--members",
         "members",
         type=int,
         help="fold models averaged at inference: K > 1 trains K networks, each validated on a different 1/K "
         "of the data (instead of --val-fraction)",
     )
     option(
-        "--class-count-floor",
         "class_count_floor",
         type=float,
         help="class weights are 1/ln(max(N_c, floor)) for N_c training positives",
     )
     option(
-        "--hard-examples",
         "hard_example_fraction",
         type=float,
         help="fraction of each batch's per-sample losses kept, the largest (hard example mining; 1: off)",
     )
     option(
-        "--mask-unlabelled-classes",
         "mask_unlabelled_classes",
         action=argparse.BooleanOptionalAction,
         help="leave out of the loss (and the measurement model's fit) the classes a recording's 2020 database was "
         "not annotated with (class table)",
     )
     option(
-        "--metric-loss",
         "metric_loss",
         type=float,
         help="weight of 1 - the batch's soft Challenge metric added to the loss (0: off)",
     )
-    option("--noise", "noise_std", type=float, help="standard deviation (mV) of the Gaussian noise added in training")
+    option("noise_std", type=float, help="standard deviation (mV) of the Gaussian noise added in training")
+    option("max_shift", type=int, help="samples a training window may start before or after the recording")
+    option("gain_std", type=float, help="log-normal gain of each training window: sd of its logarithm")
+    option("lead_gain_std", type=float, help="log-normal gain of each lead on top: sd of its logarithm")
+    option("baseline_wander", type=float, help="largest 0.05-0.5 Hz wander added to a lead (mV)")
+    option("mains_noise", type=float, help="largest 50/60 Hz interference added to a lead (mV)")
     option(
-        "--max-shift", "max_shift", type=int, help="samples a training window may start before or after the recording"
-    )
-    option("--gain", "gain_std", type=float, help="log-normal gain of each training window: sd of its logarithm")
-    option("--lead-gain", "lead_gain_std", type=float, help="log-normal gain of each lead on top: sd of its logarithm")
-    option("--baseline-wander", "baseline_wander", type=float, help="largest 0.05-0.5 Hz wander added to a lead (mV)")
-    option("--mains-noise", "mains_noise", type=float, help="largest 50/60 Hz interference added to a lead (mV)")
-    option(
-        "--window-stride",
         "window_stride",
         type=int,
         help="samples between the 10 s windows of validation and classification (5000: windows side by side)",
     )
     option(
-        "--ecg-measurements",
         "ecg_measurements",
         action=argparse.BooleanOptionalAction,
         help="give the head the 19 ECG measurements beside age and sex",
     )
     option(
-        "--record-path",
         "record_path",
         action=argparse.BooleanOptionalAction,
         help="a linear path from the record features straight to the logits",
     )
     option(
-        "--measurement-model",
         "measurement_model",
         action=argparse.BooleanOptionalAction,
         help="average the network with a logistic regression on the record features at inference",
     )
     option(
-        "--baseline-filter",
         "baseline_filter",
         action=argparse.BooleanOptionalAction,
         help="subtract each lead's 1 s moving average from the windows before the network (baseline wander)",
     )
     option(
-        "--decision-rule",
         "decision_rule",
         choices=DECISION_RULES,
         help="auto: per-class thresholds from 1,000 validation recordings, else max-fraction; max-fraction: max/5 "
         "on the recording's probabilities; patch-fraction: max/5 on each patch, the union; tuned-fraction: "
         "max-fraction with the fraction tuned on the validation outputs",
     )
-    option("--device", "device", help=DEVICE_CHOICES)
+    option("device", help=DEVICE_CHOICES)
     option(
-        "--amp",
         "amp",
         action=argparse.BooleanOptionalAction,
         help="mixed precision on a GPU, bfloat16 where it has it, else float16 (--no-amp: float32)",
     )
     option(
-        "--deterministic",
         "deterministic",
         action=argparse.BooleanOptionalAction,
         help="only reproducible kernels on a GPU, for exact reruns (slower; the CPU is always reproducible)",
     )
-    option("--seed", "seed", type=int)
-    option("--workers", "workers", type=int, help="DataLoader workers (-1: auto)")
-    option("--cache-dir", "cache_dir", help="signal cache root (empty: $ECG12_CACHE or ~/.cache/ecg12)")
+    option("seed", type=int)
+    option("workers", type=int, help="DataLoader workers (-1: auto)")
+    option("cache_dir", help="signal cache root (empty: $ECG12_CACHE or ~/.cache/ecg12)")
 
 
 def _recipe_option(group: argparse._ArgumentGroup) -> Callable[..., None]:
-    """Adds an option stored as TrainConfig field ``field`` only when given; its help ends with the default's value
-    and the paper recipe's where that differs."""
+    """Adds the option of TrainConfig field ``field`` (its name in OPTIONS), stored only when given; its help ends
+    with the default's value and the paper recipe's where that differs."""
     default, paper = TrainConfig(), TrainConfig.for_recipe("paper")
 
-    def option(flag: str, field: str, help: str = "", **kwargs: object) -> None:
+    def option(field: str, help: str = "", **kwargs: object) -> None:
         value, paper_value = getattr(default, field), getattr(paper, field)
         shown = f"default: {value!r}" + (f"; paper recipe: {paper_value!r}" if paper_value != value else "")
         text = f"{help} ({shown})" if help else f"({shown})"
-        group.add_argument(flag, dest=field, default=argparse.SUPPRESS, help=text, **kwargs)  # type: ignore[arg-type]
+        group.add_argument(OPTIONS[field], dest=field, default=argparse.SUPPRESS, help=text, **kwargs)  # type: ignore[arg-type]
 
     return option
 

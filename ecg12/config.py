@@ -6,6 +6,7 @@ the modules that do the work read these settings.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 TARGET_FREQUENCY = 500  # Hz: every recording is resampled to it
@@ -131,11 +132,57 @@ def check_keep_fraction(keep_fraction: float) -> None:
         )
 
 
+def check_class_count_floor(floor: float) -> None:
+    """Class weights are 1/ln(max(N_c, floor)): a floor under 2 lets ln be 0 (one positive) or undefined (none)."""
+    if not floor >= 2.0:
+        raise ValueError(f"the class count floor (--class-count-floor) must be at least 2 (ln 1 = 0), not {floor}")
+
+
 def check_metric_loss(weight: float) -> None:
     """The soft Challenge metric's weight in the loss: none (0) or some, never a reward for a worse metric."""
     if weight < 0.0:
         raise ValueError(f"the metric loss weight (--metric-loss) must not be negative, not {weight}")
 
+
+# The command-line option of each TrainConfig field (ecg12.cli adds them by these names), so that a message about a
+# setting names what was typed.
+OPTIONS: dict[str, str] = {
+    "recipe": "--recipe",
+    "model_size": "--model-size",
+    "architecture": "--architecture",
+    "ecg_measurements": "--ecg-measurements",
+    "record_path": "--record-path",
+    "measurement_model": "--measurement-model",
+    "baseline_filter": "--baseline-filter",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "learning_rate": "--lr",
+    "weight_decay": "--weight-decay",
+    "warmup_epochs": "--warmup-epochs",
+    "patience": "--patience",
+    "validation_fraction": "--val-fraction",
+    "members": "--members",
+    "seed": "--seed",
+    "hard_example_fraction": "--hard-examples",
+    "mask_unlabelled_classes": "--mask-unlabelled-classes",
+    "metric_loss": "--metric-loss",
+    "class_count_floor": "--class-count-floor",
+    "noise_std": "--noise",
+    "gain_std": "--gain",
+    "lead_gain_std": "--lead-gain",
+    "baseline_wander": "--baseline-wander",
+    "mains_noise": "--mains-noise",
+    "max_shift": "--max-shift",
+    "min_epoch_windows": "--epoch-windows",
+    "window_stride": "--window-stride",
+    "decision_rule": "--decision-rule",
+    "device": "--device",
+    "workers": "--workers",
+    "amp": "--amp",
+    "deterministic": "--deterministic",
+    "cache_dir": "--cache-dir",
+}
+MAX_SEED = 2**32 - 1  # the seeds of every generator a run draws from (torch, NumPy, seed * 100003 + epoch) fit
 
 WHERE_TO_RUN = ("device", "workers", "cache_dir")  # TrainConfig fields that do not change what is trained
 
@@ -218,6 +265,14 @@ class TrainConfig:
     cache_dir: str = ""  # signal cache root; empty: $ECG12_CACHE or ~/.cache/ecg12
 
     def __post_init__(self) -> None:
+        for field in fields(self):  # every number of the recipe is finite: NaN passes every comparison below
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{OPTIONS[field.name]} must be a finite number, not {value}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}")
+        if self.warmup_epochs < 0.0:
+            raise ValueError(f"--warmup-epochs must not be negative, not {self.warmup_epochs}")
         if self.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {self.recipe!r} (choose from {', '.join(RECIPES)})")
         self.model_config()  # an unknown model size or architecture is refused here, with its choices
@@ -248,6 +303,7 @@ class TrainConfig:
             raise ValueError("epoch windows and window stride must be >= 1, workers >= -1")
         check_keep_fraction(self.hard_example_fraction)
         check_metric_loss(self.metric_loss)
+        check_class_count_floor(self.class_count_floor)
 
     @classmethod
     def for_recipe(cls, recipe: str, **options: object) -> TrainConfig:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from ecg12.config import check_keep_fraction, check_metric_loss
+from ecg12.config import check_class_count_floor, check_keep_fraction, check_metric_loss
 from ecg12.distributed import SINGLE_PROCESS, Rank, sum_over_ranks
 
 
@@ -23,8 +23,7 @@ def class_weights(positives: np.ndarray, floor: float = 2.0) -> np.ndarray:
     loss (docs/model.md). Normalising to mean 1 keeps the loss scale, and so the learning rate,
     independent of the data set.
     """
-    if floor < 2.0:
-        raise ValueError(f"the class count floor must be at least 2 (ln 1 = 0), not {floor}")
+    check_class_count_floor(floor)
     counts = np.maximum(np.asarray(positives, dtype=np.float64), floor)
     weights = 1.0 / np.log(counts)
     return weights / weights.mean()

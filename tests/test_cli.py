@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from ecg12.cli import add_training_arguments, training_config
-from ecg12.config import TrainConfig
+from ecg12.config import OPTIONS, TrainConfig
 
 
 def parse(*argv: str) -> TrainConfig:
@@ -87,3 +87,10 @@ def test_every_recipe_option_reaches_its_field() -> None:
 def test_an_impossible_option_is_refused() -> None:
     with pytest.raises(ValueError, match="hard_example_fraction"):
         parse("--hard-examples", "1.5")
+
+
+def test_each_setting_is_the_option_its_messages_name() -> None:
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    destinations = {flag: action.dest for action in parser._actions for flag in action.option_strings}
+    assert {field: destinations[flag] for field, flag in OPTIONS.items()} == {field: field for field in OPTIONS}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import subprocess
 import sys
 from dataclasses import asdict
@@ -10,7 +11,7 @@ from dataclasses import asdict
 import pytest
 from trained_model import REPOSITORY
 
-from ecg12.config import MODEL_SIZES, ModelConfig, TrainConfig
+from ecg12.config import MAX_SEED, MODEL_SIZES, OPTIONS, ModelConfig, TrainConfig
 
 
 def test_a_saved_training_configuration_reads_back_exactly() -> None:
@@ -83,3 +84,28 @@ def test_option_parsing_does_not_import_torch(script: str) -> None:
     )
     assert "--help" in result.stdout and "(default:" in result.stdout  # --help shows the defaults
     assert result.stderr.strip().endswith("torch not loaded")
+
+
+FLOAT_SETTINGS = [field.name for field in dataclasses.fields(TrainConfig) if isinstance(field.default, float)]
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("setting", FLOAT_SETTINGS)
+def test_every_number_of_the_recipe_is_finite_and_a_refusal_names_its_option(setting: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"^{OPTIONS[setting]} must be a finite number, not {value}$"):
+        TrainConfig(**{setting: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "option"),
+    [("seed", -1, "--seed"), ("seed", MAX_SEED + 1, "--seed"), ("warmup_epochs", -0.5, "--warmup-epochs")],
+)
+def test_out_of_range_settings_are_refused_by_their_option(setting: str, value: float, option: str) -> None:
+    with pytest.raises(ValueError, match=f"^{option} must "):
+        TrainConfig(**{setting: value})  # type: ignore[arg-type]
+    assert TrainConfig(seed=MAX_SEED).seed == MAX_SEED
+
+
+def test_every_setting_but_none_has_its_option() -> None:
+    assert set(OPTIONS) == {field.name for field in dataclasses.fields(TrainConfig)}
+    assert len(set(OPTIONS.values())) == len(OPTIONS)
