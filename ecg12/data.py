@@ -48,7 +48,7 @@ from joblib import Parallel, delayed
 from torch.utils.data import Dataset, Sampler
 
 from ecg12.features import NUM_RECORD_FEATURES, record_features
-from ecg12.files import atomic_write_text
+from ecg12.files import atomic_write_text, lock_exclusively, unlock
 from ecg12.headers import RecordError, read_header
 from ecg12.logs import Progress
 from ecg12.preprocess import TARGET_FREQUENCY, WINDOW_SAMPLES, extract_windows, prepare_signal, resampled_length
@@ -259,25 +259,45 @@ def load_or_build_cache(
 def open_cache(folder: str | os.PathLike[str]) -> SignalCache:
     """Open a complete cache folder."""
     folder = Path(folder)
-    index = json.loads((folder / "index.json").read_text())
+    index = _read_index(folder)
     if index["format"] != CACHE_FORMAT:
         raise ValueError(f"{folder}: cache format {index['format']} is not {CACHE_FORMAT}; delete the folder")
-    records = index["records"]
-    total = int(index["total_samples"])
+    try:
+        records = index["records"]
+        total = int(index["total_samples"])
+        fields = {
+            "names": tuple(r["name"] for r in records),
+            "codes": tuple(tuple(r["codes"]) for r in records),
+            "features": np.array([r["features"] for r in records], dtype=np.float32).reshape(-1, NUM_RECORD_FEATURES),
+            "offsets": np.array([r["offset"] for r in records], dtype=np.int64),
+            "lengths": np.array([r["length"] for r in records], dtype=np.int64),
+            "skipped": tuple((s["name"], s["reason"]) for s in index["skipped"]),
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise _damaged_index(folder, error) from None
     signals = (
         np.memmap(folder / "signals.int16", dtype=np.int16, mode="r", shape=(total, 12))
         if total
         else np.zeros((0, 12), np.int16)
     )
-    return SignalCache(
-        folder=folder,
-        names=tuple(r["name"] for r in records),
-        codes=tuple(tuple(r["codes"]) for r in records),
-        features=np.array([r["features"] for r in records], dtype=np.float32).reshape(-1, NUM_RECORD_FEATURES),
-        offsets=np.array([r["offset"] for r in records], dtype=np.int64),
-        lengths=np.array([r["length"] for r in records], dtype=np.int64),
-        skipped=tuple((s["name"], s["reason"]) for s in index["skipped"]),
-        signals=signals,
+    return SignalCache(folder=folder, signals=signals, **fields)
+
+
+def _read_index(folder: Path) -> dict:
+    """A cache's index.json, which is JSON, never code: anything else is a CacheError that says what to do."""
+    try:
+        index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+        if not isinstance(index, dict) or "format" not in index:
+            raise ValueError("not an index")
+    except (OSError, ValueError) as error:
+        raise _damaged_index(folder, error) from None
+    return index
+
+
+def _damaged_index(folder: Path, error: Exception) -> CacheError:
+    return CacheError(
+        f"{folder / 'index.json'} is not a signal cache index ({type(error).__name__}): delete {folder} "
+        "and it is built again"
     )
 
 
@@ -395,7 +415,10 @@ def _lock_path(folder: Path) -> Path:
 def _build_lock(path: Path) -> Iterator[None]:
     """Hold the exclusive lock ``path``, waiting for a process that holds it (is building that cache)."""
     try:
-        descriptor = _lock_exclusively(path, wait=True)
+        descriptor = lock_exclusively(path, wait=False)
+        if descriptor is None:
+            log.info("Waiting for another process building the same signal cache (it holds %s)", path)
+            descriptor = lock_exclusively(path, wait=True)
     except OSError as error:  # a file system without flock: go on, as before locks
         log.warning("Cannot lock %s (%s); a concurrent run may build the same cache", path, error.strerror)
         descriptor = None
@@ -403,43 +426,7 @@ def _build_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         if descriptor is not None:
-            _unlock(path, descriptor)
-
-
-def _lock_exclusively(path: Path, *, wait: bool) -> int | None:
-    """Lock ``path`` (created if needed) exclusively: its descriptor, or None if another holds it and not ``wait``."""
-    while True:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if not wait:
-                    os.close(descriptor)
-                    return None
-                log.info("Waiting for another process building the same signal cache (it holds %s)", path)
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
-            # The holder before us removed the file as it let go: hold the lock of the file there now, as newcomers do.
-            if _is_same_file(descriptor, path):
-                return descriptor
-        except BaseException:
-            os.close(descriptor)
-            raise
-        os.close(descriptor)
-
-
-def _unlock(path: Path, descriptor: int) -> None:
-    path.unlink(missing_ok=True)  # while still held, so no lock files pile up; see _lock_exclusively
-    os.close(descriptor)
-
-
-def _is_same_file(descriptor: int, path: Path) -> bool:
-    try:
-        on_disk = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(descriptor)
-    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+            unlock(path, descriptor)
 
 
 def _open_in_use(folder: Path) -> SignalCache:
@@ -465,7 +452,7 @@ def _open_in_use(folder: Path) -> SignalCache:
 def _record_data_folder(folder: Path, data_folder: str) -> None:
     """Add the data folder to the index of a cache written before it was recorded, so that it can be replaced."""
     index_path = folder / "index.json"
-    index = json.loads(index_path.read_text())
+    index = _read_index(folder)
     if "data_folder" in index:
         return
     try:
@@ -480,7 +467,7 @@ def _remove_older_caches(root: Path, data_folder: str, keep: Path) -> None:
         if folder == keep or folder.name.startswith(".") or _recorded_data_folder(folder) != data_folder:
             continue
         try:
-            checking = _lock_exclusively(_lock_path(folder), wait=False)  # no process is checking or building it
+            checking = lock_exclusively(_lock_path(folder), wait=False)  # no process is checking or building it
         except OSError:  # no flock here: whether it is in use cannot be known, so it stays
             continue
         if checking is None:
@@ -488,7 +475,7 @@ def _remove_older_caches(root: Path, data_folder: str, keep: Path) -> None:
         try:
             _remove_unused_cache(folder)
         finally:
-            _unlock(_lock_path(folder), checking)
+            unlock(_lock_path(folder), checking)
 
 
 def _recorded_data_folder(folder: Path) -> str | None:

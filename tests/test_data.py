@@ -11,6 +11,7 @@ import logging
 import math
 import multiprocessing
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from payloads import Payload
 from synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 
 import train_model
@@ -495,3 +497,25 @@ def test_without_a_terminal_the_cache_build_logs_progress_lines(
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("caching signals")]
     assert [line.split()[2] for line in lines] == ["64/70", "70/70"], lines
     assert sys.stderr.getvalue() == ""  # no bar where there is no terminal
+
+
+@pytest.mark.parametrize("planted", ["pickle", "missing keys"])
+def test_a_cache_index_that_is_not_one_is_refused_in_one_line_and_never_runs_code(
+    planted: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = small_folder(tmp_path / "data")
+    cache = load_or_build_cache(folder, tmp_path / "cache").folder
+    marker = tmp_path / "marker"
+    index = cache / "index.json"
+    if planted == "pickle":
+        index.write_bytes(pickle.dumps(Payload(marker)))
+    else:
+        index.write_text(json.dumps({"format": data.CACHE_FORMAT, "records": [{"name": "R0"}]}))
+    model = tmp_path / "model"
+    assert train_model.main([str(folder), str(model), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]) == 1
+    message = capsys.readouterr().err
+    assert message == (
+        f"train_model.py: {index} is not a signal cache index "
+        f"({'UnicodeDecodeError' if planted == 'pickle' else 'KeyError'}): delete {cache} and it is built again\n"
+    )
+    assert not marker.exists() and not model.exists()
