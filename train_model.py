@@ -4,11 +4,17 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
-from ecg12.cli import HelpFormatter, add_threads_argument, add_training_arguments, apply_threads, training_config
+from ecg12.cli import (
+    HelpFormatter,
+    add_threads_argument,
+    add_training_arguments,
+    apply_threads,
+    rerun_command,
+    training_config,
+)
 from ecg12.logs import configure_logging
 
 INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
@@ -51,18 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         print(f"train_model.py: {where}{error.strerror or error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"train_model.py: {interrupted_advice(Path(arguments.model), argv)}", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        resumable = getattr(interrupt, "resumable", False)  # a TrainingInterrupted, unless before training began
+        print(f"train_model.py: {interrupted_advice(Path(arguments.model), argv, resumable)}", file=sys.stderr)
         return INTERRUPTED
     return 0
 
 
-def interrupted_advice(model: Path, argv: list[str]) -> str:
-    """What to do after Ctrl-C: the command that continues the run, if an epoch was completed."""
-    if not any(model.glob("**/checkpoint.pt")):
+def interrupted_advice(model: Path, argv: list[str], resumable: bool) -> str:
+    """What to do after Ctrl-C: the command that continues the run, if it has a complete epoch to continue from."""
+    if not resumable:
         return "interrupted before the first epoch was complete: nothing to resume; run the same command again"
-    options = [option for option in argv if option not in ("--resume", "--overwrite")]
-    command = shlex.join([sys.executable, "train_model.py", *options, "--resume"])
+    command = rerun_command(__file__, argv, "--resume")
     return f"interrupted; the last complete epoch is saved in {model}; continue with: {command}"
 
 

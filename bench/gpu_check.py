@@ -91,7 +91,7 @@ def train_kill_resume(arguments: list[str], model: Path) -> None:
         process.wait()
     print(f"  train, killed after its first checkpoint: ok ({time.perf_counter() - started:.1f} s)")
     run("resume to the end", "train_model.py", *arguments, "--resume")
-    checkpoint_state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    checkpoint_state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     epochs = [row["epoch"] for row in checkpoint_state["history"]]
     if epochs != [1, 2]:
         raise CheckFailed(f"the resumed run's history has epochs {epochs}, not [1, 2]")

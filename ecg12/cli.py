@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import os
+import shlex
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 
 from ecg12.config import ARCHITECTURES, DECISION_RULES, DEVICE_CHOICES, MODEL_SIZES, OPTIONS, RECIPES, TrainConfig
@@ -155,3 +158,16 @@ def apply_threads(arguments: argparse.Namespace) -> None:
 
     if arguments.threads > 0:
         torch.set_num_threads(arguments.threads)
+
+
+def rerun_command(script: str, argv: Sequence[str], *extra: str) -> str:
+    """The shell command that runs ``script`` (the calling script's ``__file__``) again with its arguments ``argv``,
+    less --resume and --overwrite, and ``extra``: the script named as it was started (``sys.argv[0]``, relative
+    to the same working folder as the arguments), or by its full path where it was not started itself."""
+    started = sys.argv[0] if sys.argv else ""
+    try:
+        invoked = started if started and os.path.samefile(started, script) else os.path.abspath(script)
+    except OSError:
+        invoked = os.path.abspath(script)
+    options = [option for option in argv if option not in ("--resume", "--overwrite")]
+    return shlex.join([sys.executable, invoked, *options, *extra])

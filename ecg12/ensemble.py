@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ecg12.checkpoints import CHECKPOINT_FILE, MEMBERS_FOLDER, remove_run_temporaries
+from ecg12.checkpoints import CHECKPOINT_FILE, member_folder, remove_run_temporaries
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import SignalCache
@@ -23,11 +23,6 @@ from ecg12.thresholds import choose_decision_rule
 from ecg12.training import fit_network, score_columns
 
 log = logging.getLogger(__name__)
-
-
-def member_folder(model_folder: Path, member: int) -> Path:
-    """The model folder of fold model ``member`` (1 to k) of the ensemble in ``model_folder``."""
-    return Path(model_folder) / MEMBERS_FOLDER / f"member{member}"
 
 
 def fit_fold_ensemble(

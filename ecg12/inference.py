@@ -281,7 +281,7 @@ def save_model_folder(
     classes = scored_classes()
     # Everything but the tensors as plain JSON types: a NumPy scalar among them (a threshold, a score) would
     # make model.pt unreadable for torch.load(weights_only=True).
-    readable = _plain(
+    readable = plain(
         {
             "format": MODEL_FORMAT,
             "version": __version__,
@@ -315,7 +315,7 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
         bundle = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for truncated or foreign files
         raise ModelFolderError(
-            f"{path} is not a readable model file ({_unreadable_reason(path, error)}): copy it again or retrain"
+            f"{path} is not a readable model file ({unreadable_reason(path, error)}): copy it again or retrain"
         ) from error
     if not isinstance(bundle, dict):
         raise ModelFolderError(f"{path} is not an ecg12 model file")
@@ -360,24 +360,24 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
     )
 
 
-def _unreadable_reason(path: Path, error: Exception) -> str:
-    """Why torch could not load ``path``, in words: torch's own messages run to paragraphs of advice, some of
-    it wrong here (loading with ``weights_only=False`` would run whatever code a foreign file holds)."""
+def unreadable_reason(path: Path, error: Exception, what: str = "model") -> str:
+    """Why torch could not load ``path`` (a ``what``), in words: torch's own messages run to paragraphs of advice,
+    some of it wrong here (loading with ``weights_only=False`` would run whatever code a foreign file holds)."""
     if path.stat().st_size == 0:
         return "the file is empty"
     if isinstance(error, pickle.UnpicklingError):
-        return "not a model written by ecg12"
+        return f"not a {what} written by ecg12"
     return f"truncated or damaged ({type(error).__name__})"
 
 
-def _plain(value: object) -> object:
+def plain(value: object) -> object:
     """``value`` with NumPy scalars and arrays, tuples and non-string keys turned into plain JSON types."""
     if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return plain(value.tolist())
     if isinstance(value, np.generic):
         return value.item()
     return value

@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
 
-from ecg12.checkpoints import SKIPPED_FILE, check_model_folder, remove_previous_run, report_skipped
+from ecg12.checkpoints import (
+    SKIPPED_FILE,
+    TRAINING_LOCK,
+    check_not_a_file,
+    check_run,
+    check_same_data,
+    data_summary,
+    has_checkpoint,
+    member_folder,
+    member_lock,
+    member_numbers,
+    report_skipped,
+    set_previous_run_aside,
+    settle_previous_run,
+)
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import SignalCache, default_cache_root, load_or_build_cache
 from ecg12.devices import resolve_device
-from ecg12.distributed import current_rank, device_of_rank, process_group
-from ecg12.ensemble import fit_fold_ensemble, member_folder
+from ecg12.distributed import Rank, current_rank, device_of_rank, process_group
+from ecg12.ensemble import fit_fold_ensemble
+from ecg12.files import one_run
 from ecg12.model import network_size
 from ecg12.split import train_validation_split
 from ecg12.training import fit_network
@@ -33,10 +49,13 @@ def train(
     """Train a model on a folder of Challenge recordings into ``model_folder``; returns the best epoch's row.
 
     ``resume`` continues the interrupted run in ``model_folder``; without it, a folder that already
-    holds a model is refused unless ``overwrite`` (a new run then replaces it). Everything that can
-    be checked is checked before the signal cache is built, and nothing is created before it is.
-    ``member`` (with ``config.members`` > 1) trains that fold model of the ensemble only, so that the
-    members can train at once, one per GPU; a run with ``resume`` then assembles the finished members.
+    holds a model is refused unless ``overwrite``: a new run then replaces it, keeping it aside until
+    the new run has a model of its own (ecg12.checkpoints.set_previous_run_aside). One run at a time
+    trains into a folder (it holds the folder's lock). Everything that can be checked is checked
+    before the signal cache is built, the data before anything is written, and a folder this run
+    created is removed again if it fails before. ``member`` (with ``config.members`` > 1) trains that
+    fold model of the ensemble only, so that the members can train at once, one per GPU; a run with
+    ``resume`` then assembles the finished members. Ctrl-C raises :class:`TrainingInterrupted`.
     """
     config = config or TrainConfig()
     rank = current_rank()  # several processes under torchrun: rank 0 alone writes
@@ -44,17 +63,51 @@ def train(
     model_folder = Path(model_folder)
     if member is not None and not 1 <= member <= config.members:
         raise ValueError(f"member {member} does not exist: choose 1 to --members ({config.members})")
-    check_model_folder(model_folder if member is None else member_folder(model_folder, member), resume, overwrite)
-    cache = load_cache(data_folder, config)  # under torchrun, one rank builds it and the others wait for it
-    if rank.is_main and member is None:  # runs of single members, at once, leave the ensemble's folder alone
-        model_folder.mkdir(parents=True, exist_ok=True)
-        if overwrite and not resume:
-            remove_previous_run(model_folder)
-        report_skipped(cache, model_folder)
-    if len(cache) == 0:
-        raise ValueError(f"{data_folder}: no usable recording (see {model_folder / SKIPPED_FILE})")
-    with process_group(rank, device):
-        return fit(cache, np.arange(len(cache)), model_folder, config, resume, member)
+    check_not_a_file(model_folder)
+    with _hold(model_folder, config, member, rank):
+        try:
+            if rank.is_main and member is None:
+                settle_previous_run(model_folder)  # of an --overwrite run that was killed
+            checkpoints = check_run(model_folder, config, resume, overwrite, member)
+            cache = load_cache(data_folder, config)  # under torchrun, one rank builds it and the others wait for it
+            check_same_data(checkpoints, data_summary(cache, np.arange(len(cache))))
+            if rank.is_main and member is None:  # runs of single members, at once, leave the ensemble's folder alone
+                if overwrite and not resume:
+                    set_previous_run_aside(model_folder)
+                report_skipped(cache, model_folder)
+            if len(cache) == 0:
+                raise ValueError(f"{data_folder}: no usable recording (see {model_folder / SKIPPED_FILE})")
+            with process_group(rank, device):
+                return fit(cache, np.arange(len(cache)), model_folder, config, resume, member)
+        except KeyboardInterrupt:
+            folder = model_folder if member is None else member_folder(model_folder, member)
+            raise TrainingInterrupted(folder, resume or has_checkpoint(folder)) from None
+        finally:
+            if rank.is_main and member is None:
+                settle_previous_run(model_folder)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`train`: ``resumable`` when ``model_folder`` holds a run to continue with ``--resume``."""
+
+    def __init__(self, model_folder: Path, resumable: bool) -> None:
+        super().__init__(f"training into {model_folder} interrupted")
+        self.model_folder = model_folder
+        self.resumable = resumable
+
+
+def _hold(model_folder: Path, config: TrainConfig, member: int | None, rank: Rank) -> AbstractContextManager[None]:
+    """The locks of a run into ``model_folder`` (rank 0's): the folder's, and each fold model's that it trains or
+    finds there (which --overwrite replaces). A run of one member holds that member's alone, so that the members
+    can train at once, each in its own run.
+    """
+    if not rank.is_main:
+        return nullcontext()
+    if member is not None:
+        return one_run(model_folder, [member_lock(member)], f"model folder {model_folder}")
+    members = set(range(1, config.members + 1) if config.members > 1 else ()) | set(member_numbers(model_folder))
+    names = [TRAINING_LOCK, *map(member_lock, sorted(members))]
+    return one_run(model_folder, names, f"model folder {model_folder}")
 
 
 def load_cache(data_folder: str | os.PathLike[str], config: TrainConfig) -> SignalCache:

@@ -28,6 +28,7 @@ from ecg12.checkpoints import (
     CHECKPOINT_FILE,
     CURVES_FILE,
     TrainingState,
+    data_summary,
     load_checkpoint,
     recordings_summary,
     remove_run_temporaries,
@@ -171,11 +172,8 @@ def fit_network(
     model_folder = Path(model_folder)
     if len(train_records) < 2 or len(validation_records) < 1:
         raise ValueError(f"too few recordings ({len(train_records) + len(validation_records)}) for a validation split")
-    if rank.is_main:
-        model_folder.mkdir(parents=True, exist_ok=True)
-        remove_run_temporaries(model_folder)
-        write_split(model_folder, cache, train_records, validation_records)
     recordings = recordings_summary(cache, train_records, validation_records)
+    data = data_summary(cache, np.concatenate([train_records, validation_records]))
     device = device_of_rank(resolve_device(config.device), rank)
     log.info(
         "%d recordings for training, %d for validation; device %s%s",
@@ -209,8 +207,12 @@ def fit_network(
     loader = training_loader(WindowDataset(cache, targets), rank_batches, config.workers, device)
     checkpoint = model_folder / CHECKPOINT_FILE
     state = TrainingState()
-    if resume:
+    if resume:  # checked before anything is written: a refused resume leaves the folder as it was
         state = resume_run(checkpoint, config, recordings, step, rank)
+    if rank.is_main:
+        model_folder.mkdir(parents=True, exist_ok=True)
+        remove_run_temporaries(model_folder)
+        write_split(model_folder, cache, train_records, validation_records)
     training_info = {
         "train_config": asdict(config),
         "cache": str(cache.folder),
@@ -241,7 +243,7 @@ def fit_network(
                 if state.best_epoch == epoch:
                     info = {**training_info, "best_epoch": epoch}
                     save_model_folder(model_folder, step.network, result.rule, config.window_stride, info)
-                save_checkpoint(checkpoint, state, config, recordings, step)
+                save_checkpoint(checkpoint, state, config, recordings, data, step)
                 write_history(model_folder, state.history)
         state, failure = share((state, failure), rank)  # type: ignore[misc]
         if failure is not None:

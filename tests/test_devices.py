@@ -87,7 +87,7 @@ def test_training_runs_with_every_tensor_on_the_device(
         best = runs.train(data, tmp_path / "model", config)
     assert best["epoch"] in (1, 2) and np.isfinite(best["validation_loss"])
     # What it wrote is plain CPU data: the model loads and classifies on the CPU.
-    checkpoint = torch.load(tmp_path / "model" / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(tmp_path / "model" / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     assert all(type(t) is torch.Tensor and t.device.type == "cpu" for t in checkpoint["model"].values())
     classifier = load_classifier(tmp_path / "model", "cpu")
     cache = load_or_build_cache(data, tmp_path / "cache")
@@ -182,7 +182,7 @@ def test_a_run_without_loss_scaling_resumes_with_loss_scaling(
     arguments = train_arguments(data, model, tmp_path / "cache", epochs=1)
     with one_torch_thread():
         assert train_model.main(arguments) == 0
-        checkpoint = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=True)
         assert checkpoint["scaler"] == {}
         scalers: list[torch.amp.GradScaler] = []
 
@@ -193,7 +193,7 @@ def test_a_run_without_loss_scaling_resumes_with_loss_scaling(
         monkeypatch.setattr(training, "gradient_scaler", enabled_scaler)
         assert train_model.main([*train_arguments(data, model, tmp_path / "cache", epochs=2), "--resume"]) == 0
     assert scalers and scalers[0].is_enabled()
-    resumed = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    resumed = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     assert resumed["epoch"] == 2 and resumed["scaler"]  # the resumed run scaled its losses and saved the scale
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import io
 import json
 import logging
 import math
@@ -31,7 +32,7 @@ from trained_model import (
 )
 
 import train_model
-from ecg12 import checkpoints, inference, runs, training
+from ecg12 import checkpoints, files, inference, runs, training
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import load_or_build_cache
@@ -270,7 +271,8 @@ def test_resume_refuses_with_a_clear_error(
 ) -> None:
     model = copy_model(shared, tmp_path)
     checkpoint = model / checkpoints.CHECKPOINT_FILE
-    arguments = train_arguments(shared.data, model, shared.cache)
+    cache = tmp_path / "cache"
+    arguments = train_arguments(shared.data, model, cache)
     if problem == "no checkpoint":
         checkpoint.unlink()
     elif problem == "truncated checkpoint":
@@ -285,6 +287,7 @@ def test_resume_refuses_with_a_clear_error(
         problem
     ] in message
     assert (model / "model.pt").read_bytes() == before
+    assert not cache.exists()  # refused before the signal cache is built (minutes on the full set)
 
 
 def test_resuming_a_finished_run_restores_its_history_and_removes_temporaries(
@@ -337,7 +340,7 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(shared: T
     leftovers = temporaries(model)
     assert len(leftovers) <= 1
     assert all(written_by(name) in TRAINING_FILES for name in leftovers), leftovers
-    checkpoint = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     assert 1 <= checkpoint["epoch"] < EPOCHS
     assert len(checkpoint["history"]) == checkpoint["epoch"]
     load_classifier(model)
@@ -353,8 +356,8 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(shared: T
     assert resumed["training"]["best_epoch"] == reference["training"]["best_epoch"]
     assert resumed["decision_rule"] == reference["decision_rule"]
     assert_same_state(resumed["state_dicts"][0], reference["state_dicts"][0])
-    final = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
-    expected = torch.load(shared.model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    final = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+    expected = torch.load(shared.model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     assert final["epoch"] == EPOCHS
     assert_same_state(final["model"], expected["model"])
 
@@ -421,7 +424,8 @@ def test_a_second_run_into_a_model_folder_is_refused_without_resume_or_overwrite
         assert train_model.main([*arguments, "--overwrite"]) == 0
     rows = read_rows(model / checkpoints.HISTORY_FILE)
     assert [row["epoch"] for row in rows] == ["1"]  # a new run of one epoch, not the old run's history
-    checkpoint = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    assert sorted(p.name for p in model.iterdir()) == sorted(TRAINING_FILES)  # the old model gone, not kept aside
+    checkpoint = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     assert checkpoint["epoch"] == 1 and checkpoint["train_config"]["epochs"] == 1
 
 
@@ -431,9 +435,117 @@ def test_resume_refuses_other_data(shared: TrainedModel, tmp_path: Path, capsys:
     shutil.copytree(shared.data, data)
     for path in sorted(data.glob("*"))[:2]:  # one recording less (its .hea and .mat)
         path.unlink()
+    before = {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in model.iterdir()}
     assert train_model.main([*train_arguments(data, model, tmp_path / "cache"), "--resume"]) == 1
     message = one_line_error(capsys)
     assert "not the interrupted run's" in message and "recordings" in message
+    # Nothing written: split.csv and skipped_records.csv still describe the model's run.
+    assert {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in model.iterdir()} == before
+
+
+@pytest.mark.parametrize("options", [["--resume", "--members", "2"], ["--members", "2", "--member", "1"]])
+def test_fold_models_are_refused_into_the_folder_of_a_single_network(
+    options: list[str], shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = copy_model(shared, tmp_path)
+    before = sorted(model.rglob("*"))
+    cache = tmp_path / "cache"
+    assert train_model.main([*train_arguments(shared.data, model, cache), *options]) == 1
+    message = one_line_error(capsys)
+    assert str(model) in message and "single network" in message and "checkpoint.pt, model.pt" in message
+    assert sorted(model.rglob("*")) == before and not cache.exists()
+
+
+def test_resuming_an_ensemble_with_fewer_members_or_as_one_network_is_refused(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = learnable_data(tmp_path_factory)
+    model = tmp_path / "model"
+    arguments = [*train_arguments(data, model, tmp_path / "cache", epochs=1), "--members", "3", "--member", "3"]
+    with one_torch_thread():
+        assert train_model.main(arguments) == 0
+    capsys.readouterr()
+    assert train_model.main([*arguments[:-4], "--members", "2", "--resume"]) == 1
+    assert "it holds fold models up to member3; resume it with the --members it was trained with" in one_line_error(
+        capsys
+    )
+    assert train_model.main([*arguments[:-4], "--resume"]) == 1
+    assert "holds a fold ensemble: resume it with the --members it was trained with" in one_line_error(capsys)
+    assert train_model.main([*arguments[:-4], "--members", "3", "--resume", "--lr", "0.01"]) == 1
+    assert "the run used different learning_rate" in one_line_error(capsys)
+
+
+# --- one run per model folder ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("held", ["the folder", "a member"])
+def test_a_second_run_into_a_model_folder_in_use_is_refused_in_one_line(
+    held: str, shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model"
+    arguments = train_arguments(shared.data, model, tmp_path / "cache", epochs=1)
+    if held == "a member":  # a run of member 2 alone holds its lock: the whole ensemble's run may not train it
+        arguments += ["--members", "2"]
+    lock = checkpoints.TRAINING_LOCK if held == "the folder" else checkpoints.member_lock(2)
+    with files.one_run(model, [lock], "the first run"):  # as a first run holds it while it trains
+        assert train_model.main(arguments) == 1
+        message = one_line_error(capsys)
+        assert f"model folder {model} is in use by another run (it holds {model / lock})" in message
+        assert sorted(p.name for p in model.iterdir()) == [lock]  # nothing written by the second run
+    assert not model.exists()  # the first run, too, leaves no empty folder behind
+    with one_torch_thread():
+        assert train_model.main(arguments) == 0  # released: a run goes ahead, and leaves no lock file
+    assert not list(model.glob(".*.lock"))
+
+
+def test_a_real_training_run_holds_its_model_folder(shared: TrainedModel, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    arguments = [*train_arguments(shared.data, model, shared.cache, epochs=1000), "--patience", "1000"]
+    first = subprocess.Popen(
+        [sys.executable, "train_model.py", *arguments],
+        cwd=REPOSITORY,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (model / checkpoints.CHECKPOINT_FILE).exists() and time.monotonic() < deadline:
+            assert first.poll() is None
+            time.sleep(0.02)
+        second = subprocess.run(
+            [sys.executable, "train_model.py", *arguments, "--resume"],
+            cwd=REPOSITORY,
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1].startswith(f"train_model.py: model folder {model} is in use")
+
+
+def test_a_model_folder_that_cannot_be_written_is_one_line_before_the_cache(
+    shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    create = os.open
+
+    def read_only(path: str | os.PathLike[str], flags: int, *args: object) -> int:
+        if Path(path).parent == model and flags & os.O_CREAT:  # as in a folder without write permission
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return create(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    cache = tmp_path / "cache"
+    assert train_model.main(train_arguments(shared.data, model, cache)) == 1
+    message = one_line_error(capsys)
+    assert f"cannot write in model folder {model}: Permission denied" in message and ".tmp" not in message
+    assert not cache.exists()
 
 
 @pytest.mark.parametrize("problem", ["resume into a missing folder", "missing data", "model is a file", "model.pt"])
@@ -471,6 +583,12 @@ def test_unusable_folders_fail_in_one_line_before_anything_is_created(
         ("--val-fraction", "1", "validation fraction"),
         ("--lr", "0", "learning rate"),
         ("--decision-rule", "patch-fraction", "add --no-measurement-model"),
+        ("--class-count-floor", "1", "--class-count-floor"),
+        ("--warmup-epochs", "inf", "--warmup-epochs must be a finite number, not inf"),
+        ("--warmup-epochs", "nan", "--warmup-epochs must be a finite number, not nan"),
+        ("--noise", "nan", "--noise must be a finite number, not nan"),
+        ("--seed", "-1", "--seed must be a whole number from 0 to"),
+        ("--seed", str(10**20), "--seed must be a whole number from 0 to"),
     ],
 )
 def test_impossible_options_are_one_line(
@@ -480,6 +598,37 @@ def test_impossible_options_are_one_line(
     assert train_model.main([*arguments, option, value]) == 1
     assert expected in one_line_error(capsys)
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("failure", ["diverges", "interrupted"])
+def test_an_overwrite_that_fails_before_its_first_model_leaves_the_old_one(
+    failure: str,
+    shared: TrainedModel,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = copy_model(shared, tmp_path)
+    before = {path.name: path.read_bytes() for path in model.iterdir()}
+    arguments = [*train_arguments(shared.data, model, shared.cache, epochs=1), "--overwrite"]
+    if failure == "diverges":
+        arguments += ["--lr", "1e6"]
+    else:
+
+        def interrupted(*args: object) -> float:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(training, "train_epoch", interrupted)
+    with one_torch_thread(), caplog.at_level(logging.WARNING, logger="ecg12.checkpoints"):
+        code = train_model.main(arguments)
+    message = one_line_error(capsys)
+    if failure == "diverges":
+        assert code == 1 and "training diverged in epoch 1" in message
+    else:
+        assert code == 130 and "nothing to resume" in message
+    assert {path.name: path.read_bytes() for path in model.iterdir()} == before  # the old model, as it was
+    assert f"{model} holds its previous model again" in caplog.text
 
 
 def test_a_diverging_run_says_so(shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -507,13 +656,44 @@ def test_a_full_disk_in_the_model_folder_is_one_line_and_leaves_no_partial_file(
     assert not (model / "model.pt").exists() and temporaries(model) == []
 
 
+@pytest.mark.parametrize("target", [checkpoints.CHECKPOINT_FILE, "model.pt"])
+def test_a_disk_that_fills_inside_torch_save_is_one_line(
+    target: str,
+    shared: TrainedModel,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """torch.save meets ENOSPC inside its zip writer and raises a RuntimeError about it: still the one line."""
+    model = tmp_path / "model"
+
+    class FillingDisk(io.FileIO):
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            if self.tell() + len(data) > 4096:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return super().write(data)
+
+    def opened(path: str | os.PathLike[str], mode: str = "r", *args: object, **kwargs: object) -> object:
+        if mode == "wb" and Path(path).name.startswith(f".{target}."):
+            return FillingDisk(path, "wb")
+        return open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(files, "open", opened, raising=False)
+    with one_torch_thread():
+        assert train_model.main(train_arguments(shared.data, model, shared.cache, epochs=1)) == 1
+    message = one_line_error(capsys)
+    assert message == f"train_model.py: {model / target}: No space left on device\n"
+    assert temporaries(model) == [] and not (model / target).exists()
+
+
 def test_ctrl_c_stops_training_with_the_command_that_resumes_it(shared: TrainedModel, tmp_path: Path) -> None:
     model = tmp_path / "model"
     # Far too long to end by itself before the signal, even on a loaded machine: no early stop either.
     arguments = [*train_arguments(shared.data, model, shared.cache, epochs=1000), "--patience", "1000"]
+    script = os.path.relpath(REPOSITORY / "train_model.py", tmp_path)  # started from another folder
     process = subprocess.Popen(
-        [sys.executable, "train_model.py", *arguments],
-        cwd=REPOSITORY,
+        [sys.executable, script, *arguments],
+        cwd=tmp_path,
         env=subprocess_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -536,7 +716,7 @@ def test_ctrl_c_stops_training_with_the_command_that_resumes_it(shared: TrainedM
     assert last.startswith("train_model.py: interrupted; the last complete epoch is saved")
     assert "Traceback" not in stderr
     command = shlex.split(last.split("continue with: ", 1)[1])
-    assert command[1:] == ["train_model.py", *arguments, "--resume"]
+    assert command[1:] == [script, *arguments, "--resume"]  # the script as started: the command runs as printed
 
 
 def test_split_csv_quotes_names_with_commas(tmp_path: Path) -> None:
