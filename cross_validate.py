@@ -10,8 +10,8 @@ Writes OUT/foldK/ (models), OUT/outputs/ (out-of-fold Challenge outputs), OUT/cv
 OUT/grouping.json, OUT/report.md and OUT/class_scores.png, and prints the per-fold, mean, pooled and
 per-source scores.
 
-Folds are independent: on a machine with several GPUs, run one per GPU at once, then pool them (with the
-same --group-by and --folds):
+An interrupted run continues with --resume (finished folds are kept). Folds are independent: on a machine
+with several GPUs, run one per GPU at once, then pool them (with the same --group-by and --folds):
     python cross_validate.py DATA OUT --fold 1 --device cuda:0 &   (... --fold 5 --device cuda:4 &)
     wait; python cross_validate.py DATA OUT --pool
 """
@@ -21,11 +21,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecg12.cli import HelpFormatter, add_threads_argument, add_training_arguments, apply_threads, training_config
+from ecg12.cli import (
+    HelpFormatter,
+    add_threads_argument,
+    add_training_arguments,
+    apply_threads,
+    rerun_command,
+    training_config,
+)
 from ecg12.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     configure_logging()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("data", help="folder of Challenge recordings")
@@ -47,10 +55,18 @@ def main(argv: list[str] | None = None) -> int:
         "--fold", type=int, metavar="K", help="run fold K (1 to --folds; with --group-by source, the K-th source) only"
     )
     step.add_argument("--pool", action="store_true", help="score the folds already run (with --fold) together")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier cross-validation (or fold) in OUT")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted cross-validation (or fold) in OUT: finished folds are kept",
+    )
+    again.add_argument("--overwrite", action="store_true", help="replace an earlier cross-validation (or fold) in OUT")
     add_training_arguments(parser)
     add_threads_argument(parser)
     arguments = parser.parse_args(argv)
+    if arguments.pool and arguments.resume:
+        parser.error("--pool scores the folds as they are: --resume continues folds (give it with --fold K, or alone)")
     apply_threads(arguments)
     from ecg12.crossval import cross_validate, pool_folds, run_fold  # only now: torch takes seconds to import
 
@@ -59,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if arguments.fold is not None:
             plan = run_fold(
-                arguments.data, arguments.output, config, folds, arguments.fold, arguments.overwrite, group_by=group_by
+                arguments.data,
+                arguments.output,
+                config,
+                folds,
+                arguments.fold,
+                arguments.overwrite,
+                group_by=group_by,
+                resume=arguments.resume,
             )
             if group_by == "source":
                 print(f"folds: {plan.describe()}")
@@ -69,7 +92,13 @@ def main(argv: list[str] | None = None) -> int:
             rows = pool_folds(arguments.data, arguments.output, config, folds, group_by=group_by)
         else:
             rows = cross_validate(
-                arguments.data, arguments.output, config, folds, arguments.overwrite, group_by=group_by
+                arguments.data,
+                arguments.output,
+                config,
+                folds,
+                arguments.overwrite,
+                group_by=group_by,
+                resume=arguments.resume,
             )
     except (ValueError, FileNotFoundError) as error:
         print(f"cross_validate.py: {error}", file=sys.stderr)
@@ -78,7 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cross_validate.py: {error.filename or arguments.output}: {error.strerror or error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("cross_validate.py: interrupted; run it again with --overwrite to start over", file=sys.stderr)
+        if arguments.pool:
+            advice = "run the same command again"
+        else:
+            command = rerun_command(__file__, argv, "--resume")
+            advice = f"the finished folds are kept in {arguments.output}; continue with: {command}"
+        print(f"cross_validate.py: interrupted; {advice}", file=sys.stderr)
         return 130
     columns = ["challenge_metric", "auroc", "auprc", "f_measure", "f_beta", "g_beta"]
     width = max(map(len, rows))

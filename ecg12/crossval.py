@@ -29,12 +29,12 @@ from typing import Literal
 
 import numpy as np
 
-from ecg12.checkpoints import SKIPPED_FILE, report_skipped
+from ecg12.checkpoints import SKIPPED_FILE, has_checkpoint, report_skipped
 from ecg12.classes import abbreviate, scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import SignalCache
 from ecg12.devices import resolve_device
-from ecg12.files import atomic_write_text, printable
+from ecg12.files import atomic_write, atomic_write_text, one_run, printable
 from ecg12.inference import load_classifier
 from ecg12.metrics import ChallengeScores, score
 from ecg12.outputs import save_outputs
@@ -134,6 +134,7 @@ def cross_validate(
     overwrite: bool = False,
     *,
     group_by: GroupBy = "random",
+    resume: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Run a cross-validation; writes fold models, out-of-fold outputs, tables and a report.
 
@@ -141,20 +142,23 @@ def cross_validate(
     leave-one-source-out (one fold per source database; ``folds`` left out, or that number). The
     same as :func:`run_fold` for every fold, then :func:`pool_folds`. An output folder that holds an
     earlier run's results is refused, or with ``overwrite`` emptied of them first: fold folders of a
-    run with more folds must not sit beside the new report.
+    run with more folds must not sit beside the new report. ``resume`` continues an interrupted
+    cross-validation instead: its finished folds are kept, the others continued or run.
     """
     _check_group_by(group_by)
     resolve_device(config.device)  # an unusable device is reported before the (long) cache build
     output_folder = Path(output_folder)
-    earlier = earlier_results(output_folder)
+    earlier = [] if resume else earlier_results(output_folder)
     _refuse(output_folder, earlier, overwrite, "an earlier cross-validation")
+    if resume:
+        _check_grouping(output_folder, group_by, folds)
     cache = load_cache(data_folder, config)  # once for all folds: listing and opening it costs seconds at full size
     plan = plan_folds(cache.names, scored_classes().encode(cache.codes), config.seed, folds, group_by)
     _clear(output_folder, earlier, overwrite, "an earlier cross-validation")  # only once the folds are possible
     if group_by == "source":
         log.info("Leave-one-source-out folds: %s", plan.describe())
     for fold in range(1, plan.count + 1):
-        run_fold(data_folder, output_folder, config, plan.count, fold, cache=cache, group_by=group_by)
+        run_fold(data_folder, output_folder, config, plan.count, fold, cache=cache, group_by=group_by, resume=resume)
     return pool_folds(data_folder, output_folder, config, plan.count, cache=cache, group_by=group_by)
 
 
@@ -168,15 +172,19 @@ def run_fold(
     *,
     cache: SignalCache | None = None,
     group_by: GroupBy = "random",
+    resume: bool = False,
 ) -> FoldPlan:
     """Train fold ``fold`` (1 to the number of folds) into ``output_folder/foldK`` and classify its held-out recordings.
 
     ``folds`` and ``group_by`` as for :func:`cross_validate`; with ``group_by="source"`` fold K holds
     out the K-th source (the folds are logged). Folds are independent: a machine with several GPUs
     runs one per GPU at once (``cross_validate.py --fold K --device cuda:K``), then :func:`pool_folds`
-    scores them together. A fold of another grouping (or number of folds) than the folds already in
-    ``output_folder`` is refused. ``cache``: the data folder's signal cache, when the caller has it
-    open already. Returns the fold plan.
+    scores them together; one run at a time runs a fold (it holds ``output_folder/.foldK.lock``). A
+    fold of another grouping (or number of folds) than the folds already in ``output_folder`` is
+    refused, and a fold already there unless ``overwrite`` (run it again) or ``resume``: a finished
+    fold is kept, an interrupted one continued from its checkpoint (or run again, without one), and
+    one whose out-of-fold outputs cannot be read classifies them again. ``cache``: the data folder's
+    signal cache, when the caller has it open already. Returns the fold plan.
     """
     _check_group_by(group_by)
     if group_by == "random" and not 1 <= fold <= (DEFAULT_FOLDS if folds is None else folds):
@@ -186,33 +194,67 @@ def run_fold(
     resolve_device(config.device)
     fold_folder = output_folder / f"fold{fold}"
     earlier = [fold_folder] if fold_folder.exists() else []
-    _refuse(output_folder, earlier, overwrite, f"fold {fold}")
-    started = time.time()
-    alone = cache is None  # as cross_validate.py --fold K runs it, not one of cross_validate's folds
-    if cache is None:
-        cache = load_cache(data_folder, config)
-    plan = plan_folds(cache.names, scored_classes().encode(cache.codes), config.seed, folds, group_by)
-    if alone and group_by == "source":
-        log.info("Leave-one-source-out folds: %s", plan.describe())
-    if not 1 <= fold <= plan.count:
-        raise ValueError(f"fold {fold} does not exist: choose 1 to {plan.count} ({plan.describe()})")
-    _check_grouping(output_folder, group_by, plan.count)
-    _clear(output_folder, earlier, overwrite, f"fold {fold}")
-    _record_grouping(output_folder, plan)
-    held_out = np.flatnonzero(plan.fold_of == fold - 1)
-    log.info("%s: training on %d recordings", plan.fold_label(fold - 1), len(cache) - len(held_out))
-    fit(cache, np.flatnonzero(plan.fold_of != fold - 1), fold_folder, config)
-    classifier = load_classifier(fold_folder, config.device)  # on the device it was trained on
-    scores = classifier.scores((cache.signal(int(i)), cache.features[int(i)]) for i in held_out)
-    np.savez_compressed(
-        fold_folder / HELD_OUT_FILE,
-        names=np.array([cache.names[i] for i in held_out]),
-        probabilities=scores.probabilities,
-        patch_fractions=scores.patch_fractions,
-        binary=scores.labels(classifier.decision_rule),
-        seconds=time.time() - started,
-    )
+    if not resume:
+        _refuse(output_folder, earlier, overwrite, f"fold {fold}")
+    with one_run(output_folder, [f".fold{fold}.lock"], f"fold {fold} in {output_folder}"):
+        started = time.time()
+        alone = cache is None  # as cross_validate.py --fold K runs it, not one of cross_validate's folds
+        if cache is None:
+            cache = load_cache(data_folder, config)
+        plan = plan_folds(cache.names, scored_classes().encode(cache.codes), config.seed, folds, group_by)
+        if alone and group_by == "source":
+            log.info("Leave-one-source-out folds: %s", plan.describe())
+        if not 1 <= fold <= plan.count:
+            raise ValueError(f"fold {fold} does not exist: choose 1 to {plan.count} ({plan.describe()})")
+        _check_grouping(output_folder, group_by, plan.count)
+        if resume and _readable_held_out(fold_folder / HELD_OUT_FILE):
+            log.info("%s is done: kept", plan.fold_label(fold - 1))
+            return plan
+        continuing = resume and has_checkpoint(fold_folder)
+        if not continuing:  # nothing to continue from: the fold starts over
+            _clear(output_folder, earlier, overwrite or resume, f"fold {fold}")
+        _record_grouping(output_folder, plan)
+        held_out = np.flatnonzero(plan.fold_of == fold - 1)
+        log.info("%s: training on %d recordings", plan.fold_label(fold - 1), len(cache) - len(held_out))
+        fit(cache, np.flatnonzero(plan.fold_of != fold - 1), fold_folder, config, resume=continuing)
+        classifier = load_classifier(fold_folder, config.device)  # on the device it was trained on
+        scores = classifier.scores((cache.signal(int(i)), cache.features[int(i)]) for i in held_out)
+        _save_arrays(
+            fold_folder / HELD_OUT_FILE,
+            names=np.array([cache.names[i] for i in held_out]),
+            probabilities=scores.probabilities,
+            patch_fractions=scores.patch_fractions,
+            binary=scores.labels(classifier.decision_rule),
+            seconds=time.time() - started,
+        )
     return plan
+
+
+def _save_arrays(path: Path, **arrays: np.ndarray | float) -> None:
+    """Write ``arrays`` into the compressed ``.npz`` file ``path``, atomically: never a truncated zip."""
+    atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))  # type: ignore[arg-type]
+
+
+def load_arrays(path: Path, advice: str) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` file ``path``, read whole and without pickles (no code runs, whoever wrote it);
+    ValueError naming the file, the problem and ``advice`` (what to do) if it cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return {name: saved[name] for name in saved.files}
+    except Exception as error:  # a truncated zip, an object array, not a zip at all: NumPy raises many types
+        detail = " ".join(str(error).split())
+        raise ValueError(f"{path} cannot be read ({type(error).__name__}: {detail}): {advice}") from None
+
+
+def _readable_held_out(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        load_arrays(path, "")
+    except ValueError as error:
+        log.warning("%s: its fold classifies its held-out recordings again", error)
+        return False
+    return True
 
 
 def pool_folds(
@@ -251,7 +293,10 @@ def pool_folds(
     binary = np.zeros(labels.shape, dtype=bool)
     rows: dict[str, dict[str, float]] = {}
     for fold in range(plan.count):
-        saved = np.load(output_folder / f"fold{fold + 1}" / HELD_OUT_FILE)
+        saved = load_arrays(
+            output_folder / f"fold{fold + 1}" / HELD_OUT_FILE,
+            f"run the fold again with --fold {fold + 1} --resume (which keeps its model)",
+        )
         held_out = np.array([index.get(str(name), -1) for name in saved["names"]], dtype=np.int64)
         if not np.array_equal(np.sort(held_out), np.flatnonzero(fold_of == fold)):
             raise ValueError(f"{output_folder}/fold{fold + 1} was run on other data or with other folds: run it again")
@@ -302,7 +347,7 @@ def pool_folds(
     _write_outputs(output_folder / "outputs", unreadable, negative.astype(bool), negative)
     report_skipped(cache, output_folder)
     _write_table(output_folder / "cv_scores.csv", rows)
-    np.savez_compressed(
+    _save_arrays(
         output_folder / "oof.npz",
         names=np.array(cache.names),
         labels=labels,
@@ -377,8 +422,8 @@ def _refuse(folder: Path, earlier: list[Path], overwrite: bool, what: str) -> No
     """Refuse ``earlier`` results in ``folder`` unless ``overwrite``."""
     if earlier and not overwrite:
         raise ValueError(
-            f"{folder} holds {what} ({', '.join(p.name for p in earlier)}): "
-            "choose another folder, or replace it with --overwrite"
+            f"{folder} holds {what} ({', '.join(p.name for p in earlier)}): continue it with --resume (finished "
+            "folds are kept), choose another folder, or replace it with --overwrite"
         )
 
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
+import pickle
+import shlex
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from payloads import Payload
 from synthetic import make_learnable_dataset
 
 import cross_validate as cross_validate_script
+from ecg12 import crossval, files
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.crossval import GROUPING_FILE, cross_validate, crossfitted_thresholds, plan_folds
@@ -146,6 +152,126 @@ def test_folds_run_apart_and_pooled_give_the_same_report(run: tuple[Path, Path, 
     np.testing.assert_array_equal(pooled["binary"], reference["binary"])
     for name in sorted(p.name for p in (together / "outputs").glob("*.csv")):
         assert (out / "outputs" / name).read_text() == (together / "outputs" / name).read_text()
+
+
+# --- misuse: an interrupted run, damaged or planted fold outputs, two runs of a fold, a full disk ------------------
+
+
+def cv_arguments(data: Path, out: Path, cache: Path) -> list[str]:
+    """cross_validate.py arguments of a quick 2-fold run."""
+    common = [str(data), str(out), "--folds", "2", "--model-size", "tiny", "--epochs", "1", "--epoch-windows", "8"]
+    return [*common, "--batch-size", "4", "--device", "cpu", "--cache-dir", str(cache)]
+
+
+def copy_run(run: tuple[Path, Path, dict], tmp_path: Path) -> Path:
+    out = tmp_path / "cv"
+    shutil.copytree(run[1], out, ignore=shutil.ignore_patterns("cache"))
+    return out
+
+
+def one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    message = capsys.readouterr().err
+    assert message.startswith("cross_validate.py: ") and message.count("\n") == 1, message
+    return message
+
+
+def test_ctrl_c_keeps_the_finished_folds_and_advises_resume(
+    run: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, together, _ = run
+    out = tmp_path / "cv"
+    arguments = cv_arguments(data, out, together / "cache")
+    trained = crossval.fit
+
+    def interrupted_in_fold_2(cache, records, folder, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(folder).name == "fold2":
+            raise KeyboardInterrupt
+        return trained(cache, records, folder, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(crossval, "fit", interrupted_in_fold_2)
+        assert cross_validate_script.main(arguments) == 130
+    message = one_line(capsys)
+    assert "--overwrite" not in message and f"the finished folds are kept in {out}" in message
+    command = shlex.split(message.split("continue with: ", 1)[1])
+    assert command[2:] == [*arguments, "--resume"]
+    finished = (out / "fold1" / "model.pt").stat().st_mtime_ns
+    assert cross_validate_script.main(command[2:]) == 0  # as advised
+    assert (out / "fold1" / "model.pt").stat().st_mtime_ns == finished  # fold 1 kept, not trained again
+    np.testing.assert_allclose(
+        np.load(out / "oof.npz")["probabilities"], np.load(together / "oof.npz")["probabilities"], rtol=0, atol=1e-6
+    )
+
+
+def test_a_truncated_fold_output_is_one_line_and_the_fold_classifies_again_with_resume(
+    run: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, together, _ = run
+    out = copy_run(run, tmp_path)
+    held_out = out / "fold2" / "held_out.npz"
+    held_out.write_bytes(held_out.read_bytes()[:-200])  # as a kill in the middle of the write would have left it
+    arguments = cv_arguments(data, out, together / "cache")
+    assert cross_validate_script.main([*arguments, "--pool"]) == 1
+    message = one_line(capsys)
+    assert f"{held_out} cannot be read (BadZipFile" in message and "--fold 2 --resume" in message
+    assert cross_validate_script.main([*arguments, "--fold", "2"]) == 1
+    assert "continue it with --resume" in one_line(capsys)
+    trained = (out / "fold2" / "model.pt").read_bytes()
+    assert cross_validate_script.main([*arguments, "--fold", "2", "--resume"]) == 0
+    assert (out / "fold2" / "model.pt").read_bytes() == trained  # classified again with its model, not retrained
+    assert cross_validate_script.main([*arguments, "--pool"]) == 0
+
+
+@pytest.mark.parametrize("kind", ["pickle", "object array"])
+def test_a_code_payload_as_a_fold_output_is_refused_in_one_line_and_never_runs(
+    kind: str, run: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, together, _ = run
+    out = copy_run(run, tmp_path)
+    held_out = out / "fold1" / "held_out.npz"
+    live, marker = tmp_path / "live", tmp_path / "marker"
+    if kind == "pickle":
+        held_out.write_bytes(pickle.dumps(Payload(live)))
+        np.load(held_out, allow_pickle=True)  # the payload is real: loaded with pickles allowed, it runs
+        held_out.write_bytes(pickle.dumps(Payload(marker)))
+    else:
+        np.savez(held_out, names=np.array([Payload(live)], dtype=object))
+        np.load(held_out, allow_pickle=True)["names"]
+        np.savez(held_out, names=np.array([Payload(marker)], dtype=object))
+    assert live.exists()
+    assert cross_validate_script.main([*cv_arguments(data, out, together / "cache"), "--pool"]) == 1
+    assert f"{held_out} cannot be read" in one_line(capsys)
+    assert not marker.exists()
+
+
+def test_a_second_run_of_a_fold_in_progress_is_refused_in_one_line(
+    run: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, together, _ = run
+    out = tmp_path / "cv"
+    with files.one_run(out, [".fold1.lock"], "the first run"):  # as a run of fold 1 holds it
+        assert cross_validate_script.main([*cv_arguments(data, out, together / "cache"), "--fold", "1"]) == 1
+        assert f"fold 1 in {out} is in use by another run (it holds {out / '.fold1.lock'})" in one_line(capsys)
+        assert sorted(p.name for p in out.iterdir()) == [".fold1.lock"]
+
+
+def test_a_full_disk_while_pooling_keeps_the_previous_out_of_fold_file(
+    run: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, together, _ = run
+    out = copy_run(run, tmp_path)
+    before = (out / "oof.npz").read_bytes()
+
+    def opened(path: str | os.PathLike[str], mode: str = "r", *args: object, **kwargs: object) -> object:
+        if mode == "wb" and Path(path).name.startswith(".oof.npz."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
+        return open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(files, "open", opened, raising=False)
+    assert cross_validate_script.main([*cv_arguments(data, out, together / "cache"), "--pool"]) == 1
+    assert one_line(capsys) == f"cross_validate.py: {out / 'oof.npz'}: No space left on device\n"
+    assert (out / "oof.npz").read_bytes() == before
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
 # --- leave-one-source-out ------------------------------------------------------------------------------------------
