@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from ecg12.feature_names import NUM_DEMOGRAPHICS, NUM_MEASUREMENTS
+
 TARGET_FREQUENCY = 500  # Hz: every recording is resampled to it
 WINDOW_SAMPLES = 5000  # 10 s at 500 Hz: the network's input length
 
@@ -56,8 +58,6 @@ class ModelConfig:
     @property
     def num_record_features(self) -> int:
         """How many leading entries of the record feature vector the head takes."""
-        from ecg12.features import NUM_DEMOGRAPHICS, NUM_MEASUREMENTS  # here: scipy is slow to import for --help
-
         return NUM_DEMOGRAPHICS + (NUM_MEASUREMENTS if self.ecg_measurements else 0)
 
     def to_dict(self) -> dict[str, object]:

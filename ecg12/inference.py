@@ -25,10 +25,12 @@ import torch
 from ecg12 import __version__
 from ecg12.classes import ScoredClasses, scored_classes
 from ecg12.devices import resolve_device
-from ecg12.features import MEASURED_SAMPLES, NUM_RECORD_FEATURES, record_features
+from ecg12.feature_names import NUM_RECORD_FEATURES
+from ecg12.features import MEASURED_SAMPLES, record_features
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.headers import Header
-from ecg12.model import NUM_LEADS, ECGNetwork, FoldEnsemble, ModelConfig, build_network, fold_batch_norms
+from ecg12.model import FoldEnsemble, ModelConfig, build_network, fold_batch_norms
+from ecg12.network import NUM_LEADS, ECGNetwork
 from ecg12.preprocess import WINDOW_SAMPLES, PreparedSignal, extract_windows, window_starts
 from ecg12.recordings import CountsReader, counts_in_memory, millivolts_reader
 from ecg12.thresholds import DecisionRule, patch_fractions

@@ -59,7 +59,8 @@ from ecg12.distributed import (
 from ecg12.inference import predict_scores, save_model_folder
 from ecg12.loss import HardExampleBCELoss, SoftChallengeMetric, TrainingLoss, class_weights
 from ecg12.metrics import ChallengeScores, score
-from ecg12.model import ECGNetwork, build_network
+from ecg12.model import build_network
+from ecg12.network import ECGNetwork
 from ecg12.plots import plot_training_curves
 from ecg12.split import unlabelled_classes
 from ecg12.thresholds import DecisionRule, choose_decision_rule

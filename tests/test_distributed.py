@@ -25,7 +25,7 @@ from trained_model import REPOSITORY, learnable_data, subprocess_env, train_argu
 
 from ecg12.config import TrainConfig
 from ecg12.distributed import Rank, ShardedBatches, shard
-from ecg12.features import NUM_RECORD_FEATURES
+from ecg12.feature_names import NUM_RECORD_FEATURES
 from ecg12.inference import load_classifier
 from ecg12.training import training_step
 

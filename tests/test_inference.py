@@ -13,7 +13,7 @@ import torch
 
 from ecg12.classes import scored_classes
 from ecg12.config import MODEL_SIZES, ModelConfig
-from ecg12.features import NUM_RECORD_FEATURES
+from ecg12.feature_names import NUM_RECORD_FEATURES
 from ecg12.inference import (
     MODEL_FILE,
     MODEL_FORMAT,

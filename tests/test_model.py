@@ -12,16 +12,9 @@ from networks import with_batch_norm_statistics
 from torch import nn
 
 from ecg12.config import MODEL_SIZES, ModelConfig
-from ecg12.features import NUM_RECORD_FEATURES
-from ecg12.model import (
-    FEATURE_CLIP,
-    FoldEnsemble,
-    MultiScaleSENet,
-    ResidualSEBlock,
-    SqueezeExcitation,
-    fold_batch_norms,
-    remove_baseline,
-)
+from ecg12.feature_names import NUM_RECORD_FEATURES
+from ecg12.model import FoldEnsemble, MultiScaleSENet, ResidualSEBlock, SqueezeExcitation, fold_batch_norms
+from ecg12.network import FEATURE_CLIP, remove_baseline
 
 
 @pytest.fixture
