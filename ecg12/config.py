@@ -39,7 +39,7 @@ class ModelConfig:
     ecg_measurements: bool = True  # rhythm and morphology measurements beside age and sex (ecg12.features)
     record_path: bool = True  # a linear path from the record features straight to the logits (not the paper's)
     # At inference, average the network's probabilities with those of a logistic regression on the record features
-    # fitted apart (ECGNetwork.fit_measurement_model; not the paper's). Off here, so that a network is what it is
+    # fitted apart (ecg12.measurement_model; not the paper's). Off here, so that a network is what it is
     # until a training fits the regression (TrainConfig.measurement_model), and for models saved before it existed.
     measurement_model: bool = False
     # Subtract each lead's 1 s moving average from a window before the network: baseline wander removed, a light

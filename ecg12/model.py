@@ -14,7 +14,7 @@ deviations).
       concat(branch features, age/sex (+ ECG measurements)) -> FC -> ReLU -> dropout -> FC -> logits
       (+ a linear path from the record features to the logits, ``record_path``)
     at inference, with ``measurement_model``: a weighted mean of its probabilities and a logistic regression's on
-    the record features, fitted apart (``ECGNetwork.fit_measurement_model``)
+    the record features, fitted apart (ecg12.measurement_model)
 
 The head is :class:`~ecg12.network.ECGNetwork`'s, shared with the Table 1 comparators (ecg12.comparators).
 :func:`build_network` builds the network of any architecture (:data:`NETWORKS`), and ``FoldEnsemble`` puts several
@@ -158,11 +158,13 @@ def build_network(config: ModelConfig) -> ECGNetwork:
 class FoldEnsemble(nn.Module):
     """Networks of one architecture (trained on different folds) as one: the logit of their mean probability.
 
+    A member is an :class:`~ecg12.network.ECGNetwork` or one with its measurement model
+    (:class:`~ecg12.measurement_model.MeasuredNetwork`): anything with a ``config`` that gives logits.
     Averaging probabilities rather than logits keeps one over-confident member from outvoting the
     others, and returning a logit keeps the interface of a single network.
     """
 
-    def __init__(self, members: Sequence[ECGNetwork]) -> None:
+    def __init__(self, members: Sequence[nn.Module]) -> None:
         super().__init__()
         if not members:
             raise ValueError("an ensemble needs at least one member")

@@ -26,6 +26,7 @@ from ecg12.inference import (
     predict_scores,
     save_model_folder,
 )
+from ecg12.measurement_model import SAVED_TENSORS, MeasuredNetwork, MeasurementModel
 from ecg12.model import FoldEnsemble, MultiScaleSENet
 from ecg12.preprocess import WINDOW_SAMPLES, window_starts
 from ecg12.thresholds import DecisionRule
@@ -153,14 +154,19 @@ def test_a_measurement_model_is_saved_loaded_and_averaged_in(tmp_path: Path) -> 
     rng = np.random.default_rng(3)
     features = rng.uniform(0.0, 1.0, (60, NUM_RECORD_FEATURES)).astype(np.float32)
     network.standardize_record_features(features)
-    network.fit_measurement_model(features, rng.random((60, 24)) < 0.3)
-    network.eval()
-    save_model_folder(tmp_path / "model", network, DecisionRule(), WINDOW_SAMPLES, {})
-    assert torch.load(tmp_path / "model" / MODEL_FILE, weights_only=True)["model_config"]["measurement_model"]
+    measurement = MeasurementModel.fit(features, rng.random((60, 24)) < 0.3, network.config.num_record_features)
+    measured = MeasuredNetwork(network, measurement, 0.25).eval()
+    save_model_folder(tmp_path / "model", measured, DecisionRule(), WINDOW_SAMPLES, {})
+    saved = torch.load(tmp_path / "model" / MODEL_FILE, weights_only=True)
+    assert saved["format"] == 4 and saved["model_config"]["measurement_model"]
+    # Format 4's layout: the measurement model's tensors beside the network's, under their own names.
+    assert set(saved["state_dicts"][0]) == set(network.state_dict()) | set(SAVED_TENSORS)
     classifier = load_classifier(tmp_path / "model")
-    torch.testing.assert_close(classifier.model.measurement_weight, network.measurement_weight, rtol=0, atol=0)
+    assert isinstance(classifier.model, MeasuredNetwork) and float(classifier.model.share) == 0.25
+    torch.testing.assert_close(classifier.model.measurement.weight, measurement.weight, rtol=0, atol=0)
     records = [recording(samples, seed) for seed, samples in enumerate([5000, 16500])]
-    expected = predict_probabilities(network, records, CPU)
+    expected = predict_probabilities(measured, records, CPU)
+    assert not np.allclose(expected, predict_probabilities(network, records, CPU), atol=1e-3)  # it is averaged in
     np.testing.assert_allclose(classifier.probabilities(records), expected, rtol=0, atol=1e-6)
     assert classifier.compile()  # the compiled network averages it in too
     np.testing.assert_allclose(classifier.probabilities(records), expected, rtol=0, atol=1e-6)

@@ -157,7 +157,7 @@ def test_the_saliency_is_the_models(classifier, tmp_path):
     analysis = analyse_recording(classifier, REAL / "A0101.hea")
     changed = dataclasses.replace(classifier, model=copy.deepcopy(classifier.model))
     with torch.no_grad():
-        changed.model.head[-1].weight.mul_(-1.0)
+        changed.model.network.head[-1].weight.mul_(-1.0)  # the network beside its measurement model
     changed_analysis = analyse_recording(changed, REAL / "A0101.hea")
     first = analysis.evidence[0]
     same_class = next(item for item in changed_analysis.evidence if item.class_index == first.class_index)
@@ -173,7 +173,7 @@ def test_a_fold_ensemble_is_explained_by_its_own_output(classifier):
     np.testing.assert_allclose(doubled.evidence[0].saliency, alone.evidence[0].saliency, rtol=1e-3, atol=1e-9)
     other = copy.deepcopy(member)
     with torch.no_grad():
-        other.head[-1].weight.mul_(-1.0)
+        other.network.head[-1].weight.mul_(-1.0)
     mixed = dataclasses.replace(classifier, model=FoldEnsemble([member, other]).eval())
     index = alone.evidence[0].class_index
     explained = analyse_recording(every_class(mixed, 0.0), REAL / "A0101.hea", max_explained=24).evidence

@@ -37,8 +37,9 @@ from ecg12.config import TrainConfig
 from ecg12.data import load_or_build_cache
 from ecg12.inference import load_classifier, predict_scores
 from ecg12.loss import HardExampleBCELoss, class_weights
+from ecg12.measurement_model import SAVED_TENSORS, SHARES, MeasurementModel
 from ecg12.metrics import score
-from ecg12.model import FoldEnsemble, build_network
+from ecg12.model import FoldEnsemble
 from ecg12.thresholds import DecisionRule
 
 
@@ -188,20 +189,21 @@ def test_classes_without_positive_examples_get_finite_weights_and_thresholds(sha
     assert math.isfinite(result.loss) and math.isfinite(result.scores.challenge_metric)
 
 
-def test_validation_chooses_the_measurement_share_of_the_lowest_loss_and_sets_it(shared: TrainedModel) -> None:
+def test_validation_chooses_the_measurement_share_of_the_lowest_loss(shared: TrainedModel) -> None:
     classes = scored_classes()
     cache = load_or_build_cache(shared.data, shared.cache)
     labels, records = classes.encode(cache.codes), np.arange(len(cache))
     model = load_classifier(shared.model).model
+    saved_share = float(model.share)
     config = TrainConfig(model_size="tiny", device="cpu", decision_rule="max-fraction")
     criterion = HardExampleBCELoss(class_weights(labels.sum(axis=0)))
     result = training.validate(model, cache, records, labels, criterion, config, torch.device("cpu"))
-    assert result.measurement_share in training.MEASUREMENT_SHARES
-    assert float(model.measurement_share) == result.measurement_share
+    assert result.measurement_share in SHARES
+    assert float(model.share) == saved_share  # the model validated is left as it was
     losses = {}
-    for share in training.MEASUREMENT_SHARES:  # each share through the network's own forward pass
-        model.measurement_share.fill_(share)
-        scores = predict_scores(model, ((cache.signal(i), cache.features[i]) for i in records), torch.device("cpu"))
+    for share in SHARES:  # each share through the classifier's own forward pass
+        at_share = model.with_share(share)
+        scores = predict_scores(at_share, ((cache.signal(i), cache.features[i]) for i in records), torch.device("cpu"))
         logits = torch.logit(torch.from_numpy(scores.probabilities), eps=1e-7)
         losses[share] = float(criterion.per_sample(logits, torch.from_numpy(labels)).mean())
         if share == result.measurement_share:
@@ -221,12 +223,11 @@ def test_the_default_recipe_fits_its_measurement_model_to_the_training_recording
     }
     records = np.array([i for i, name in enumerate(cache.names) if name in training])
     assert 0 < len(records) < len(cache)  # the validation recordings are left out
-    refitted = build_network(classifier.model.config)
-    refitted.standardize_record_features(cache.features[records])
-    refitted.fit_measurement_model(cache.features[records], scored_classes().encode(cache.codes)[records])
-    assert torch.equal(refitted.measurement_weight, classifier.model.measurement_weight)
-    assert torch.equal(refitted.measurement_bias, classifier.model.measurement_bias)
-    assert classifier.model.measurement_weight.abs().max() > 0.1
+    labels = scored_classes().encode(cache.codes)[records]
+    refitted = MeasurementModel.fit(cache.features[records], labels, classifier.model.config.num_record_features)
+    saved = classifier.model.measurement
+    assert torch.equal(refitted.weight, saved.weight) and torch.equal(refitted.bias, saved.bias)
+    assert saved.weight.abs().max() > 0.1
 
 
 @pytest.mark.parametrize("architecture", ["msse", "resnext", "resnest"])
@@ -299,6 +300,20 @@ def test_resuming_a_finished_run_restores_its_history_and_removes_temporaries(
     assert train_model.main([*train_arguments(shared.data, model, shared.cache), "--resume"]) == 0
     assert_same_history(read_rows(model / checkpoints.HISTORY_FILE), read_rows(shared.model / checkpoints.HISTORY_FILE))
     assert temporaries(model) == []
+    assert (model / "model.pt").read_bytes() == before
+
+
+def test_a_checkpoint_with_the_measurement_model_in_the_networks_state_resumes(
+    shared: TrainedModel, tmp_path: Path
+) -> None:
+    # As ecg12 wrote checkpoints while the measurement model's tensors were the network's own buffers.
+    model = copy_model(shared, tmp_path)
+    checkpoint = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    saved = torch.load(model / "model.pt", map_location="cpu", weights_only=True)["state_dicts"][0]
+    checkpoint["model"].update({name: saved[name] for name in SAVED_TENSORS})
+    torch.save(checkpoint, model / checkpoints.CHECKPOINT_FILE)
+    before = (model / "model.pt").read_bytes()
+    assert train_model.main([*train_arguments(shared.data, model, shared.cache), "--resume"]) == 0
     assert (model / "model.pt").read_bytes() == before
 
 
