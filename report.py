@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     from ecg12.files import printable
     from ecg12.headers import RecordError
     from ecg12.inference import ModelFolderError, load_classifier
-    from ecg12.report import header_path_of, write_report
+    from ecg12.recording_analysis import header_path_of
+    from ecg12.report import write_recording_report
 
     header = header_path_of(recording)
     output = Path(arguments.output) if "output" in arguments else Path(f"{header.stem}.pdf")
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"report.py: {printable(str(error))}", file=sys.stderr)
         return 2
     try:
-        analysis = write_report(classifier, header, output, arguments.dpi)
+        analysis = write_recording_report(classifier, header, output, arguments.dpi)
     except (RecordError, ValueError) as error:
         print(f"report.py: {printable(str(error))}", file=sys.stderr)
         return 1

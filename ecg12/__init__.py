@@ -28,7 +28,8 @@ Modules, one concern each:
     inference     loading a model folder and classifying recordings
     classify      classifying a folder: one output per recording, errors and warnings reported (driver.py)
     saliency      where in a window a class's output came from: Grad-CAM over leads and time
-    report        one recording's report: the ECG on grid paper, the diagnoses by name, where they came from (report.py)
+    recording_analysis  one recording classified and explained: each window's vote, thresholds, saliency (no drawing)
+    report        one recording's report drawn: the ECG on grid paper, the diagnoses by name, where they came from
     split         multilabel-stratified validation split and k folds
     plots         training curves and per-class score plots
     crossval      k-fold cross-validation and its report

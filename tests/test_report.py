@@ -23,16 +23,9 @@ from ecg12.headers import read_header
 from ecg12.inference import load_classifier, prepare_recording
 from ecg12.model import FoldEnsemble
 from ecg12.preprocess import STANDARD_LEADS, window_starts
+from ecg12.recording_analysis import analyse_recording, decision_thresholds, header_path_of
 from ecg12.recordings import open_counts, signal_file
-from ecg12.report import (
-    analyse_recording,
-    decision_thresholds,
-    header_path_of,
-    page_count,
-    report_pages,
-    save_pages,
-    write_report,
-)
+from ecg12.report import page_count, report_pages, save_pages, write_recording_report
 from ecg12.thresholds import DecisionRule, patch_fractions
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -86,7 +79,7 @@ def synthetic(folder: Path, name: str, frequency: float, seconds: float, seed: i
 def test_png_report_of_a_real_recording_has_every_page_one_under_the_other(classifier, tmp_path):
     dpi = 50.8  # 2 pixels per mm: page sizes in whole pixels
     output = tmp_path / "A0101.png"
-    analysis = write_report(classifier, REAL / "A0101.hea", output, dpi=dpi)
+    analysis = write_recording_report(classifier, REAL / "A0101.hea", output, dpi=dpi)
     image = imread(output)
     width, height = (round(size / 25.4 * dpi) for size in A4_LANDSCAPE_MM)
     pages = page_count(analysis)
@@ -104,7 +97,7 @@ def test_png_report_of_a_real_recording_has_every_page_one_under_the_other(class
 )
 def test_pdf_report_has_the_ecg_page_and_the_evidence_pages(classifier, tmp_path, threshold, expected_pages):
     output = tmp_path / "report.pdf"
-    analysis = write_report(every_class(classifier, threshold), REAL / "E07544.hea", output)
+    analysis = write_recording_report(every_class(classifier, threshold), REAL / "E07544.hea", output)
     assert len(analysis.evidence) == (6 if threshold == 0.0 else 1)
     assert output.read_bytes().startswith(b"%PDF") and pdf_pages(output) == expected_pages
     assert page_count(analysis) == expected_pages
@@ -113,7 +106,7 @@ def test_pdf_report_has_the_ecg_page_and_the_evidence_pages(classifier, tmp_path
 
 def test_an_unknown_output_format_is_refused_before_the_work(classifier, tmp_path):
     with pytest.raises(ValueError, match=r"\.png or \.pdf"):
-        write_report(classifier, REAL / "A0101.hea", tmp_path / "report.svg")
+        write_recording_report(classifier, REAL / "A0101.hea", tmp_path / "report.svg")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -195,7 +188,7 @@ def test_recordings_the_driver_accepts_are_reported(classifier, tmp_path):
     }
     for case, path in cases.items():
         output = tmp_path / f"{case}.png"
-        analysis = write_report(classifier, path, output, dpi=20)
+        analysis = write_recording_report(classifier, path, output, dpi=20)
         assert output.stat().st_size > 0 and imread(output).shape[0] == page_count(analysis) * 165, case
     short = analyse_recording(classifier, cases["short-1000-Hz"])
     assert short.num_samples == 2000 and len(short.window_starts) == 1
@@ -208,7 +201,7 @@ def test_text_from_the_file_is_drawn_as_it_is(classifier, tmp_path):
     # Dollar signs around text start matplotlib's mathematics, where \q is an error; the code is not a scored one.
     path = synthetic(tmp_path, "cost$1$", 500, 10.0, codes=(r"$\q$", "164889003"))
     output = tmp_path / "report.png"
-    analysis = write_report(classifier, path, output, dpi=20)
+    analysis = write_recording_report(classifier, path, output, dpi=20)
     assert analysis.header.record_name == "cost$1$" and imread(output).shape[0] == page_count(analysis) * 165
 
 
