@@ -21,7 +21,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecg12.cli import HelpFormatter, add_threads_argument, add_training_arguments, apply_threads, training_config
+from ecg12.cli import (
+    INTERRUPTED,
+    HelpFormatter,
+    add_threads_argument,
+    add_training_arguments,
+    apply_threads,
+    training_config,
+)
 from ecg12.logs import configure_logging
 
 
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("cross_validate.py: interrupted; run it again with --overwrite to start over", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     columns = ["challenge_metric", "auroc", "auprc", "f_measure", "f_beta", "g_beta"]
     width = max(map(len, rows))
     print(" " * width + "".join(f"{c:>17s}" for c in columns))

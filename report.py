@@ -18,11 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ecg12.cli import HelpFormatter, add_threads_argument, apply_threads
+from ecg12.cli import INTERRUPTED, HelpFormatter, add_threads_argument, apply_threads
 from ecg12.config import DEVICE_CHOICES
 from ecg12.logs import configure_logging
-
-INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:
