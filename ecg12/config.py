@@ -170,12 +170,12 @@ class TrainConfig:
     ecg_measurements: bool = True  # the 19 ECG measurements beside age and sex (ecg12.features); paper: False
     record_path: bool = True  # a linear path from the record features to the logits; paper: False
     # A logistic regression on the record features averaged with the network at inference; paper: False. On the
-    # sample recordings (tiny network, 3 seeds): random 5-fold 0.342 -> 0.344, leaving one source out 0.149 -> 0.171,
-    # every seed higher (docs/performance.md, "Quality on databases not trained on").
+    # sample recordings it raised leaving one source out on every seed and kept random 5-fold level
+    # (docs/performance.md, "Quality on databases not trained on").
     measurement_model: bool = True
     # The light filter before the network (ModelConfig.baseline_filter); paper: False. On the sample recordings it
-    # raised leaving one source out on every seed (0.171 -> 0.181) but not random 5-fold (0.344 -> 0.342), so it is
-    # an option (docs/performance.md, "Quality on databases not trained on").
+    # raised leaving one source out on every seed but not random 5-fold, so it is an option (docs/performance.md,
+    # "Quality on databases not trained on").
     baseline_filter: bool = False
     epochs: int = 40
     batch_size: int = 32
@@ -194,8 +194,8 @@ class TrainConfig:
     # labelled with different sets of diagnoses.
     mask_unlabelled_classes: bool = False
     # Weight of (1 - the batch's soft Challenge metric) beside the weighted BCE (ecg12.loss.TrainingLoss); 0: off.
-    # 0.5 raised the pooled out-of-fold metric on the sample recordings for every seed (tiny network, 5-fold: 0.319,
-    # 0.312, 0.303 -> 0.340, 0.356, 0.330; leaving one source out: mean 0.137 -> 0.149; docs/performance.md).
+    # 0.5 raised the pooled out-of-fold metric on the sample recordings, with random folds for every seed and
+    # leaving one source out on average (docs/performance.md, "Quality on databases not trained on").
     metric_loss: float = 0.5
     # Class weights are 1/ln(max(N_c, floor)): classes with fewer than 30 training positives are weighted alike.
     # Every scored class of the full 2020 data has at least 188, so this only acts on small sets (docs/model.md).
