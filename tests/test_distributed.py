@@ -70,6 +70,7 @@ def one_step(rank: int, world: int, port: int, folder: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_one_step_of_two_processes_equals_one_step_of_one(tmp_path: Path) -> None:
     one_step(0, 1, free_port(), str(tmp_path))
     multiprocessing.spawn(one_step, args=(2, free_port(), str(tmp_path)), nprocs=2)
@@ -94,6 +95,7 @@ def torchrun(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_torchrun_trains_one_model_folder_and_resumes(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     data = learnable_data(tmp_path_factory)
     model = tmp_path / "model"

@@ -16,6 +16,7 @@ from ecg12.inference import load_classifier
 from ecg12.model import FoldEnsemble
 
 
+@pytest.mark.slow
 def test_fold_ensemble_validates_every_record_once_and_resumes_what_is_missing(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
@@ -51,6 +52,7 @@ def test_fold_ensemble_validates_every_record_once_and_resumes_what_is_missing(
         assert_same_state(state, expected)
 
 
+@pytest.mark.slow
 def test_members_trained_apart_assemble_into_the_same_ensemble(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -148,6 +148,7 @@ def test_model_folder_round_trip(network: MultiScaleSENet, model_folder: Path) -
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+@pytest.mark.slow
 def test_a_measurement_model_is_saved_loaded_and_averaged_in(tmp_path: Path) -> None:
     torch.manual_seed(3)
     network = MultiScaleSENet(dataclasses.replace(SMALLEST, measurement_model=True))
@@ -191,6 +192,7 @@ SMALLEST = ModelConfig(stem_channels=4, branch_kernels=(3,), stage_channels=(8,)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+@pytest.mark.slow
 def test_a_compiled_network_gives_the_eager_networks_probabilities(tmp_path: Path) -> None:
     torch.manual_seed(2)
     network = MultiScaleSENet(SMALLEST).eval()

@@ -76,6 +76,7 @@ def synthetic(folder: Path, name: str, frequency: float, seconds: float, seed: i
 # Images and pages
 
 
+@pytest.mark.slow
 def test_png_report_of_a_real_recording_has_every_page_one_under_the_other(classifier, tmp_path):
     dpi = 50.8  # 2 pixels per mm: page sizes in whole pixels
     output = tmp_path / "A0101.png"
@@ -95,6 +96,7 @@ def test_png_report_of_a_real_recording_has_every_page_one_under_the_other(class
     [(0.0, 1 + 3), (1.01, 1 + 1)],  # every class predicted: 6 explained, 2 a page; none: the most probable one
     ids=["all-predicted", "none-predicted"],
 )
+@pytest.mark.slow
 def test_pdf_report_has_the_ecg_page_and_the_evidence_pages(classifier, tmp_path, threshold, expected_pages):
     output = tmp_path / "report.pdf"
     analysis = write_recording_report(every_class(classifier, threshold), REAL / "E07544.hea", output)
@@ -178,6 +180,7 @@ def test_a_fold_ensemble_is_explained_by_its_own_output(classifier):
 # Every recording the driver accepts
 
 
+@pytest.mark.slow
 def test_recordings_the_driver_accepts_are_reported(classifier, tmp_path):
     cases = {
         "long-257-Hz-reordered": synthetic(
@@ -240,6 +243,7 @@ def longest_vertical_runs(dark: np.ndarray) -> np.ndarray:
     return longest
 
 
+@pytest.mark.slow
 def test_the_grid_has_a_line_every_mm_and_a_bolder_one_every_5_mm(classifier, tmp_path):
     flat = write_record(tmp_path, "flat", np.zeros((12, 5000)), 500)
     image = render_page_one(classifier, flat, tmp_path / "page.png")
@@ -264,6 +268,7 @@ def assert_evenly_spaced(centres: np.ndarray, step: float) -> None:
     assert np.median(gaps) == pytest.approx(step, abs=1.0) and (steps == 1).mean() > 0.9
 
 
+@pytest.mark.slow
 def test_a_millivolt_is_10_mm_and_a_second_is_25_mm_on_page_one(classifier, tmp_path):
     # 2 mV pulses, 0.1 s long, every second from 0.5 s in every lead: each rising edge is a 20 mm vertical line in
     # every row, 25 mm from the next; the calibration pulse of every row is a 10 mm one.
@@ -290,6 +295,7 @@ def test_a_millivolt_is_10_mm_and_a_second_is_25_mm_on_page_one(classifier, tmp_
 # report.py
 
 
+@pytest.mark.slow
 def test_command_writes_the_report(shared, tmp_path, capsys):
     output = tmp_path / "out" / "A0051.png"
     assert report.main([str(shared.model), str(REAL / "A0051"), str(output), "--dpi", "20"]) == 0
@@ -297,6 +303,7 @@ def test_command_writes_the_report(shared, tmp_path, capsys):
     assert str(output) in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_command_default_output_is_a_pdf_named_after_the_recording(shared, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert report.main([str(shared.model), str(REAL / "A0051.mat")]) == 0
@@ -332,6 +339,7 @@ def test_an_unreadable_recording_is_one_line_naming_the_file(shared, tmp_path, c
         assert not output.exists()
 
 
+@pytest.mark.slow
 def test_an_unreadable_recording_has_no_traceback_from_the_script(shared, tmp_path):
     path, _ = unreadable_cases(tmp_path)["truncated"]
     result = subprocess.run(

@@ -26,6 +26,7 @@ def write_broken(folder: Path, name: str, kind: str) -> None:
         header.write_bytes(b"\x00\xff not a header\n")
 
 
+@pytest.mark.slow
 def test_unreadable_recordings_are_skipped_counted_and_listed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

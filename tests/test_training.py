@@ -137,6 +137,7 @@ def test_the_default_recipe_fits_its_measurement_model_to_the_training_recording
 
 
 @pytest.mark.parametrize("architecture", ["msse", "resnext", "resnest"])
+@pytest.mark.slow
 def test_the_paper_recipe_trains_each_architecture_into_a_model_that_decides_patch_by_patch(
     architecture: str, shared: TrainedModel, tmp_path: Path
 ) -> None:
@@ -223,6 +224,7 @@ def test_a_checkpoint_with_the_measurement_model_in_the_networks_state_resumes(
     assert (model / "model.pt").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(shared: TrainedModel, tmp_path: Path) -> None:
     """kill -9 the real train_model.py during epoch 2, then --resume: the same model as the uninterrupted run."""
     model = tmp_path / "model"
@@ -390,6 +392,7 @@ def test_a_full_disk_in_the_model_folder_is_one_line_and_leaves_no_partial_file(
     assert not (model / "model.pt").exists() and temporaries(model) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_training_with_the_command_that_resumes_it(shared: TrainedModel, tmp_path: Path) -> None:
     model = tmp_path / "model"
     # Far too long to end by itself before the signal, even on a loaded machine: no early stop either.
