@@ -119,7 +119,7 @@ class MeasuredNetwork(nn.Module):
             raise ValueError("this network has no measurement model (ModelConfig.measurement_model)")
         self.network = network
         self.measurement = measurement
-        self.register_buffer("share", torch.tensor(float(share), device=measurement.weight.device))
+        self.register_buffer("share", torch.full((), float(share), device=measurement.weight.device))
         self.config = network.config
 
     def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
