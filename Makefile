@@ -28,11 +28,12 @@ IMAGE ?= ecg12
 BASE_IMAGE ?=
 DOCKER ?= docker
 
-.PHONY: help venv venv-dev demo test lint format gpu-check docker-build clean distclean
+.PHONY: help venv venv-dev demo test test-fast lint format gpu-check docker-build clean distclean
 
 help:
 	@echo "make demo          train a tiny model on $(DEMO_DATA)/train, classify $(DEMO_DATA)/test, score: $(DEMO_DIR)/"
 	@echo "make test          ruff check, ruff format --check, hadolint, pytest"
+	@echo "make test-fast     pytest without the slow tests (under a minute on 2 cores: the edit-test loop)"
 	@echo "make lint          ruff check, ruff format --check, hadolint"
 	@echo "make format        ruff format and ruff check --fix"
 	@echo "make gpu-check     train, resume, cross-validate, classify and score on a CUDA GPU, with numbers (bench/gpu_check.py)"
@@ -74,6 +75,9 @@ lint: $(DEV_STAMP)
 
 test: lint
 	"$(VENV)/bin/pytest"
+
+test-fast: $(DEV_STAMP)
+	"$(VENV)/bin/pytest" -m "not slow"
 
 format: $(DEV_STAMP)
 	"$(VENV)/bin/ruff" format .

@@ -22,6 +22,7 @@ import argparse
 import sys
 
 from ecg12.cli import (
+    INTERRUPTED,
     HelpFormatter,
     add_threads_argument,
     add_training_arguments,
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             command = rerun_command(__file__, argv, "--resume")
             advice = f"the finished folds are kept in {arguments.output}; continue with: {command}"
         print(f"cross_validate.py: interrupted; {advice}", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     columns = ["challenge_metric", "auroc", "auprc", "f_measure", "f_beta", "g_beta"]
     width = max(map(len, rows))
     print(" " * width + "".join(f"{c:>17s}" for c in columns))

@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from ecg12.cli import HelpFormatter
+from ecg12.cli import INTERRUPTED, HelpFormatter, add_threads_argument, apply_threads
 from ecg12.config import DEVICE_CHOICES
 from ecg12.logs import configure_logging
 
@@ -50,15 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         help="compile the network (torch.compile: 30-40 s, 3-12 s with torch's cache warm; then about 1.4 times "
         "the recordings per second on a CPU); auto: on a CPU for folders of 20,000 recordings or more, where it pays",
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="CPU threads for the network; 0: one per core less one, the core that reads and prepares the next "
-        "recordings meanwhile (at least 1)",
-    )
+    # While the network classifies a chunk, the main thread prepares the next one (ecg12.classify): a core of its
+    # own keeps torch's threads from waiting for each other at every operation (docs/performance.md).
+    add_threads_argument(parser, spare_core_for="reads and prepares the next recordings meanwhile")
     arguments = parser.parse_args(argv)
-    network_threads(arguments.threads)
+    apply_threads(arguments)
     # Only now: torch takes seconds to import, and --help or a usage error need not wait for it.
     from ecg12.classify import FolderInterrupted, classify_folder
     from ecg12.devices import DeviceError
@@ -87,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{interrupted.output_folder}; run again to classify them all (the written ones come out the same)",
             file=sys.stderr,
         )
-        return 130
+        return INTERRUPTED
     except KeyboardInterrupt:
         print("interrupted before any recording was classified", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except (ModelFolderError, DeviceError, DataFolderError, FileNotFoundError, RuntimeError) as error:
         print(f"driver.py: {error}", file=sys.stderr)
         return 2
@@ -106,24 +102,11 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"interrupted while drawing reports; the outputs in {arguments.outputs} are complete", file=sys.stderr
             )
-            return 130
+            return INTERRUPTED
         print(f"reports: {len(recordings) - len(failures)} of {len(recordings)} drawn into {arguments.plots}")
         for name, problem in failures:
             print(f"{name}: no report: {problem}", file=sys.stderr)
     return 1 if result.failed else 0
-
-
-def network_threads(threads: int) -> None:
-    """Give torch ``threads`` threads, or for 0 one per core less the one that reads and prepares recordings.
-
-    While the network classifies a chunk, this process's main thread prepares the next one (ecg12.classify): the
-    cores less one leave it a core of its own. On 2 cores, 1 and 2 torch threads measured the same, idle or with
-    one core busy; without the overlap, 2 threads fell from 210 to 89 recordings/s with one core busy, torch's
-    threads waiting for each other at every operation (docs/performance.md).
-    """
-    import torch  # here, not at the top: --help and usage errors must not wait for torch
-
-    torch.set_num_threads(threads if threads > 0 else max(torch.get_num_threads() - 1, 1))
 
 
 def keep_freed_memory_for_reuse() -> None:

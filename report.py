@@ -18,11 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ecg12.cli import HelpFormatter, add_threads_argument, apply_threads
+from ecg12.cli import INTERRUPTED, HelpFormatter, add_threads_argument, apply_threads
 from ecg12.config import DEVICE_CHOICES
 from ecg12.logs import configure_logging
-
-INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     from ecg12.files import printable
     from ecg12.headers import RecordError
     from ecg12.inference import ModelFolderError, load_classifier
-    from ecg12.report import header_path_of, write_report
+    from ecg12.recording_analysis import header_path_of
+    from ecg12.report import write_recording_report
 
     header = header_path_of(recording)
     output = Path(arguments.output) if "output" in arguments else Path(f"{header.stem}.pdf")
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"report.py: {printable(str(error))}", file=sys.stderr)
         return 2
     try:
-        analysis = write_report(classifier, header, output, arguments.dpi)
+        analysis = write_recording_report(classifier, header, output, arguments.dpi)
     except (RecordError, ValueError) as error:
         print(f"report.py: {printable(str(error))}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ecg12.cli import (
+    INTERRUPTED,
     HelpFormatter,
     add_threads_argument,
     add_training_arguments,
@@ -16,8 +17,6 @@ from ecg12.cli import (
     training_config,
 )
 from ecg12.logs import configure_logging
-
-INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,7 +66,8 @@ import driver  # noqa: E402
 from ecg12 import classify  # noqa: E402
 from ecg12.classify import classify_folder  # noqa: E402
 from ecg12.config import MODEL_SIZES  # noqa: E402
-from ecg12.features import MEASURED_SAMPLES, NUM_RECORD_FEATURES, record_features  # noqa: E402
+from ecg12.feature_names import NUM_RECORD_FEATURES  # noqa: E402
+from ecg12.features import MEASURED_SAMPLES, record_features  # noqa: E402
 from ecg12.headers import read_header  # noqa: E402
 from ecg12.inference import (  # noqa: E402
     Classifier,

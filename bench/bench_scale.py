@@ -206,12 +206,11 @@ def train_steps(cache: object, batches: int) -> dict[str, float]:
 def validate_steps(cache: object) -> dict[str, float]:
     """Validation outputs of 20% of the recordings through the tiny network, network time apart; tuning time; the
     measurement model's fit to the other 80%."""
-    import dataclasses
-
     import torch
 
     from ecg12.config import MODEL_SIZES
     from ecg12.inference import predict_probabilities
+    from ecg12.measurement_model import MeasurementModel
     from ecg12.model import MultiScaleSENet
     from ecg12.split import train_validation_split
     from ecg12.thresholds import tune_class_thresholds
@@ -239,11 +238,9 @@ def validate_steps(cache: object) -> dict[str, float]:
     started = time.perf_counter()
     tune_class_thresholds(labels[records], probabilities, classes.weights, classes.normal_index)
     tuning_seconds = time.perf_counter() - started
-    measured = MultiScaleSENet(dataclasses.replace(MODEL_SIZES["tiny"], measurement_model=True))
     features = cache.features[~validation]  # type: ignore[attr-defined]
     started = time.perf_counter()
-    measured.standardize_record_features(features)
-    measured.fit_measurement_model(features, labels[~validation])
+    MeasurementModel.fit(features, labels[~validation], network.config.num_record_features)
     return {
         "validation_recordings": len(records),
         "validation_seconds": total,

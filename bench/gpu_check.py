@@ -46,7 +46,7 @@ from synthetic import make_learnable_dataset  # noqa: E402
 from ecg12.classes import ScoredClasses  # noqa: E402
 from ecg12.config import MODEL_SIZES, TrainConfig  # noqa: E402
 from ecg12.devices import autocast_dtype, resolve_device  # noqa: E402
-from ecg12.features import NUM_RECORD_FEATURES  # noqa: E402
+from ecg12.feature_names import NUM_RECORD_FEATURES  # noqa: E402
 from ecg12.inference import load_classifier  # noqa: E402
 from ecg12.outputs import load_outputs  # noqa: E402
 from ecg12.preprocess import WINDOW_SAMPLES  # noqa: E402

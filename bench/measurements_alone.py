@@ -4,16 +4,16 @@
     python bench/measurements_alone.py DATA OUT1 OUT2 ... [--cache-dir DIR]
 
 Each OUT is a cross_validate.py folder run on DATA. For each fold of each run, the measurement model (the logistic
-regression of ``ECGNetwork.fit_measurement_model`` on age, sex and the ECG measurements) is fitted on the recordings
-the fold's model trained on (its validation recordings included) and classifies the held-out ones. Prints, per run,
-the pooled out-of-fold Challenge metric and AUROC, with max/5, of the run's own outputs, of the measurement model
-alone, and of the two averaged half and half: what the signal adds to the measurements on those folds.
+regression of ``ecg12.measurement_model.MeasurementModel`` on age, sex and the ECG measurements) is fitted on the
+recordings the fold's model trained on (its validation recordings included) and classifies the held-out ones.
+Prints, per run, the pooled out-of-fold Challenge metric and AUROC, with max/5, of the run's own outputs, of the
+measurement model alone, and of the two averaged half and half: what the signal adds to the measurements on those
+folds.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -23,23 +23,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecg12.classes import scored_classes  # noqa: E402
-from ecg12.config import MODEL_SIZES  # noqa: E402
 from ecg12.data import default_cache_root, load_or_build_cache  # noqa: E402
+from ecg12.feature_names import NUM_RECORD_FEATURES  # noqa: E402
+from ecg12.measurement_model import MeasurementModel  # noqa: E402
 from ecg12.metrics import score  # noqa: E402
-from ecg12.model import build_network  # noqa: E402
 from ecg12.thresholds import DecisionRule  # noqa: E402
 
 
 def measurement_model_outputs(features: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """Out-of-fold (n, classes) probabilities of the measurement model, one fit per fold on the other folds."""
-    config = dataclasses.replace(MODEL_SIZES["tiny"], measurement_model=True)  # the backbone is not used
     probabilities = np.zeros(labels.shape)
     for fold in np.unique(folds):
         training = folds != fold
-        model = build_network(config)
-        model.standardize_record_features(features[training])
-        model.fit_measurement_model(features[training], labels[training])
-        probabilities[~training] = model.measurement_probabilities(features[~training])
+        model = MeasurementModel.fit(features[training], labels[training], NUM_RECORD_FEATURES)
+        probabilities[~training] = model.probabilities(features[~training])
     return probabilities
 
 

@@ -9,11 +9,14 @@ Modules, one concern each:
     metrics       the official 2020 metrics, vectorised, on arrays
     evaluation    scoring folders of labels and outputs (evaluate_model.py)
     preprocess    lead order, gaps, resampling (a long recording a segment at a time), windowing
-    model         the paper's network (msse) and the head every architecture shares
+    network       the head every architecture shares: record features standardised, the light filter
+    model         the paper's network (msse), the network of any architecture (build_network), fold ensembles
     comparators   the Table 1 comparators: one-dimensional ResNeXt and ResNeSt backbones
+    measurement_model  a logistic regression on the record features, averaged with the network at inference
     augment       training-time augmentation: noise, gains, baseline wander, mains interference
     devices       CPU or GPU: choosing one, mixed precision, reproducibility, the device's random state
     loss          class-weighted BCE with hard example mining
+    feature_names the record features' names and counts (no SciPy: the configuration sizes the head with them)
     features      record features: age, sex and rhythm/morphology measurements
     data          training cache (memory-mapped) and batches
     training      one network's training: the epoch loop, one optimiser step, validation, early stopping
@@ -25,7 +28,8 @@ Modules, one concern each:
     inference     loading a model folder and classifying recordings
     classify      classifying a folder: one output per recording, errors and warnings reported (driver.py)
     saliency      where in a window a class's output came from: Grad-CAM over leads and time
-    report        one recording's report: the ECG on grid paper, the diagnoses by name, where they came from (report.py)
+    recording_analysis  one recording classified and explained: each window's vote, thresholds, saliency (no drawing)
+    report        one recording's report drawn: the ECG on grid paper, the diagnoses by name, where they came from
     split         multilabel-stratified validation split and k folds
     plots         training curves and per-class score plots
     crossval      k-fold cross-validation and its report

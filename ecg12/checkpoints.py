@@ -34,6 +34,7 @@ from ecg12.data import SignalCache
 from ecg12.devices import device_random_state, restore_device_random_state
 from ecg12.files import atomic_write, atomic_write_text, printable, remove_temporaries
 from ecg12.inference import MODEL_FILE, plain, unreadable_reason
+from ecg12.measurement_model import network_state
 
 log = logging.getLogger(__name__)
 
@@ -370,7 +371,7 @@ def load_checkpoint(
             f"{before['validation']} validation recordings then, {recordings['training']} and "
             f"{recordings['validation']} now, or other names): resume with the same DATA, or start over"
         )
-    trainable.network.load_state_dict(checkpoint["model"])
+    trainable.network.load_state_dict(network_state(checkpoint["model"]))  # the measurement model is refitted
     trainable.optimizer.load_state_dict(checkpoint["optimizer"])
     trainable.scheduler.load_state_dict(checkpoint["scheduler"])
     # A scaler that was disabled (CPU, bfloat16) saved an empty state, which an enabled one rejects: a run

@@ -231,10 +231,10 @@ def classify_folder(
         except KeyboardInterrupt as interrupt:
             raise FolderInterrupted(run.result.done + run.result.failed, len(recordings), output_folder) from interrupt
         result = run.result
-        _write_report(errors_file, ERRORS_HEADER, result.errors)
+        _write_problems_csv(errors_file, ERRORS_HEADER, result.errors)
         result.errors_file = errors_file
         if result.warnings:
-            _write_report(warnings_file, WARNINGS_HEADER, result.warnings)
+            _write_problems_csv(warnings_file, WARNINGS_HEADER, result.warnings)
             result.warnings_file = warnings_file
         else:
             _remove_report(warnings_file)  # a previous run's repairs are not this run's
@@ -375,7 +375,7 @@ def _describe(error: BaseException) -> str:
     return str(error.problem) if isinstance(error, RecordError) else f"{type(error).__name__}: {error}"
 
 
-def _write_report(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+def _write_problems_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     """Write a CSV report atomically, every field made printable (valid UTF-8, one line)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -1,4 +1,4 @@
-"""Command-line options shared by train_model.py and cross_validate.py."""
+"""Command-line options shared by the scripts (train_model.py, cross_validate.py, driver.py, report.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields
 
 from ecg12.config import ARCHITECTURES, DECISION_RULES, DEVICE_CHOICES, MODEL_SIZES, OPTIONS, RECIPES, TrainConfig
+
+INTERRUPTED = 130  # the exit status of a command ended by Ctrl-C: the shell's for a process ended by SIGINT (128 + 2)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -144,20 +146,26 @@ def training_config(arguments: argparse.Namespace) -> TrainConfig:
     return TrainConfig.for_recipe(getattr(arguments, "recipe", "default"), **given)
 
 
-def add_threads_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="CPU threads for torch; 0: torch's choice, one per core (1 is faster on a busy machine)",
+def add_threads_argument(parser: argparse.ArgumentParser, spare_core_for: str = "") -> None:
+    """``--threads N``, torch's CPU threads; 0, the default, is one per core (torch's own count), less one core
+    where the command keeps one busy beside the network: ``spare_core_for`` says with what."""
+    rule = (
+        f" less one, the core that {spare_core_for} (at least 1)"
+        if spare_core_for
+        else " (1 is faster on a busy machine)"
     )
+    parser.add_argument("--threads", type=int, default=0, help=f"CPU threads for torch; 0: one per core{rule}")
+    parser.set_defaults(spare_cores=1 if spare_core_for else 0)
 
 
 def apply_threads(arguments: argparse.Namespace) -> None:
+    """Give torch the threads that ``--threads`` asks for (:func:`add_threads_argument`)."""
     import torch  # here, not at the top: parsing the arguments (--help) must not wait for torch
 
     if arguments.threads > 0:
         torch.set_num_threads(arguments.threads)
+    elif arguments.spare_cores:
+        torch.set_num_threads(max(torch.get_num_threads() - arguments.spare_cores, 1))
 
 
 def rerun_command(script: str, argv: Sequence[str], *extra: str) -> str:

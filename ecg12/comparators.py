@@ -9,7 +9,7 @@ the design choice the paper's shared kernels are compared against.
     input (B, 12, T)
       stem: conv1d 12 -> C0, k 50 /4 -> BN -> ReLU -> conv1d k 15 /2 -> BN -> ReLU   (62.5 Hz, like msse)
       stages: one per entry of stage_channels, blocks_per_stage bottleneck blocks, the first with stride 2
-      [max-pool | avg-pool over time] -> (B, 2 * C_last) -> the shared head (ECGNetwork)
+      [max-pool | avg-pool over time] -> (B, 2 * C_last) -> the shared head (ecg12.network.ECGNetwork)
 
 ResNeXt (Xie et al. 2017, aggregated residual transformations): the bottleneck's middle convolution is a
 grouped convolution with ``cardinality`` groups, i.e. ``cardinality`` parallel paths of the same topology,
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ecg12.config import ModelConfig
-from ecg12.model import NUM_LEADS, ECGNetwork
+from ecg12.network import NUM_LEADS, ECGNetwork
 
 MIN_ATTENTION_UNITS = 8  # ResNeSt's attention FC has at least this many hidden units (the reference has 32)
 

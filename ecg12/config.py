@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
+from ecg12.feature_names import NUM_DEMOGRAPHICS, NUM_MEASUREMENTS
+
 TARGET_FREQUENCY = 500  # Hz: every recording is resampled to it
 WINDOW_SAMPLES = 5000  # 10 s at 500 Hz: the network's input length
 
@@ -38,7 +40,7 @@ class ModelConfig:
     ecg_measurements: bool = True  # rhythm and morphology measurements beside age and sex (ecg12.features)
     record_path: bool = True  # a linear path from the record features straight to the logits (not the paper's)
     # At inference, average the network's probabilities with those of a logistic regression on the record features
-    # fitted apart (ECGNetwork.fit_measurement_model; not the paper's). Off here, so that a network is what it is
+    # fitted apart (ecg12.measurement_model; not the paper's). Off here, so that a network is what it is
     # until a training fits the regression (TrainConfig.measurement_model), and for models saved before it existed.
     measurement_model: bool = False
     # Subtract each lead's 1 s moving average from a window before the network: baseline wander removed, a light
@@ -57,8 +59,6 @@ class ModelConfig:
     @property
     def num_record_features(self) -> int:
         """How many leading entries of the record feature vector the head takes."""
-        from ecg12.features import NUM_DEMOGRAPHICS, NUM_MEASUREMENTS  # here: scipy is slow to import for --help
-
         return NUM_DEMOGRAPHICS + (NUM_MEASUREMENTS if self.ecg_measurements else 0)
 
     def to_dict(self) -> dict[str, object]:
@@ -217,12 +217,12 @@ class TrainConfig:
     ecg_measurements: bool = True  # the 19 ECG measurements beside age and sex (ecg12.features); paper: False
     record_path: bool = True  # a linear path from the record features to the logits; paper: False
     # A logistic regression on the record features averaged with the network at inference; paper: False. On the
-    # sample recordings (tiny network, 3 seeds): random 5-fold 0.342 -> 0.344, leaving one source out 0.149 -> 0.171,
-    # every seed higher (docs/performance.md, "Quality on databases not trained on").
+    # sample recordings it raised leaving one source out on every seed and kept random 5-fold level
+    # (docs/performance.md, "Quality on databases not trained on").
     measurement_model: bool = True
     # The light filter before the network (ModelConfig.baseline_filter); paper: False. On the sample recordings it
-    # raised leaving one source out on every seed (0.171 -> 0.181) but not random 5-fold (0.344 -> 0.342), so it is
-    # an option (docs/performance.md, "Quality on databases not trained on").
+    # raised leaving one source out on every seed but not random 5-fold, so it is an option (docs/performance.md,
+    # "Quality on databases not trained on").
     baseline_filter: bool = False
     epochs: int = 40
     batch_size: int = 32
@@ -241,8 +241,8 @@ class TrainConfig:
     # labelled with different sets of diagnoses.
     mask_unlabelled_classes: bool = False
     # Weight of (1 - the batch's soft Challenge metric) beside the weighted BCE (ecg12.loss.TrainingLoss); 0: off.
-    # 0.5 raised the pooled out-of-fold metric on the sample recordings for every seed (tiny network, 5-fold: 0.319,
-    # 0.312, 0.303 -> 0.340, 0.356, 0.330; leaving one source out: mean 0.137 -> 0.149; docs/performance.md).
+    # 0.5 raised the pooled out-of-fold metric on the sample recordings, with random folds for every seed and
+    # leaving one source out on average (docs/performance.md, "Quality on databases not trained on").
     metric_loss: float = 0.5
     # Class weights are 1/ln(max(N_c, floor)): classes with fewer than 30 training positives are weighted alike.
     # Every scored class of the full 2020 data has at least 188, so this only acts on small sets (docs/model.md).

@@ -47,7 +47,8 @@ import torch
 from joblib import Parallel, delayed
 from torch.utils.data import Dataset, Sampler
 
-from ecg12.features import NUM_RECORD_FEATURES, record_features
+from ecg12.feature_names import NUM_RECORD_FEATURES
+from ecg12.features import record_features
 from ecg12.files import atomic_write_text, lock_exclusively, unlock
 from ecg12.headers import RecordError, read_header
 from ecg12.logs import Progress

@@ -17,7 +17,8 @@ from ecg12.data import SignalCache
 from ecg12.distributed import current_rank
 from ecg12.inference import load_classifier, save_model_folder
 from ecg12.metrics import score
-from ecg12.model import ECGNetwork, FoldEnsemble
+from ecg12.model import FoldEnsemble
+from ecg12.network import ECGNetwork
 from ecg12.split import k_folds
 from ecg12.thresholds import choose_decision_rule
 from ecg12.training import fit_network, score_columns

@@ -31,36 +31,8 @@ import math
 import numpy as np
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
+from ecg12.feature_names import MORPHOLOGY_FEATURE_NAMES, RHYTHM_FEATURE_NAMES
 from ecg12.preprocess import TARGET_FREQUENCY
-
-DEMOGRAPHIC_FEATURE_NAMES: tuple[str, ...] = ("age / 100", "age unknown", "male", "female")
-NUM_DEMOGRAPHICS = len(DEMOGRAPHIC_FEATURE_NAMES)
-RHYTHM_FEATURE_NAMES: tuple[str, ...] = (
-    "heart rate / 100 bpm",
-    "RR coefficient of variation",
-    "RMSSD / mean RR",
-    "share of successive RR differences > 50 ms",
-    "shortest RR / median RR",
-    "longest RR / median RR",
-    "beats detected / 10 s / 10",
-)
-MORPHOLOGY_FEATURE_NAMES: tuple[str, ...] = (
-    "QRS duration / 100 ms",
-    "cos(QRS axis)",
-    "sin(QRS axis)",
-    "largest limb-lead QRS amplitude (mV)",
-    "largest precordial QRS amplitude (mV)",
-    "terminal QRS in V1 (mV)",
-    "terminal QRS in V6 (mV)",
-    "terminal QRS in I (mV)",
-    "mean T wave in I, II, V5, V6 (mV)",
-    "share of negative T waves in I, II, V5, V6",
-    "precordial T wave / QRS amplitude",
-    "QRS onset to peak / 100 ms",
-)
-MEASUREMENT_NAMES = RHYTHM_FEATURE_NAMES + MORPHOLOGY_FEATURE_NAMES
-NUM_MEASUREMENTS = len(MEASUREMENT_NAMES)
-NUM_RECORD_FEATURES = NUM_DEMOGRAPHICS + NUM_MEASUREMENTS
 
 MEASURED_SECONDS = 5 * 60  # the measurements describe the first 5 minutes of a recording
 MEASURED_SAMPLES = MEASURED_SECONDS * TARGET_FREQUENCY
@@ -192,7 +164,7 @@ def morphology_features(signal: np.ndarray, beats: np.ndarray, frequency: float 
 
 
 def measurements(signal: np.ndarray, frequency: float = TARGET_FREQUENCY) -> np.ndarray:
-    """Rhythm then morphology features (:data:`MEASUREMENT_NAMES`) of a (12, N) mV signal at 500 Hz."""
+    """Rhythm then morphology features of a (12, N) mV signal at 500 Hz, as ecg12.feature_names names them."""
     beats = detect_beats(signal, frequency)
     return np.concatenate(
         [rhythm_features(beats, signal.shape[1], frequency), morphology_features(signal, beats, frequency)]

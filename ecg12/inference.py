@@ -25,10 +25,13 @@ import torch
 from ecg12 import __version__
 from ecg12.classes import ScoredClasses, scored_classes
 from ecg12.devices import resolve_device
-from ecg12.features import MEASURED_SAMPLES, NUM_RECORD_FEATURES, record_features
+from ecg12.feature_names import NUM_RECORD_FEATURES
+from ecg12.features import MEASURED_SAMPLES, record_features
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.headers import Header
-from ecg12.model import NUM_LEADS, ECGNetwork, FoldEnsemble, ModelConfig, build_network, fold_batch_norms
+from ecg12.measurement_model import MeasuredNetwork
+from ecg12.model import FoldEnsemble, ModelConfig, build_network, fold_batch_norms
+from ecg12.network import NUM_LEADS, ECGNetwork
 from ecg12.preprocess import WINDOW_SAMPLES, PreparedSignal, extract_windows, window_starts
 from ecg12.recordings import CountsReader, counts_in_memory, millivolts_reader
 from ecg12.thresholds import DecisionRule, patch_fractions
@@ -38,10 +41,13 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "model.pt"
 # Bump when the contents of model.pt change so that an older ecg12 would misread them. 2: a list of member state
 # dicts; 3: the architecture and the record path in model_config (absent in format 2: msse, with the path); 4: the
-# measurement model (absent in formats 2 and 3: none).
+# measurement model, its tensors beside the network's in each member's state dict (absent in formats 2 and 3: none).
 MODEL_FORMAT = 4
 READABLE_FORMATS = (2, 3, 4)
 _REQUIRED_KEYS = ("format", "model_config", "classes", "decision_rule", "state_dicts", "window_stride")
+# What a model folder holds: a network, a network with its measurement model (ecg12.measurement_model), or a fold
+# ensemble of either.
+SavedModel = ECGNetwork | MeasuredNetwork | FoldEnsemble
 # Folders from this many recordings get a compiled network (auto): compiling the paper network takes 30-40 s on
 # 2 cores with torch's compile cache empty (3-12 s with it warm) and saves about 1.7 ms per recording in the driver
 # (164 -> 227 recordings/s), so it pays from about 20,000 recordings cold (docs/performance.md).
@@ -162,7 +168,7 @@ def _num_classes(model: torch.nn.Module) -> int:
     return model.config.num_classes  # type: ignore[union-attr,return-value]
 
 
-def inference_network(model: ECGNetwork | FoldEnsemble, device: torch.device) -> ECGNetwork | FoldEnsemble:
+def inference_network(model: SavedModel, device: torch.device) -> SavedModel:
     """A copy of ``model`` arranged to classify fast on ``device``: its probabilities within float32 rounding.
 
     Batch norms that follow a convolution are folded into it (:func:`~ecg12.model.fold_batch_norms`). On a CPU the
@@ -184,7 +190,7 @@ class CompiledNetwork(torch.nn.Module):
     graph (13 s on the tiny model); it goes through as a pair and keeps one row.
     """
 
-    def __init__(self, network: ECGNetwork | FoldEnsemble) -> None:
+    def __init__(self, network: SavedModel) -> None:
         super().__init__()
         self.network = network
         self.config = network.config
@@ -196,9 +202,7 @@ class CompiledNetwork(torch.nn.Module):
         return self.compiled(signals, record_features)
 
 
-def compiled_network(
-    network: ECGNetwork | FoldEnsemble, device: torch.device, largest_batch: int
-) -> CompiledNetwork | ECGNetwork | FoldEnsemble:
+def compiled_network(network: SavedModel, device: torch.device, largest_batch: int) -> CompiledNetwork | SavedModel:
     """``network`` compiled now, or ``network`` itself, with a warning, where that fails.
 
     Compiled by passing batches of 2 and of ``largest_batch`` windows through it: torch specialises the graph on
@@ -224,18 +228,18 @@ def compiled_network(
 
 @dataclass
 class Classifier:
-    """A loaded model folder: the network (or fold ensemble), its decision rule and the class list.
+    """A loaded model folder: the model (:data:`SavedModel`), its decision rule and the class list.
 
-    ``model`` is the network as saved; ``network`` the copy that classifies (:func:`inference_network`).
+    ``model`` is the model as saved; ``network`` the copy that classifies (:func:`inference_network`).
     """
 
-    model: ECGNetwork | FoldEnsemble
+    model: SavedModel
     decision_rule: DecisionRule
     classes: ScoredClasses
     device: torch.device
     window_stride: int = WINDOW_SAMPLES
     batch_size: int = 64
-    network: ECGNetwork | FoldEnsemble | CompiledNetwork = field(init=False, repr=False)
+    network: SavedModel | CompiledNetwork = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.network = inference_network(self.model, self.device)
@@ -270,7 +274,7 @@ def prepare_recording(header: Header, counts: CountsReader | np.ndarray) -> tupl
 
 def save_model_folder(
     folder: str | os.PathLike[str],
-    model: ECGNetwork | FoldEnsemble,
+    model: SavedModel,
     decision_rule: DecisionRule,
     window_stride: int,
     training: dict[str, object],
@@ -293,7 +297,7 @@ def save_model_folder(
             "training": training,
         }
     )
-    state_dicts = [{name: tensor.detach().cpu() for name, tensor in m.state_dict().items()} for m in members]
+    state_dicts = [{name: tensor.detach().cpu() for name, tensor in _saved_state(m).items()} for m in members]
     bundle = {**readable, "state_dicts": state_dicts}
     atomic_write(folder / MODEL_FILE, lambda handle: torch.save(bundle, handle))
     atomic_write_text(folder / "config.json", json.dumps(readable, indent=2) + "\n")
@@ -336,10 +340,7 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
         config = ModelConfig.from_dict(bundle["model_config"])
         if not isinstance(bundle["state_dicts"], list) or not bundle["state_dicts"]:
             raise ValueError("state_dicts must be a non-empty list")
-        members = []
-        for state_dict in bundle["state_dicts"]:
-            members.append(build_network(config))
-            members[-1].load_state_dict(state_dict)
+        members = [_saved_member(config, state_dict) for state_dict in bundle["state_dicts"]]
         model = members[0] if len(members) == 1 else FoldEnsemble(members)
         rule = DecisionRule.from_dict(bundle["decision_rule"])
         window_stride = bundle["window_stride"]
@@ -358,6 +359,20 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
         device=torch_device,
         window_stride=window_stride,
     )
+
+
+def _saved_state(member: ECGNetwork | MeasuredNetwork) -> dict[str, torch.Tensor]:
+    """The tensors of one member as model.pt keeps them (the network's, with its measurement model's beside them)."""
+    return member.saved_state() if isinstance(member, MeasuredNetwork) else member.state_dict()
+
+
+def _saved_member(config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> ECGNetwork | MeasuredNetwork:
+    """One member, loaded from its saved tensors: the network, with its measurement model where it has one."""
+    network = build_network(config)
+    if config.measurement_model:
+        return MeasuredNetwork.from_saved_state(network, state_dict)
+    network.load_state_dict(state_dict)
+    return network
 
 
 def unreadable_reason(path: Path, error: Exception, what: str = "model") -> str:

@@ -1,7 +1,7 @@
 """Where in a window a class's output came from: Grad-CAM over leads and time.
 
 Grad-CAM (Selvaraju et al., 2017) weighs the feature maps of a network's last convolutional stage by
-the gradient of a class's logit with respect to them (:meth:`~ecg12.model.ECGNetwork.last_feature_maps`).
+the gradient of a class's logit with respect to them (:meth:`~ecg12.network.ECGNetwork.last_feature_maps`).
 In :class:`~ecg12.model.MultiScaleSENet` the
 leads stay separate rows up to the pooling, and the head has a weight for every (channel, lead)
 pair, so the weights here are per channel *and lead*: the gradient averaged over time only. The map
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ecg12.model import ECGNetwork
+from ecg12.network import ECGNetwork
 
 
 def grad_cam(
@@ -31,7 +31,7 @@ def grad_cam(
 ) -> np.ndarray:
     """(len(class_indices), leads, samples) float32 maps, >= 0, of one (leads, samples) window in mV.
 
-    ``model`` is an :class:`~ecg12.model.ECGNetwork` of any architecture or a
+    ``model`` is an :class:`~ecg12.network.ECGNetwork` of any architecture or a
     :class:`~ecg12.model.FoldEnsemble` of them; ``features`` are the recording's record features.
     """
     class_indices = [int(index) for index in class_indices]
@@ -65,7 +65,7 @@ def _networks(model: torch.nn.Module) -> list[ECGNetwork]:
     """The networks of a network or of a fold ensemble."""
     networks = [module for module in model.modules() if isinstance(module, ECGNetwork)]
     if not networks:
-        raise ValueError(f"{type(model).__name__} is not a network of ecg12.model: nothing to explain")
+        raise ValueError(f"{type(model).__name__} is not a network of ecg12: nothing to explain")
     return networks
 
 

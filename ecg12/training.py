@@ -59,8 +59,10 @@ from ecg12.distributed import (
 )
 from ecg12.inference import predict_scores, save_model_folder
 from ecg12.loss import HardExampleBCELoss, SoftChallengeMetric, TrainingLoss, class_weights
+from ecg12.measurement_model import MeasuredNetwork, MeasurementModel, choose_share
 from ecg12.metrics import ChallengeScores, score
-from ecg12.model import ECGNetwork, build_network
+from ecg12.model import build_network
+from ecg12.network import ECGNetwork
 from ecg12.plots import plot_training_curves
 from ecg12.split import unlabelled_classes
 from ecg12.thresholds import DecisionRule, choose_decision_rule
@@ -87,13 +89,6 @@ class Validation:
     measurement_share: float | None = None  # the measurement model's share of the average, where there is one
 
 
-# The measurement model's shares of the average tried on the validation recordings. The network keeps at least half
-# of the vote: the regression is an aid to it, never the classifier (on the sample recordings the validation loss
-# asked for 3/4, which lowered the random 5-fold metric from 0.344 to 0.334; docs/model.md), and all of the vote
-# where the regression does not help, as a large training set should give.
-MEASUREMENT_SHARES = (0.0, 0.25, 0.5)
-
-
 def score_columns(scores: ChallengeScores) -> dict[str, float]:
     """The headline scores under column names for tables (metrics.csv, cross-validation)."""
     return {
@@ -108,7 +103,7 @@ def score_columns(scores: ChallengeScores) -> dict[str, float]:
 
 
 def validate(
-    model: ECGNetwork,
+    model: ECGNetwork | MeasuredNetwork,
     cache: SignalCache,
     records: np.ndarray,
     labels: np.ndarray,
@@ -118,16 +113,17 @@ def validate(
 ) -> Validation:
     """Record-level probabilities of the validation records, their loss, decision rule and Challenge scores.
 
-    With a measurement model, its share of the average (:data:`MEASUREMENT_SHARES`) is chosen here, the one of
-    the lowest validation loss, and set in ``model``: the loss weighs every recording and class, where the
-    Challenge metric of a few dozen validation recordings turns on a handful of labels.
+    With a measurement model (a :class:`~ecg12.measurement_model.MeasuredNetwork`), its share of the average is
+    chosen here (:func:`~ecg12.measurement_model.choose_share`; ``model``'s own share is not read): the one of the
+    lowest validation loss, which weighs every recording and class, where the Challenge metric of a few dozen
+    validation recordings turns on a handful of labels.
     """
     classes = scored_classes()
-    measured = model.config.measurement_model
-    if measured:
-        model.measurement_share.fill_(0.0)  # the network's own probabilities: every average follows from them
+    measured = isinstance(model, MeasuredNetwork)
+    # With a measurement model, the network's own probabilities as its share 0 gives them: every average follows.
+    alone = model.with_share(0.0) if measured else model
     inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records)
-    scores = predict_scores(model, inputs, device, config.window_stride)
+    scores = predict_scores(alone, inputs, device, config.window_stride)
     if not np.isfinite(scores.probabilities).all():
         raise TrainingDiverged("validation outputs that are not finite")
     truth = labels[records]
@@ -142,12 +138,8 @@ def validate(
     if measured:
         # The network's maximum over windows plus a constant per recording: each average's record probabilities
         # are the average of the record probabilities. (The patch-fraction rule, needing each window's, is refused.)
-        measurements = model.measurement_probabilities(cache.features[records])
-        averages = {weight: (1 - weight) * probabilities + weight * measurements for weight in MEASUREMENT_SHARES}
-        losses = {weight: loss_of(average) for weight, average in averages.items()}
-        share = min(MEASUREMENT_SHARES, key=losses.__getitem__)  # the smallest of a tie
-        model.measurement_share.fill_(share)
-        probabilities, loss = averages[share], losses[share]
+        measurements = model.measurement.probabilities(cache.features[records])
+        share, probabilities, loss = choose_share(probabilities, measurements, loss_of)
     else:
         loss = loss_of(probabilities)
     rule = choose_decision_rule(truth, probabilities, config.decision_rule)
@@ -203,7 +195,9 @@ def fit_network(
         targets[train_records] = np.where(unlabelled, -1.0, targets[train_records])
         log.info("Left out of the loss: %d class labels that the recordings' databases do not give", unlabelled.sum())
     if config.measurement_model:  # deterministic: every rank, and a resumed run, fits the same model
-        step.network.fit_measurement_model(cache.features[train_records], targets[train_records])
+        model_features = step.network.config.num_record_features
+        fitted = MeasurementModel.fit(cache.features[train_records], targets[train_records], model_features)
+        step.measurement = fitted.to(device)
     loader = training_loader(WindowDataset(cache, targets), rank_batches, config.workers, device)
     checkpoint = model_folder / CHECKPOINT_FILE
     state = TrainingState()
@@ -242,7 +236,8 @@ def fit_network(
             else:  # model.pt before the checkpoint: a kill in between repeats this epoch, to the same model
                 if state.best_epoch == epoch:
                     info = {**training_info, "best_epoch": epoch}
-                    save_model_folder(model_folder, step.network, result.rule, config.window_stride, info)
+                    saved = step.classifier(result.measurement_share or 0.0)
+                    save_model_folder(model_folder, saved, result.rule, config.window_stride, info)
                 save_checkpoint(checkpoint, state, config, recordings, data, step)
                 write_history(model_folder, state.history)
         state, failure = share((state, failure), rank)  # type: ignore[misc]
@@ -271,7 +266,7 @@ def end_of_epoch(
     if not math.isfinite(train_loss):
         raise TrainingDiverged.in_epoch(epoch, f"training loss {train_loss}", config.learning_rate)
     try:
-        result = validate(step.network, cache, validation_records, labels, step.criterion, config, step.device)
+        result = validate(step.classifier(), cache, validation_records, labels, step.criterion, config, step.device)
     except TrainingDiverged as error:
         raise TrainingDiverged.in_epoch(epoch, str(error), config.learning_rate) from None
     row = {
@@ -400,11 +395,21 @@ class TrainingStep:
     noise: torch.Generator  # on the training device (the noise is drawn where it is added), reseeded every epoch
     augmentation: SignalAugmentation
     rank: Rank = SINGLE_PROCESS
+    # The measurement model, fitted to the training recordings before the first step where the recipe has one:
+    # validated and saved beside the network, never trained.
+    measurement: MeasurementModel | None = None
 
     @property
     def network(self) -> torch.nn.Module:
-        """The network itself (inside DistributedDataParallel under torchrun): what is validated and saved."""
+        """The network itself (inside DistributedDataParallel under torchrun)."""
         return self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+
+    def classifier(self, measurement_share: float = 0.0) -> torch.nn.Module:
+        """What is validated and saved: the network, with its measurement model at ``measurement_share`` where it
+        has one."""
+        if self.measurement is None:
+            return self.network
+        return MeasuredNetwork(self.network, self.measurement, measurement_share)
 
     def __call__(self, windows: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """One step on a batch as the loader gives it (int16 µV windows, on the host); returns the loss."""

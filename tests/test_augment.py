@@ -35,6 +35,7 @@ def test_the_noise_alone_is_the_papers_noise_drawn_as_before() -> None:
     assert SignalAugmentation.of(TrainConfig()) == SignalAugmentation(noise_std=0.05)  # the default recipe: noise only
 
 
+@pytest.mark.slow
 def test_gains_scale_whole_windows_and_then_each_lead() -> None:
     signals = windows(batch=400).abs() + 0.1
     window_only = SignalAugmentation(gain_std=0.3)(signals, generator()) / signals
@@ -55,6 +56,7 @@ def dominant_frequencies(added: torch.Tensor) -> np.ndarray:
     return frequencies[spectrum[..., 1:].argmax(axis=-1) + 1]
 
 
+@pytest.mark.slow
 def test_baseline_wander_is_slow_and_bounded_and_mains_is_at_50_or_60_hz() -> None:
     signals = torch.zeros(64, LEADS, 4 * SAMPLES)  # 40 s: 0.025 Hz resolution
     wander = SignalAugmentation(baseline_wander=0.3)(signals, generator())
@@ -68,6 +70,7 @@ def test_baseline_wander_is_slow_and_bounded_and_mains_is_at_50_or_60_hz() -> No
     assert (found == found[:, :1]).all()  # one mains frequency per window, in every lead
 
 
+@pytest.mark.slow
 def test_ranks_together_see_what_one_process_sees() -> None:
     settings = SignalAugmentation(
         noise_std=0.05, gain_std=0.2, lead_gain_std=0.1, baseline_wander=0.2, mains_noise=0.01

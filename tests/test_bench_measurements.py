@@ -12,6 +12,7 @@ from synthetic import make_learnable_dataset
 from ecg12.classes import scored_classes
 
 
+@pytest.mark.slow
 def test_rhythms_the_measurements_define_are_learnt_from_them_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

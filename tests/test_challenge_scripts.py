@@ -80,6 +80,7 @@ def test_the_2020_modules_re_export_team_code_functions() -> None:
 
 
 @pytest.mark.parametrize("folder", ["demo test recordings", "real sample recordings"])
+@pytest.mark.slow
 def test_organisers_2020_driver_gets_our_driver_outputs(
     folder: str, shared: TrainedModel, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -116,6 +117,7 @@ def test_organisers_2020_driver_gets_our_driver_outputs(
     assert theirs_summary == pytest.approx(ours_summary, rel=1e-6, abs=1e-9)  # from the labels, which are equal
 
 
+@pytest.mark.slow
 def test_organisers_2020_training_call_writes_a_model_folder_their_driver_uses(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

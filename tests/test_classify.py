@@ -172,6 +172,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 # --- the driver over a messy folder ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_driver_gives_every_recording_an_output_and_reports_exactly_the_bad_ones(
     driver_run: DriverRun, messy: MessyFolder
 ) -> None:
@@ -210,6 +211,7 @@ def test_driver_gives_every_recording_an_output_and_reports_exactly_the_bad_ones
     assert summary in driver_run.stdout
 
 
+@pytest.mark.slow
 def test_good_outputs_do_not_depend_on_the_bad_recordings_beside_them(
     driver_run: DriverRun, clean_run: CleanRun, messy: MessyFolder
 ) -> None:
@@ -300,6 +302,7 @@ def classified_in_child(mode: str, model: Path, data: Path, outputs: Path) -> di
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_a_long_recording_is_classified_in_memory_that_does_not_grow_with_its_length(
     shared: TrainedModel, long_recordings: Path, tmp_path: Path
 ) -> None:
@@ -321,6 +324,7 @@ def test_a_long_recording_is_classified_in_memory_that_does_not_grow_with_its_le
 @pytest.mark.parametrize(
     "name", ["good_normal", "good_lead_order", "good_six_limb_leads", "good_1000hz", "good_short", "good_gain_4880"]
 )
+@pytest.mark.slow
 def test_run_12ecg_classifier_gives_the_driver_numbers(
     name: str, shared: TrainedModel, messy: MessyFolder, driver_run: DriverRun
 ) -> None:

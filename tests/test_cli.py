@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import torch
 
-from ecg12.cli import add_training_arguments, training_config
+from ecg12.cli import add_threads_argument, add_training_arguments, apply_threads, training_config
 from ecg12.config import OPTIONS, TrainConfig
+
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def parse(*argv: str) -> TrainConfig:
@@ -94,3 +100,30 @@ def test_each_setting_is_the_option_its_messages_name() -> None:
     add_training_arguments(parser)
     destinations = {flag: action.dest for action in parser._actions for flag in action.option_strings}
     assert {field: destinations[flag] for field, flag in OPTIONS.items()} == {field: field for field in OPTIONS}
+
+
+@pytest.mark.parametrize("spare_core_for", ["", "prepares the next recordings"])
+def test_threads_zero_is_one_per_core_less_the_cores_a_command_keeps_busy(spare_core_for: str) -> None:
+    parser = argparse.ArgumentParser()
+    add_threads_argument(parser, spare_core_for)
+    assert spare_core_for in parser.format_help().replace("\n", " ").replace("  ", " ")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)  # as torch starts on a 4-core machine: one per core
+        apply_threads(parser.parse_args(["--threads", "0"]))
+        assert torch.get_num_threads() == (3 if spare_core_for else 4)
+        torch.set_num_threads(1)
+        apply_threads(parser.parse_args([]))
+        assert torch.get_num_threads() == 1  # never none
+        apply_threads(parser.parse_args(["--threads", "3"]))
+        assert torch.get_num_threads() == 3  # a number given is the number used
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("script", ["driver.py", "train_model.py", "cross_validate.py", "report.py"])
+def test_every_script_describes_threads_zero_by_the_one_rule(script: str) -> None:
+    result = subprocess.run(
+        [sys.executable, script, "--help"], cwd=REPOSITORY, capture_output=True, text=True, check=True
+    )
+    assert "--threads THREADS CPU threads for torch; 0: one per core" in " ".join(result.stdout.split())

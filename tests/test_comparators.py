@@ -12,8 +12,9 @@ from torch import nn
 
 from ecg12.comparators import COMPARATORS, Bottleneck, ResNeSt1d, ResNeXt1d, SplitAttention
 from ecg12.config import MODEL_SIZES, WINDOW_SAMPLES, network_config
-from ecg12.features import NUM_RECORD_FEATURES
-from ecg12.model import ECGNetwork, build_network, network_size
+from ecg12.feature_names import NUM_RECORD_FEATURES
+from ecg12.model import build_network, network_size
+from ecg12.network import ECGNetwork
 
 ARCHITECTURES = sorted(COMPARATORS)
 MATCH_TOLERANCE = 0.25  # parameters and FLOPs per window within 25% of msse (COMPARATOR_SIZES aims within 6%)

@@ -38,6 +38,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str,
     return data, out, cross_validate(data, out, config, folds=2)
 
 
+@pytest.mark.slow
 def test_every_recording_gets_exactly_one_out_of_fold_output(run: tuple[Path, Path, dict]) -> None:
     data, out, _ = run
     recordings = sorted(p.stem for p in data.glob("*.hea"))
@@ -48,6 +49,7 @@ def test_every_recording_gets_exactly_one_out_of_fold_output(run: tuple[Path, Pa
     assert (out / "fold1" / "model.pt").is_file() and (out / "fold2" / "model.pt").is_file()
 
 
+@pytest.mark.slow
 def test_the_pooled_row_is_the_official_score_of_the_written_outputs(run: tuple[Path, Path, dict]) -> None:
     data, out, rows = run
     _, scores = evaluate_folders(data, out / "outputs")
@@ -55,6 +57,7 @@ def test_the_pooled_row_is_the_official_score_of_the_written_outputs(run: tuple[
     assert rows["pooled out-of-fold"]["auroc"] == pytest.approx(scores.auroc, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_tables_and_report_are_written(run: tuple[Path, Path, dict]) -> None:
     _, out, rows = run
     with open(out / "cv_scores.csv", newline="") as handle:
@@ -66,6 +69,7 @@ def test_tables_and_report_are_written(run: tuple[Path, Path, dict]) -> None:
     assert (out / "class_scores.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_the_papers_patch_rule_row_scores_the_union_of_each_patchs_decisions(run: tuple[Path, Path, dict]) -> None:
     _, out, rows = run
     oof = np.load(out / "oof.npz")
@@ -95,6 +99,7 @@ def test_crossfitted_thresholds_never_use_the_labels_they_are_applied_to() -> No
     assert binary.shape == labels.shape and len(scored_classes().codes) == 24
 
 
+@pytest.mark.slow
 def test_an_earlier_run_is_refused_or_replaced_without_stale_folds(
     run: tuple[Path, Path, dict], tmp_path: Path
 ) -> None:
@@ -112,6 +117,7 @@ def test_an_earlier_run_is_refused_or_replaced_without_stale_folds(
     assert sorted(p.name for p in out.glob("fold*")) == ["fold1", "fold2"]
 
 
+@pytest.mark.slow
 def test_unreadable_recordings_get_negative_outputs_and_are_listed(
     run: tuple[Path, Path, dict], tmp_path: Path
 ) -> None:
@@ -134,6 +140,7 @@ def test_unreadable_recordings_get_negative_outputs_and_are_listed(
     assert "2 recordings could not be read" in (tmp_path / "cv" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_folds_run_apart_and_pooled_give_the_same_report(run: tuple[Path, Path, dict], tmp_path: Path) -> None:
     """As on a machine with a GPU per fold: cross_validate.py --fold K for each K, then --pool."""
     data, together, _ = run
@@ -329,6 +336,7 @@ def test_a_source_plan_that_cannot_be_made_is_refused() -> None:
         plan_folds(["A1", "HR1"], labels[:2], seed=0, group_by="hospital")
 
 
+@pytest.mark.slow
 def test_no_fold_trains_on_the_source_it_holds_out(loso: tuple[Path, Path, dict]) -> None:
     data, out, _ = loso
     held_out_names: list[str] = []
@@ -344,6 +352,7 @@ def test_no_fold_trains_on_the_source_it_holds_out(loso: tuple[Path, Path, dict]
     assert not (out / "fold4").exists()
 
 
+@pytest.mark.slow
 def test_the_source_report_names_the_held_out_sources_and_scores_each_source(loso: tuple[Path, Path, dict]) -> None:
     _, out, rows = loso
     sources = {name.replace("held out: ", "source "): name for name in HELD_OUT.values()}
@@ -365,6 +374,7 @@ def test_the_source_report_names_the_held_out_sources_and_scores_each_source(los
     assert recorded["group_by"] == "source" and recorded["folds"] == 3
 
 
+@pytest.mark.slow
 def test_the_random_report_scores_each_source_too(run: tuple[Path, Path, dict]) -> None:
     _, out, rows = run
     pooled = {key: value for key, value in rows["pooled out-of-fold"].items() if key != "seconds"}
@@ -374,6 +384,7 @@ def test_the_random_report_scores_each_source_too(run: tuple[Path, Path, dict]) 
     assert json.loads((out / GROUPING_FILE).read_text())["group_by"] == "random"
 
 
+@pytest.mark.slow
 def test_folds_of_another_grouping_are_refused_with_one_line(
     run: tuple[Path, Path, dict], loso: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -401,6 +412,7 @@ def test_folds_of_another_grouping_are_refused_with_one_line(
     assert main(random_data, mixed, random_out / "cache", "--pool", "--folds", "2")[0] == 0  # the same grouping pools
 
 
+@pytest.mark.slow
 def test_a_source_fold_runs_alone_and_a_bad_fold_lists_the_sources(
     loso: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

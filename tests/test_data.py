@@ -403,6 +403,7 @@ def build_in_a_child(data_folder: Path, cache_root: Path, log_path: Path, start:
     logging.getLogger("test").info("RESULT %s %d", cache.folder, len(cache))
 
 
+@pytest.mark.slow
 def test_two_first_runs_at_once_build_the_cache_once(tmp_path: Path) -> None:
     folder = small_folder(tmp_path / "data")
     root = tmp_path / "cache"

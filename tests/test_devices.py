@@ -77,6 +77,7 @@ def test_a_network_left_on_the_host_is_caught() -> None:
 # --- training, ensembles, cross-validation and classification on the device ----------------------------------
 
 
+@pytest.mark.slow
 def test_training_runs_with_every_tensor_on_the_device(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, on_stand_in: None
 ) -> None:
@@ -95,6 +96,7 @@ def test_training_runs_with_every_tensor_on_the_device(
     assert probabilities.shape == (1, len(scored_classes().codes)) and np.isfinite(probabilities).all()
 
 
+@pytest.mark.slow
 def test_fold_ensembles_and_cross_validation_run_on_the_device(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, on_stand_in: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -116,6 +118,7 @@ def test_fold_ensembles_and_cross_validation_run_on_the_device(
     assert len(list((tmp_path / "cv" / "outputs").glob("*.csv"))) == len(list(data.glob("*.hea")))
 
 
+@pytest.mark.slow
 def test_cross_validation_classifies_held_out_folds_on_the_training_device(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -173,6 +176,7 @@ def test_an_unusable_device_is_one_line_before_any_cache_work(
 # --- resume across devices ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_without_loss_scaling_resumes_with_loss_scaling(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -211,6 +215,7 @@ def test_the_signal_cache_pickles_by_reference(tmp_path_factory: pytest.TempPath
     assert copy.names == cache.names and (copy.features == cache.features).all()
 
 
+@pytest.mark.slow
 def test_spawned_loader_workers_deliver_the_same_batches(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:

@@ -25,7 +25,7 @@ from trained_model import REPOSITORY, learnable_data, subprocess_env, train_argu
 
 from ecg12.config import TrainConfig
 from ecg12.distributed import Rank, ShardedBatches, shard
-from ecg12.features import NUM_RECORD_FEATURES
+from ecg12.feature_names import NUM_RECORD_FEATURES
 from ecg12.inference import load_classifier
 from ecg12.training import training_step
 
@@ -70,6 +70,7 @@ def one_step(rank: int, world: int, port: int, folder: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_one_step_of_two_processes_equals_one_step_of_one(tmp_path: Path) -> None:
     one_step(0, 1, free_port(), str(tmp_path))
     multiprocessing.spawn(one_step, args=(2, free_port(), str(tmp_path)), nprocs=2)
@@ -94,6 +95,7 @@ def torchrun(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_torchrun_trains_one_model_folder_and_resumes(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     data = learnable_data(tmp_path_factory)
     model = tmp_path / "model"

@@ -276,6 +276,7 @@ with output_folder_lock(sys.argv[1]):
 """
 
 
+@pytest.mark.slow
 def test_a_second_run_into_the_same_outputs_folder_is_refused(
     shared: TrainedModel, tmp_path: Path, readings: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -437,6 +438,7 @@ def test_file_names_that_are_not_utf8_are_classified_and_reported(
 # --- 8. progress without a terminal ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_without_a_terminal_the_driver_logs_progress_lines(shared: TrainedModel, tmp_path: Path) -> None:
     data = write_recordings(tmp_path / "data", ["a", "b", "c"])
     command = [sys.executable, "driver.py", str(shared.model), str(data), str(tmp_path / "outputs")]
@@ -519,6 +521,7 @@ def test_the_model_file_given_for_the_model_folder_is_one_line(
 # --- reports of a whole folder (issue 17) -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_plots_draws_a_report_of_every_readable_recording(
     shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -533,6 +536,7 @@ def test_plots_draws_a_report_of_every_readable_recording(
     assert "reports: 2 of 3 drawn into" in captured.out and "broken: no report:" in captured.err
 
 
+@pytest.mark.slow
 def test_the_plain_driver_does_not_load_the_drawing_code(shared: TrainedModel, tmp_path: Path) -> None:
     data = write_recordings(tmp_path / "data", ["a"])
     probe = (

@@ -44,6 +44,7 @@ def read_scores(path: Path) -> dict[str, float]:
     return dict(zip(header, map(float, values), strict=True))
 
 
+@pytest.mark.slow
 def test_learnable_synthetic_labels_are_learnt(tmp_path: Path) -> None:
     make_learnable_dataset(tmp_path / "train", 60, seed=1)
     make_learnable_dataset(tmp_path / "test", 24, seed=2, prefix="TST")
@@ -71,6 +72,7 @@ def test_learnable_synthetic_labels_are_learnt(tmp_path: Path) -> None:
     assert trained["AUROC"] > 0.55
 
 
+@pytest.mark.slow
 def test_real_sample_records_train_classify_score(tmp_path: Path) -> None:
     model, outputs = tmp_path / "model", tmp_path / "outputs"
     run(

@@ -405,6 +405,7 @@ def plots_case(folder: Path) -> tuple[Path, Path]:
     )
 
 
+@pytest.mark.slow
 def test_plots_option_draws_the_class_scores_and_the_credit_figures(tmp_path, capsys):
     from matplotlib.image import imread
 

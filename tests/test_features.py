@@ -7,12 +7,9 @@ import pytest
 from scipy.signal import sosfreqz
 from synthetic import synthesize_ecg
 
+from ecg12.feature_names import MORPHOLOGY_FEATURE_NAMES, NUM_DEMOGRAPHICS, NUM_RECORD_FEATURES, RHYTHM_FEATURE_NAMES
 from ecg12.features import (
     MEASURED_SAMPLES,
-    MORPHOLOGY_FEATURE_NAMES,
-    NUM_DEMOGRAPHICS,
-    NUM_RECORD_FEATURES,
-    RHYTHM_FEATURE_NAMES,
     _qrs_band,
     demographic_features,
     detect_beats,

@@ -22,6 +22,7 @@ def run_check(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_the_check_passes_as_a_dry_run_on_the_cpu() -> None:
     """Every step (train, kill, resume, cross-validate, classify twice, compare, score, throughput) on the CPU."""
     result = run_check(
@@ -35,6 +36,7 @@ def test_the_check_passes_as_a_dry_run_on_the_cpu() -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.slow
 def test_without_cuda_the_check_says_so_and_succeeds() -> None:
     result = run_check()
     assert result.returncode == 0 and "no CUDA device here" in result.stdout

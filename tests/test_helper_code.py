@@ -67,6 +67,7 @@ def test_find_challenge_files_lists_every_sample_recording(sample_dir: Path, sam
     assert all(r.endswith(".mat") and h.endswith(".hea") for h, r in zip(header_files, recording_files, strict=True))
 
 
+@pytest.mark.slow
 def test_every_sample_recording_loads_with_its_declared_shape(sample_files: tuple) -> None:
     georgia_quirk = 0
     for header_file, recording_file in zip(*sample_files, strict=True):

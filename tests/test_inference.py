@@ -13,7 +13,7 @@ import torch
 
 from ecg12.classes import scored_classes
 from ecg12.config import MODEL_SIZES, ModelConfig
-from ecg12.features import NUM_RECORD_FEATURES
+from ecg12.feature_names import NUM_RECORD_FEATURES
 from ecg12.inference import (
     MODEL_FILE,
     MODEL_FORMAT,
@@ -26,6 +26,7 @@ from ecg12.inference import (
     predict_scores,
     save_model_folder,
 )
+from ecg12.measurement_model import SAVED_TENSORS, MeasuredNetwork, MeasurementModel
 from ecg12.model import FoldEnsemble, MultiScaleSENet
 from ecg12.preprocess import WINDOW_SAMPLES, window_starts
 from ecg12.thresholds import DecisionRule
@@ -147,20 +148,26 @@ def test_model_folder_round_trip(network: MultiScaleSENet, model_folder: Path) -
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+@pytest.mark.slow
 def test_a_measurement_model_is_saved_loaded_and_averaged_in(tmp_path: Path) -> None:
     torch.manual_seed(3)
     network = MultiScaleSENet(dataclasses.replace(SMALLEST, measurement_model=True))
     rng = np.random.default_rng(3)
     features = rng.uniform(0.0, 1.0, (60, NUM_RECORD_FEATURES)).astype(np.float32)
     network.standardize_record_features(features)
-    network.fit_measurement_model(features, rng.random((60, 24)) < 0.3)
-    network.eval()
-    save_model_folder(tmp_path / "model", network, DecisionRule(), WINDOW_SAMPLES, {})
-    assert torch.load(tmp_path / "model" / MODEL_FILE, weights_only=True)["model_config"]["measurement_model"]
+    measurement = MeasurementModel.fit(features, rng.random((60, 24)) < 0.3, network.config.num_record_features)
+    measured = MeasuredNetwork(network, measurement, 0.25).eval()
+    save_model_folder(tmp_path / "model", measured, DecisionRule(), WINDOW_SAMPLES, {})
+    saved = torch.load(tmp_path / "model" / MODEL_FILE, weights_only=True)
+    assert saved["format"] == 4 and saved["model_config"]["measurement_model"]
+    # Format 4's layout: the measurement model's tensors beside the network's, under their own names.
+    assert set(saved["state_dicts"][0]) == set(network.state_dict()) | set(SAVED_TENSORS)
     classifier = load_classifier(tmp_path / "model")
-    torch.testing.assert_close(classifier.model.measurement_weight, network.measurement_weight, rtol=0, atol=0)
+    assert isinstance(classifier.model, MeasuredNetwork) and float(classifier.model.share) == 0.25
+    torch.testing.assert_close(classifier.model.measurement.weight, measurement.weight, rtol=0, atol=0)
     records = [recording(samples, seed) for seed, samples in enumerate([5000, 16500])]
-    expected = predict_probabilities(network, records, CPU)
+    expected = predict_probabilities(measured, records, CPU)
+    assert not np.allclose(expected, predict_probabilities(network, records, CPU), atol=1e-3)  # it is averaged in
     np.testing.assert_allclose(classifier.probabilities(records), expected, rtol=0, atol=1e-6)
     assert classifier.compile()  # the compiled network averages it in too
     np.testing.assert_allclose(classifier.probabilities(records), expected, rtol=0, atol=1e-6)
@@ -185,6 +192,7 @@ SMALLEST = ModelConfig(stem_channels=4, branch_kernels=(3,), stage_channels=(8,)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+@pytest.mark.slow
 def test_a_compiled_network_gives_the_eager_networks_probabilities(tmp_path: Path) -> None:
     torch.manual_seed(2)
     network = MultiScaleSENet(SMALLEST).eval()

@@ -12,16 +12,9 @@ from networks import with_batch_norm_statistics
 from torch import nn
 
 from ecg12.config import MODEL_SIZES, ModelConfig
-from ecg12.features import NUM_RECORD_FEATURES
-from ecg12.model import (
-    FEATURE_CLIP,
-    FoldEnsemble,
-    MultiScaleSENet,
-    ResidualSEBlock,
-    SqueezeExcitation,
-    fold_batch_norms,
-    remove_baseline,
-)
+from ecg12.feature_names import NUM_RECORD_FEATURES
+from ecg12.model import FoldEnsemble, MultiScaleSENet, ResidualSEBlock, SqueezeExcitation, fold_batch_norms
+from ecg12.network import FEATURE_CLIP, remove_baseline
 
 
 @pytest.fixture
@@ -184,83 +177,6 @@ def test_folded_batch_norms_give_the_same_logits(ensemble: bool) -> None:
 def test_batch_norms_fold_only_with_running_statistics(tiny: MultiScaleSENet) -> None:
     with pytest.raises(ValueError, match="eval mode"):
         fold_batch_norms(tiny.train())
-
-
-def with_measurement_model(seed: int = 0) -> MultiScaleSENet:
-    torch.manual_seed(seed)
-    return MultiScaleSENet(dataclasses.replace(MODEL_SIZES["tiny"], measurement_model=True))
-
-
-def separable_features(n: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """Record features whose 5th entry (the first measurement) decides class 3 and nothing else."""
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(n, NUM_RECORD_FEATURES)).astype(np.float32)
-    labels = np.zeros((n, 24), dtype=bool)
-    labels[:, 3] = features[:, 4] > 0.5
-    return features, labels
-
-
-def test_the_measurement_model_learns_what_the_measurements_decide() -> None:
-    network = with_measurement_model()
-    features, labels = separable_features()
-    network.standardize_record_features(features)
-    network.fit_measurement_model(features, labels)
-    weights = network.measurement_weight.numpy()
-    assert weights[3, 4] > 2.0 and np.abs(np.delete(weights[3], 4)).max() < weights[3, 4] / 5
-    with torch.inference_mode():
-        measured = torch.sigmoid(
-            network.standardized(torch.from_numpy(features)) @ network.measurement_weight.T + network.measurement_bias
-        )
-    assert (measured[:, 0] < 0.05).all()  # a class without positives: low everywhere, not 0.5
-    assert measured[labels[:, 3], 3].mean() > 0.8 and measured[~labels[:, 3], 3].mean() < 0.2
-
-
-def test_the_measurement_model_is_averaged_in_evaluation_and_left_out_of_training() -> None:
-    network = with_measurement_model()
-    torch.manual_seed(0)
-    plain = MultiScaleSENet(MODEL_SIZES["tiny"])
-    features, labels = separable_features()
-    for model in (network, plain):
-        model.standardize_record_features(features)
-    network.fit_measurement_model(features, labels)
-    x, batch = torch.randn(4, 12, 5000), torch.from_numpy(features[:4])
-    torch.manual_seed(1)
-    trained = network.train()(x, batch)
-    torch.manual_seed(1)  # the same dropout
-    torch.testing.assert_close(trained, plain.train()(x, batch), rtol=0, atol=0)  # the loss sees the network alone
-    with torch.inference_mode():
-        own = torch.sigmoid(plain.eval()(x, batch))
-        side = (batch - network.feature_shift) / network.feature_scale
-        measured = torch.sigmoid(
-            side.clamp(-FEATURE_CLIP, FEATURE_CLIP) @ network.measurement_weight.T + network.measurement_bias
-        )
-        torch.testing.assert_close(torch.sigmoid(network.eval()(x, batch)), (own + measured) / 2, rtol=0, atol=1e-6)
-
-
-def test_the_measurement_model_fit_is_deterministic_and_needs_the_setting() -> None:
-    features, labels = separable_features()
-    fitted = []
-    for _ in range(2):
-        network = with_measurement_model()
-        network.standardize_record_features(features)
-        network.fit_measurement_model(features, labels)
-        fitted.append(torch.cat([network.measurement_weight.flatten(), network.measurement_bias]))
-    assert torch.equal(fitted[0], fitted[1])
-    with pytest.raises(ValueError, match="no measurement model"):
-        MultiScaleSENet(MODEL_SIZES["tiny"]).fit_measurement_model(features, labels)
-
-
-def test_the_measurement_model_leaves_out_the_classes_a_recording_was_not_labelled_with() -> None:
-    network = with_measurement_model()
-    features, labels = separable_features()
-    targets = labels.astype(np.float32)
-    targets[labels[:, 3], 3] = -1.0  # every positive of class 3 left out: as if its database never labelled it
-    network.standardize_record_features(features)
-    network.fit_measurement_model(features, targets)
-    with torch.inference_mode():
-        side = network.standardized(torch.from_numpy(features))
-        measured = torch.sigmoid(side @ network.measurement_weight.T + network.measurement_bias)
-    assert measured[:, 3].max() < 0.05  # only negatives counted
 
 
 def test_the_light_filter_removes_baseline_wander_and_keeps_the_waves() -> None:

@@ -23,16 +23,9 @@ from ecg12.headers import read_header
 from ecg12.inference import load_classifier, prepare_recording
 from ecg12.model import FoldEnsemble
 from ecg12.preprocess import STANDARD_LEADS, window_starts
+from ecg12.recording_analysis import analyse_recording, decision_thresholds, header_path_of
 from ecg12.recordings import open_counts, signal_file
-from ecg12.report import (
-    analyse_recording,
-    decision_thresholds,
-    header_path_of,
-    page_count,
-    report_pages,
-    save_pages,
-    write_report,
-)
+from ecg12.report import page_count, report_pages, save_pages, write_recording_report
 from ecg12.thresholds import DecisionRule, patch_fractions
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -83,10 +76,11 @@ def synthetic(folder: Path, name: str, frequency: float, seconds: float, seed: i
 # Images and pages
 
 
+@pytest.mark.slow
 def test_png_report_of_a_real_recording_has_every_page_one_under_the_other(classifier, tmp_path):
     dpi = 50.8  # 2 pixels per mm: page sizes in whole pixels
     output = tmp_path / "A0101.png"
-    analysis = write_report(classifier, REAL / "A0101.hea", output, dpi=dpi)
+    analysis = write_recording_report(classifier, REAL / "A0101.hea", output, dpi=dpi)
     image = imread(output)
     width, height = (round(size / 25.4 * dpi) for size in A4_LANDSCAPE_MM)
     pages = page_count(analysis)
@@ -102,9 +96,10 @@ def test_png_report_of_a_real_recording_has_every_page_one_under_the_other(class
     [(0.0, 1 + 3), (1.01, 1 + 1)],  # every class predicted: 6 explained, 2 a page; none: the most probable one
     ids=["all-predicted", "none-predicted"],
 )
+@pytest.mark.slow
 def test_pdf_report_has_the_ecg_page_and_the_evidence_pages(classifier, tmp_path, threshold, expected_pages):
     output = tmp_path / "report.pdf"
-    analysis = write_report(every_class(classifier, threshold), REAL / "E07544.hea", output)
+    analysis = write_recording_report(every_class(classifier, threshold), REAL / "E07544.hea", output)
     assert len(analysis.evidence) == (6 if threshold == 0.0 else 1)
     assert output.read_bytes().startswith(b"%PDF") and pdf_pages(output) == expected_pages
     assert page_count(analysis) == expected_pages
@@ -113,7 +108,7 @@ def test_pdf_report_has_the_ecg_page_and_the_evidence_pages(classifier, tmp_path
 
 def test_an_unknown_output_format_is_refused_before_the_work(classifier, tmp_path):
     with pytest.raises(ValueError, match=r"\.png or \.pdf"):
-        write_report(classifier, REAL / "A0101.hea", tmp_path / "report.svg")
+        write_recording_report(classifier, REAL / "A0101.hea", tmp_path / "report.svg")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -157,7 +152,7 @@ def test_the_saliency_is_the_models(classifier, tmp_path):
     analysis = analyse_recording(classifier, REAL / "A0101.hea")
     changed = dataclasses.replace(classifier, model=copy.deepcopy(classifier.model))
     with torch.no_grad():
-        changed.model.head[-1].weight.mul_(-1.0)
+        changed.model.network.head[-1].weight.mul_(-1.0)  # the network beside its measurement model
     changed_analysis = analyse_recording(changed, REAL / "A0101.hea")
     first = analysis.evidence[0]
     same_class = next(item for item in changed_analysis.evidence if item.class_index == first.class_index)
@@ -173,7 +168,7 @@ def test_a_fold_ensemble_is_explained_by_its_own_output(classifier):
     np.testing.assert_allclose(doubled.evidence[0].saliency, alone.evidence[0].saliency, rtol=1e-3, atol=1e-9)
     other = copy.deepcopy(member)
     with torch.no_grad():
-        other.head[-1].weight.mul_(-1.0)
+        other.network.head[-1].weight.mul_(-1.0)
     mixed = dataclasses.replace(classifier, model=FoldEnsemble([member, other]).eval())
     index = alone.evidence[0].class_index
     explained = analyse_recording(every_class(mixed, 0.0), REAL / "A0101.hea", max_explained=24).evidence
@@ -185,6 +180,7 @@ def test_a_fold_ensemble_is_explained_by_its_own_output(classifier):
 # Every recording the driver accepts
 
 
+@pytest.mark.slow
 def test_recordings_the_driver_accepts_are_reported(classifier, tmp_path):
     cases = {
         "long-257-Hz-reordered": synthetic(
@@ -195,7 +191,7 @@ def test_recordings_the_driver_accepts_are_reported(classifier, tmp_path):
     }
     for case, path in cases.items():
         output = tmp_path / f"{case}.png"
-        analysis = write_report(classifier, path, output, dpi=20)
+        analysis = write_recording_report(classifier, path, output, dpi=20)
         assert output.stat().st_size > 0 and imread(output).shape[0] == page_count(analysis) * 165, case
     short = analyse_recording(classifier, cases["short-1000-Hz"])
     assert short.num_samples == 2000 and len(short.window_starts) == 1
@@ -208,7 +204,7 @@ def test_text_from_the_file_is_drawn_as_it_is(classifier, tmp_path):
     # Dollar signs around text start matplotlib's mathematics, where \q is an error; the code is not a scored one.
     path = synthetic(tmp_path, "cost$1$", 500, 10.0, codes=(r"$\q$", "164889003"))
     output = tmp_path / "report.png"
-    analysis = write_report(classifier, path, output, dpi=20)
+    analysis = write_recording_report(classifier, path, output, dpi=20)
     assert analysis.header.record_name == "cost$1$" and imread(output).shape[0] == page_count(analysis) * 165
 
 
@@ -247,6 +243,7 @@ def longest_vertical_runs(dark: np.ndarray) -> np.ndarray:
     return longest
 
 
+@pytest.mark.slow
 def test_the_grid_has_a_line_every_mm_and_a_bolder_one_every_5_mm(classifier, tmp_path):
     flat = write_record(tmp_path, "flat", np.zeros((12, 5000)), 500)
     image = render_page_one(classifier, flat, tmp_path / "page.png")
@@ -271,6 +268,7 @@ def assert_evenly_spaced(centres: np.ndarray, step: float) -> None:
     assert np.median(gaps) == pytest.approx(step, abs=1.0) and (steps == 1).mean() > 0.9
 
 
+@pytest.mark.slow
 def test_a_millivolt_is_10_mm_and_a_second_is_25_mm_on_page_one(classifier, tmp_path):
     # 2 mV pulses, 0.1 s long, every second from 0.5 s in every lead: each rising edge is a 20 mm vertical line in
     # every row, 25 mm from the next; the calibration pulse of every row is a 10 mm one.
@@ -297,6 +295,7 @@ def test_a_millivolt_is_10_mm_and_a_second_is_25_mm_on_page_one(classifier, tmp_
 # report.py
 
 
+@pytest.mark.slow
 def test_command_writes_the_report(shared, tmp_path, capsys):
     output = tmp_path / "out" / "A0051.png"
     assert report.main([str(shared.model), str(REAL / "A0051"), str(output), "--dpi", "20"]) == 0
@@ -304,6 +303,7 @@ def test_command_writes_the_report(shared, tmp_path, capsys):
     assert str(output) in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_command_default_output_is_a_pdf_named_after_the_recording(shared, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert report.main([str(shared.model), str(REAL / "A0051.mat")]) == 0
@@ -339,6 +339,7 @@ def test_an_unreadable_recording_is_one_line_naming_the_file(shared, tmp_path, c
         assert not output.exists()
 
 
+@pytest.mark.slow
 def test_an_unreadable_recording_has_no_traceback_from_the_script(shared, tmp_path):
     path, _ = unreadable_cases(tmp_path)["truncated"]
     result = subprocess.run(

@@ -72,6 +72,7 @@ def plain_outputs(model_folder: Path, data: Path, name: str) -> tuple[np.ndarray
     return labels[0], scores[0]
 
 
+@pytest.mark.slow
 def test_the_driver_gives_the_plain_paths_outputs_within_the_tolerance(
     model_folder: Path, data: Path, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ from synthetic import make_learnable_dataset
 from trained_model import one_torch_thread
 
 
+@pytest.mark.slow
 def test_two_architectures_are_tabulated_beside_the_paper_and_a_done_run_is_reused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,8 +1,7 @@
-"""Training under bad input and faults: skipped recordings, unusable data, killed runs and exact resume."""
+"""Training one network under faults and misuse: validation, killed runs and exact resume, forgotten flags, Ctrl-C."""
 
 from __future__ import annotations
 
-import csv
 import errno
 import io
 import json
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
+from model_folders import assert_same_state, read_rows
 from trained_model import (
     EPOCHS,
     REPOSITORY,
@@ -32,14 +31,14 @@ from trained_model import (
 )
 
 import train_model
-from ecg12 import checkpoints, files, inference, runs, training
+from ecg12 import checkpoints, files, inference, training
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import load_or_build_cache
 from ecg12.inference import load_classifier, predict_scores
 from ecg12.loss import HardExampleBCELoss, class_weights
+from ecg12.measurement_model import SAVED_TENSORS, SHARES, MeasurementModel
 from ecg12.metrics import score
-from ecg12.model import FoldEnsemble, build_network
 from ecg12.thresholds import DecisionRule
 
 
@@ -65,11 +64,6 @@ def written_by(temporary: str) -> str:
     return temporary.removeprefix(".").removesuffix(".tmp").rsplit(".", 1)[0]
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
 def assert_same_history(rows: list[dict[str, str]], expected: list[dict[str, str]]) -> None:
     """metrics.csv rows equal up to floating-point tolerance, apart from the wall-clock seconds."""
     assert [row["epoch"] for row in rows] == [row["epoch"] for row in expected]
@@ -77,91 +71,6 @@ def assert_same_history(rows: list[dict[str, str]], expected: list[dict[str, str
         assert row.keys() == reference.keys()
         for key in row.keys() - {"seconds"}:
             assert float(row[key]) == pytest.approx(float(reference[key]), rel=1e-6, abs=1e-9, nan_ok=True), key
-
-
-def assert_same_state(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
-    assert state.keys() == expected.keys()
-    for name, tensor in state.items():
-        torch.testing.assert_close(tensor, expected[name], rtol=1e-5, atol=1e-7, msg=name)
-
-
-def write_broken(folder: Path, name: str, kind: str) -> None:
-    """A record that cannot be read: an empty MAT file or a garbage header."""
-    signal_mv = synthesize_ecg(np.random.default_rng(0), 500, 2, 70)
-    header = write_record(folder, name, signal_mv, 500, codes=("426783006",))
-    if kind == "empty mat":
-        header.with_suffix(".mat").write_bytes(b"")
-    else:
-        header.write_bytes(b"\x00\xff not a header\n")
-
-
-# --- skipped, unusable and unlabelled data --------------------------------------------------------------------------
-
-
-def test_unreadable_recordings_are_skipped_counted_and_listed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    messy = make_messy_folder(tmp_path / "data", seed=4, include_long=False)
-    used: dict[str, object] = {}
-
-    def fake_fit(cache, records, model_folder, config, resume=False, member=None):  # type: ignore[no-untyped-def]
-        used["names"] = [cache.names[i] for i in records]
-        return {}
-
-    monkeypatch.setattr(runs, "fit", fake_fit)  # the skipping happens before any training
-    config = TrainConfig(model_size="tiny", device="cpu", cache_dir=str(tmp_path / "cache"))
-    with caplog.at_level(logging.WARNING, logger="ecg12.checkpoints"):
-        runs.train(messy.folder, tmp_path / "model", config)
-
-    # Every bad recording is skipped, and so are a signal file without a header and a header without a signal file.
-    expected = set(messy.bad) | set(messy.not_listed)
-    assert sorted(used["names"]) == sorted(messy.good)  # type: ignore[arg-type]
-    rows = read_rows(tmp_path / "model" / checkpoints.SKIPPED_FILE)
-    assert {row["recording"] for row in rows} == expected
-    cache = load_or_build_cache(messy.folder, tmp_path / "cache")
-    assert {row["recording"]: row["reason"] for row in rows} == dict(cache.skipped)  # reasons survive the CSV as is
-    reasons = {row["recording"]: row["reason"] for row in rows}
-    assert "infinite" in reasons["bad_inf"]
-    assert "empty" in reasons["bad_empty_mat"]
-    assert f"Skipped {len(expected)} unreadable recordings" in caplog.text
-
-
-@pytest.mark.parametrize(
-    "case", ["missing folder", "empty folder", "only subfolders", "only unreadable", "no scored label"]
-)
-def test_training_stops_with_a_clear_error_on_unusable_data(
-    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    data = tmp_path / "data"
-    expected = {
-        "missing folder": "does not exist",
-        "empty folder": "no recordings in",
-        "only subfolders": "it has subfolders georgia/, ptb/: recordings (NAME.hea + NAME.mat) are expected directly",
-        "only unreadable": "no usable recording",
-        "no scored label": "scored classes",
-    }[case]
-    if case != "missing folder":
-        data.mkdir()
-    if case == "only subfolders":  # as a user who points DATA at the folder above the data sets does
-        (data / "ptb").mkdir()
-        (data / "georgia").mkdir()
-    if case == "only unreadable":
-        write_broken(data, "A0001", "empty mat")
-        write_broken(data, "A0002", "garbage header")
-    if case == "no scored label":
-        for index in range(4):
-            signal_mv = synthesize_ecg(np.random.default_rng(index), 500, 2, 70)
-            write_record(data, f"A{index:04d}", signal_mv, 500, codes=UNSCORED_CODES[:2])
-
-    model = tmp_path / "model"
-    arguments = [str(data), str(model), "--model-size", "tiny", "--device", "cpu", "--cache-dir", str(tmp_path / "c")]
-    assert train_model.main(arguments) == 1
-    message = capsys.readouterr().err
-    assert message.startswith("train_model.py: ")
-    assert expected in message
-    assert not (model / "model.pt").exists() and not (model / checkpoints.CHECKPOINT_FILE).exists()
-    if case == "only unreadable":
-        assert {row["recording"] for row in read_rows(model / checkpoints.SKIPPED_FILE)} == {"A0001", "A0002"}
 
 
 def test_classes_without_positive_examples_get_finite_weights_and_thresholds(shared: TrainedModel) -> None:
@@ -189,20 +98,21 @@ def test_classes_without_positive_examples_get_finite_weights_and_thresholds(sha
     assert math.isfinite(result.loss) and math.isfinite(result.scores.challenge_metric)
 
 
-def test_validation_chooses_the_measurement_share_of_the_lowest_loss_and_sets_it(shared: TrainedModel) -> None:
+def test_validation_chooses_the_measurement_share_of_the_lowest_loss(shared: TrainedModel) -> None:
     classes = scored_classes()
     cache = load_or_build_cache(shared.data, shared.cache)
     labels, records = classes.encode(cache.codes), np.arange(len(cache))
     model = load_classifier(shared.model).model
+    saved_share = float(model.share)
     config = TrainConfig(model_size="tiny", device="cpu", decision_rule="max-fraction")
     criterion = HardExampleBCELoss(class_weights(labels.sum(axis=0)))
     result = training.validate(model, cache, records, labels, criterion, config, torch.device("cpu"))
-    assert result.measurement_share in training.MEASUREMENT_SHARES
-    assert float(model.measurement_share) == result.measurement_share
+    assert result.measurement_share in SHARES
+    assert float(model.share) == saved_share  # the model validated is left as it was
     losses = {}
-    for share in training.MEASUREMENT_SHARES:  # each share through the network's own forward pass
-        model.measurement_share.fill_(share)
-        scores = predict_scores(model, ((cache.signal(i), cache.features[i]) for i in records), torch.device("cpu"))
+    for share in SHARES:  # each share through the classifier's own forward pass
+        at_share = model.with_share(share)
+        scores = predict_scores(at_share, ((cache.signal(i), cache.features[i]) for i in records), torch.device("cpu"))
         logits = torch.logit(torch.from_numpy(scores.probabilities), eps=1e-7)
         losses[share] = float(criterion.per_sample(logits, torch.from_numpy(labels)).mean())
         if share == result.measurement_share:
@@ -222,15 +132,15 @@ def test_the_default_recipe_fits_its_measurement_model_to_the_training_recording
     }
     records = np.array([i for i, name in enumerate(cache.names) if name in training])
     assert 0 < len(records) < len(cache)  # the validation recordings are left out
-    refitted = build_network(classifier.model.config)
-    refitted.standardize_record_features(cache.features[records])
-    refitted.fit_measurement_model(cache.features[records], scored_classes().encode(cache.codes)[records])
-    assert torch.equal(refitted.measurement_weight, classifier.model.measurement_weight)
-    assert torch.equal(refitted.measurement_bias, classifier.model.measurement_bias)
-    assert classifier.model.measurement_weight.abs().max() > 0.1
+    labels = scored_classes().encode(cache.codes)[records]
+    refitted = MeasurementModel.fit(cache.features[records], labels, classifier.model.config.num_record_features)
+    saved = classifier.model.measurement
+    assert torch.equal(refitted.weight, saved.weight) and torch.equal(refitted.bias, saved.bias)
+    assert saved.weight.abs().max() > 0.1
 
 
 @pytest.mark.parametrize("architecture", ["msse", "resnext", "resnest"])
+@pytest.mark.slow
 def test_the_paper_recipe_trains_each_architecture_into_a_model_that_decides_patch_by_patch(
     architecture: str, shared: TrainedModel, tmp_path: Path
 ) -> None:
@@ -305,6 +215,21 @@ def test_resuming_a_finished_run_restores_its_history_and_removes_temporaries(
     assert (model / "model.pt").read_bytes() == before
 
 
+def test_a_checkpoint_with_the_measurement_model_in_the_networks_state_resumes(
+    shared: TrainedModel, tmp_path: Path
+) -> None:
+    # As ecg12 wrote checkpoints while the measurement model's tensors were the network's own buffers.
+    model = copy_model(shared, tmp_path)
+    checkpoint = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    saved = torch.load(model / "model.pt", map_location="cpu", weights_only=True)["state_dicts"][0]
+    checkpoint["model"].update({name: saved[name] for name in SAVED_TENSORS})
+    torch.save(checkpoint, model / checkpoints.CHECKPOINT_FILE)
+    before = (model / "model.pt").read_bytes()
+    assert train_model.main([*train_arguments(shared.data, model, shared.cache), "--resume"]) == 0
+    assert (model / "model.pt").read_bytes() == before
+
+
+@pytest.mark.slow
 def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(shared: TrainedModel, tmp_path: Path) -> None:
     """kill -9 the real train_model.py during epoch 2, then --resume: the same model as the uninterrupted run."""
     model = tmp_path / "model"
@@ -360,44 +285,6 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(shared: T
     expected = torch.load(shared.model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     assert final["epoch"] == EPOCHS
     assert_same_state(final["model"], expected["model"])
-
-
-# --- fold ensembles -------------------------------------------------------------------------------------------------
-
-
-def test_fold_ensemble_validates_every_record_once_and_resumes_what_is_missing(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
-) -> None:
-    data = learnable_data(tmp_path_factory)
-    model = tmp_path / "model"
-    arguments = [*train_arguments(data, model, tmp_path / "cache", epochs=2), "--members", "3"]
-    with one_torch_thread():
-        assert train_model.main(arguments) == 0
-
-    classifier = load_classifier(model)
-    assert isinstance(classifier.model, FoldEnsemble) and len(classifier.model.members) == 3
-    names = sorted(p.stem for p in data.glob("*.hea"))
-    validated: list[str] = []
-    for member in range(1, 4):
-        rows = read_rows(model / checkpoints.MEMBERS_FOLDER / f"member{member}" / checkpoints.SPLIT_FILE)
-        assert sorted(row["recording"] for row in rows) == names  # each member sees every record...
-        validated += [row["recording"] for row in rows if row["subset"] == "validation"]
-    assert sorted(validated) == names  # ...and validates on a different third of them
-    bundle = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
-    assert bundle["members"] == 3 and bundle["training"]["train_config"]["members"] == 3
-
-    # A run interrupted after two members: resuming trains the third and writes the same ensemble.
-    shutil.rmtree(model / checkpoints.MEMBERS_FOLDER / "member3")
-    (model / "model.pt").unlink()
-    finished = model / checkpoints.MEMBERS_FOLDER / "member1" / "model.pt"
-    finished_written = finished.stat().st_mtime_ns
-    with one_torch_thread():
-        assert train_model.main([*arguments, "--resume"]) == 0
-    assert finished.stat().st_mtime_ns == finished_written  # a finished member is not trained again
-    resumed = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
-    assert resumed["decision_rule"] == bundle["decision_rule"]
-    for state, expected in zip(resumed["state_dicts"], bundle["state_dicts"], strict=True):
-        assert_same_state(state, expected)
 
 
 # --- misuse: a forgotten flag, other data, a file for a folder, a full disk, Ctrl-C ---------------------------------
@@ -686,6 +573,7 @@ def test_a_disk_that_fills_inside_torch_save_is_one_line(
     assert temporaries(model) == [] and not (model / target).exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_training_with_the_command_that_resumes_it(shared: TrainedModel, tmp_path: Path) -> None:
     model = tmp_path / "model"
     # Far too long to end by itself before the signal, even on a loaded machine: no early stop either.
@@ -744,26 +632,3 @@ def test_a_file_name_that_is_not_utf8_is_trained_on_and_listed(tmp_path: Path, s
         assert train_model.main(train_arguments(data, model, tmp_path / "cache", epochs=1)) == 0
     listed = {row["recording"] for row in read_rows(model / checkpoints.SPLIT_FILE)}
     assert "rec\\xff" in listed and original not in listed and len(listed) == len(list(data.glob("*.hea")))
-
-
-def test_members_trained_apart_assemble_into_the_same_ensemble(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """As on a machine with a GPU per member: --member I for each I (at once), then --resume assembles them."""
-    data = learnable_data(tmp_path_factory)
-    together, apart = tmp_path / "together", tmp_path / "apart"
-    arguments = [*train_arguments(data, together, tmp_path / "cache", epochs=1), "--members", "2"]
-    with one_torch_thread():
-        assert train_model.main(arguments) == 0
-        apart_arguments = [*train_arguments(data, apart, tmp_path / "cache", epochs=1), "--members", "2"]
-        for member in ("2", "1"):
-            assert train_model.main([*apart_arguments, "--member", member]) == 0
-        assert not (apart / "model.pt").exists()  # a member alone is not the ensemble
-        assert train_model.main([*apart_arguments, "--member", "3"]) == 1
-        assert "member 3 does not exist" in capsys.readouterr().err
-        assert train_model.main([*apart_arguments, "--resume"]) == 0
-    assembled = torch.load(apart / "model.pt", map_location="cpu", weights_only=True)
-    reference = torch.load(together / "model.pt", map_location="cpu", weights_only=True)
-    assert assembled["decision_rule"] == reference["decision_rule"] and assembled["members"] == 2
-    for state, expected in zip(assembled["state_dicts"], reference["state_dicts"], strict=True):
-        assert_same_state(state, expected)
