@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import math
 import os
 import re
 import shutil
@@ -428,6 +429,10 @@ def damaged_model(shared: TrainedModel, folder: Path, damage: str) -> Path:
         bundle = torch.load(path, weights_only=True)
         if damage == "key missing":
             del bundle["decision_rule"]
+        elif damage == "five thresholds":
+            bundle["decision_rule"] = {"mode": "per-class", "fraction": 0.2, "class_thresholds": [0.5] * 5}
+        elif damage == "NaN fraction":
+            bundle["decision_rule"] = {"mode": "max-fraction", "fraction": math.nan, "class_thresholds": []}
         else:
             bundle["format"] += 1
         torch.save(bundle, path)
@@ -441,6 +446,11 @@ def damaged_model(shared: TrainedModel, folder: Path, damage: str) -> Path:
         ("truncated", "model.pt is not a readable model file"),
         ("key missing", "model.pt is incomplete: missing decision_rule"),
         ("other format", f"model.pt has model format {MODEL_FORMAT + 1}"),
+        ("five thresholds", "model.pt has an unusable decision rule (the per-class rule has 5 thresholds for 24"),
+        (
+            "NaN fraction",
+            "unusable decision rule (the fraction of the largest probability must be a number in (0, 1], not nan)",
+        ),
     ],
 )
 def test_driver_stops_before_reading_anything_when_the_model_folder_is_unusable(
