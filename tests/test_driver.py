@@ -213,6 +213,18 @@ def test_repaired_recordings_are_answered_and_listed_in_warnings_csv(
     assert "3 answered after repairs" in one_line(captured.out)
 
 
+def test_an_uncalibrated_lead_is_answered_and_listed_in_warnings_csv(shared: TrainedModel, tmp_path: Path) -> None:
+    data = write_recordings(tmp_path / "data", ["calibrated", "gain_0"])
+    header = data / "gain_0.hea"
+    header.write_text(header.read_text().replace(" 1000/mV ", " 0/mV ", 1))  # lead I: gain 0, "uncalibrated"
+    outputs = tmp_path / "outputs"
+    assert run_driver(shared.model, data, outputs) == 0
+    assert is_answer(outputs / "gain_0.csv")
+    ((name, message),) = read_rows(outputs / WARNINGS_FILE)[1:]
+    assert name == "gain_0"
+    assert message == f"{header}: ADC gain 0 (uncalibrated) in I: read at WFDB's default gain, 200 ADC units per mV"
+
+
 def test_with_warnings_as_errors_repairs_are_still_listed_and_other_warnings_fail_their_recording_alone(
     shared: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
