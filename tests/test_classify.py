@@ -36,6 +36,7 @@ import driver
 from ecg12 import classify, inference
 from ecg12.classes import EQUIVALENT_CLASSES, scored_classes
 from ecg12.classify import ERRORS_FILE, LOCK_FILE, WARNINGS_FILE, classify_folder
+from ecg12.files import temporary_key
 from ecg12.headers import read_header
 from ecg12.inference import MODEL_FILE, MODEL_FORMAT, load_classifier, prepare_recording
 from ecg12.outputs import load_outputs, save_outputs
@@ -373,7 +374,7 @@ def test_rerun_into_an_existing_outputs_folder_gives_identical_files(
     first = snapshot(outputs)
     assert set(first) == {f"{name}.csv" for name in SMALL} | {ERRORS_FILE, LOCK_FILE}
     # What a run killed inside a write leaves behind is removed by the next run.
-    (outputs / ".good_normal.csv.k1ll3d.tmp").write_text("#good_normal\n426783006\n1\n")
+    (outputs / f".{temporary_key('good_normal.csv')}.k1ll3d.tmp").write_text("#good_normal\n426783006\n1\n")
     assert driver.main(arguments) == 1
     assert snapshot(outputs) == first
     assert "2 failed" in capsys.readouterr().out
