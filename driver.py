@@ -6,8 +6,9 @@ in DATA gets NAME.csv. One that cannot be read or classified gets an all-negativ
 one answered after a repair (zero-filled leads...) a row in warnings.csv. Where a recording is itself named
 errors or warnings, the report takes another name (errors_2.csv...); the summary line says where the reports went.
 
-Exit codes: 0 all recordings done, 1 some failed, 2 nothing classified (a problem with MODEL, DATA or OUTPUTS, or
-another run writing into OUTPUTS), 130 interrupted (Ctrl-C; the outputs written so far stay).
+Exit codes: 0 all recordings done, 1 some failed or a report could not be written (the summary line says how many
+outputs were written), 2 nothing classified (a problem with MODEL, DATA or OUTPUTS, or another run writing into
+OUTPUTS), 130 interrupted (Ctrl-C; the outputs written so far stay).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reports: {len(recordings) - len(failures)} of {len(recordings)} drawn into {arguments.plots}")
         for name, problem in failures:
             print(f"{name}: no report: {problem}", file=sys.stderr)
-    return 1 if result.failed else 0
+    return 1 if result.failed or result.report_problem else 0
 
 
 def keep_freed_memory_for_reuse() -> None:

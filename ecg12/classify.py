@@ -33,9 +33,9 @@ escapes, so that every file written is valid UTF-8.
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import io
-import itertools
 import logging
 import os
 import sys
@@ -54,14 +54,12 @@ from ecg12.files import atomic_write_text, printable, remove_temporaries
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import COMPILE_FROM_RECORDINGS, Classifier, prepare_recording
 from ecg12.logs import Progress
-from ecg12.outputs import save_outputs
+from ecg12.outputs import ERRORS_FILE, WARNINGS_FILE, report_name, save_outputs
 from ecg12.preprocess import WINDOW_SAMPLES, DegradedRecordingWarning, PreparedSignal
 from ecg12.recordings import Recording, list_recordings, open_counts
 
 log = logging.getLogger(__name__)
 
-ERRORS_FILE = "errors.csv"
-WARNINGS_FILE = "warnings.csv"
 LOCK_FILE = ".driver.lock"
 ERRORS_HEADER = ("recording", "stage", "message")
 WARNINGS_HEADER = ("recording", "message")
@@ -87,11 +85,13 @@ class FolderResult:
 
     done: int = 0
     failed: int = 0
+    unwritten: int = 0  # failed recordings whose output file this run could not write (not even all-negative)
     seconds: float = 0.0
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # (recording, stage, message)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (recording, message) of answered recordings
-    errors_file: Path | None = None
+    errors_file: Path | None = None  # None when it could not be written (report_problem says why)
     warnings_file: Path | None = None  # None when no recording was repaired
+    report_problem: str | None = None  # why a report could not be written (a full disk, say)
 
     @property
     def repaired(self) -> int:
@@ -104,10 +104,14 @@ class FolderResult:
             f"classified {self.done + self.failed} recordings: {self.done} done, {self.failed} failed, "
             f"{self.seconds:.1f} s ({rate:.1f} recordings/s)"
         )
+        if self.unwritten:
+            text += f"; {self.unwritten} failed without an output file written"
         if self.errors_file is not None:
             text += f"; failures listed in {printable(str(self.errors_file))}"
         if self.warnings_file is not None:
             text += f"; {self.repaired} answered after repairs, listed in {printable(str(self.warnings_file))}"
+        if self.report_problem is not None:
+            text += f"; {printable(self.report_problem)}"
         return text
 
 
@@ -152,14 +156,6 @@ def output_folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)
-
-
-def report_file(folder: Path, preferred: str, recordings: Iterable[Recording]) -> Path:
-    """``folder/preferred``, or with ``_2``, ``_3``... before the suffix: the first that is no recording's output."""
-    taken = {f"{recording.name}.csv".casefold() for recording in recordings}
-    stem, suffix = os.path.splitext(preferred)
-    names = itertools.chain([preferred], (f"{stem}_{number}{suffix}" for number in itertools.count(2)))
-    return folder / next(name for name in names if name.casefold() not in taken)
 
 
 @contextmanager
@@ -207,8 +203,8 @@ def classify_folder(
     ``compile_network``: classify with the network compiled (:meth:`Classifier.compile`, falling back to the eager
     one); None compiles on a CPU for folders of :data:`~ecg12.inference.COMPILE_FROM_RECORDINGS` or more recordings,
     where the time it takes pays. Raises :class:`DataFolderError` or :class:`OutputFolderError` (before any
-    recording is read, except for a report that cannot be written at the end) and :class:`FolderInterrupted` on
-    Ctrl-C.
+    recording is read) and :class:`FolderInterrupted` on Ctrl-C; a report that cannot be written at the end is the
+    result's ``report_problem``, beside the counts of what was written.
     """
     started = time.time()
     recordings = list_recordings(data_folder)
@@ -219,9 +215,9 @@ def classify_folder(
             compile_network = classifier.device.type == "cpu" and len(recordings) >= COMPILE_FROM_RECORDINGS
         if compile_network:
             classifier.compile()
-        errors_file = report_file(output_folder, ERRORS_FILE, recordings)
-        warnings_file = report_file(output_folder, WARNINGS_FILE, recordings)
         outputs = {f"{recording.name}.csv" for recording in recordings}
+        errors_file = output_folder / report_name(ERRORS_FILE, outputs)
+        warnings_file = output_folder / report_name(WARNINGS_FILE, outputs)
         remove_temporaries(output_folder, outputs | {errors_file.name, warnings_file.name})
         run = _FolderRun(classifier, output_folder)
         progress = Progress(len(recordings), "classifying", "recordings", log, progress_interval, show_progress)
@@ -231,13 +227,16 @@ def classify_folder(
         except KeyboardInterrupt as interrupt:
             raise FolderInterrupted(run.result.done + run.result.failed, len(recordings), output_folder) from interrupt
         result = run.result
-        _write_problems_csv(errors_file, ERRORS_HEADER, result.errors)
-        result.errors_file = errors_file
-        if result.warnings:
-            _write_problems_csv(warnings_file, WARNINGS_HEADER, result.warnings)
-            result.warnings_file = warnings_file
-        else:
-            _remove_report(warnings_file)  # a previous run's repairs are not this run's
+        try:
+            _write_problems_csv(errors_file, ERRORS_HEADER, result.errors)
+            result.errors_file = errors_file
+            if result.warnings:
+                _write_problems_csv(warnings_file, WARNINGS_HEADER, result.warnings)
+                result.warnings_file = warnings_file
+            else:
+                _remove_report(warnings_file)  # a previous run's repairs are not this run's
+        except OutputFolderError as error:  # the outputs written stay, and the result says what they are
+            result.report_problem = str(error)
     result.seconds = time.time() - started
     return result
 
@@ -250,6 +249,7 @@ class _Pending:
     inputs: tuple[PreparedSignal, np.ndarray] | None
     repairs: list[str] = field(default_factory=list)
     failure: tuple[str, str] | None = None  # (stage, message)
+    written: bool = False  # its output file (an answer or all-negative) is written
 
 
 class _FolderRun:
@@ -323,6 +323,7 @@ class _FolderRun:
                 print(f"{printable(item.name)}: {stage} failed: {printable(message)}", file=sys.stderr)
                 self.result.errors.append((item.name, stage, message))
                 self.result.failed += 1
+                self.result.unwritten += not item.written
         progress.update(self.result.done + self.result.failed)
 
     def classify_chunk(self, chunk: list[_Pending]) -> list[_Pending]:
@@ -351,24 +352,33 @@ class _FolderRun:
         for item in chunk:
             item.inputs = None  # the prepared signal's segment is not needed any more
             if item.failure is not None and item.failure[0] != "write":
-                self.write_all_negative(item.name)
+                zeros = np.zeros(len(self.codes))
+                problem = self.save(item, zeros, zeros)
+                if problem is not None:
+                    stage, message = item.failure
+                    item.failure = (stage, f"{message}; and its all-negative output could not be written: {problem}")
         return chunk
 
     def write(self, item: _Pending, labels: np.ndarray, probabilities: np.ndarray) -> None:
-        try:
-            save_outputs(
-                self.output_folder / f"{item.name}.csv", printable(item.name), self.codes, labels, probabilities
-            )
-        except OSError as error:
-            # The atomic write left the file as it was; an all-negative one must not replace it.
-            item.failure = ("write", _describe(error))
+        # A failed write left the file as it was; an all-negative one must not replace it.
+        problem = self.save(item, labels, probabilities)
+        if problem is not None:
+            item.failure = ("write", problem)
 
-    def write_all_negative(self, name: str) -> None:
-        zeros = np.zeros(len(self.codes))
+    def save(self, item: _Pending, labels: np.ndarray, probabilities: np.ndarray) -> str | None:
+        """Write the recording's ``NAME.csv``; None, or why it could not be written."""
+        path = self.output_folder / f"{item.name}.csv"
         try:
-            save_outputs(self.output_folder / f"{name}.csv", printable(name), self.codes, zeros, zeros)
-        except OSError as write_error:
-            print(f"{printable(name)}: cannot write its output: {printable(str(write_error))}", file=sys.stderr)
+            save_outputs(path, printable(item.name), self.codes, labels, probabilities)
+            item.written = True
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:
+                return (
+                    f"no output: its name {path.name} ({len(os.fsencode(path.name))} bytes) is longer than the file "
+                    f"system of {self.output_folder} holds (evaluate_model.py scores it as all-negative)"
+                )
+            return _describe(error)
+        return None
 
 
 def _describe(error: BaseException) -> str:

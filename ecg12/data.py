@@ -11,8 +11,9 @@ that could be mistaken for a cache.
 
 A build never fails badly and caches do not pile up (about 8 GB each on the full set):
 
-- the size of the cache is known from the headers before anything is written, and a cache the
-  disk cannot hold is refused with one line; the signal file's blocks are then reserved
+- the size of the cache is known from the headers before anything is written (a header that declares
+  more samples than its signal file holds skips its recording, reported, instead of sizing the cache),
+  and a cache the disk cannot hold is refused with one line; the signal file's blocks are then reserved
   (``posix_fallocate``), so that a disk filled meanwhile is an error, not a SIGBUS in a memory-
   mapped write; any failed write is one :class:`CacheError` and leaves nothing behind;
 - there is one cache per data folder (recorded in its index): once a new one is complete, the
@@ -24,6 +25,7 @@ A build never fails badly and caches do not pile up (about 8 GB each on the full
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import hashlib
@@ -33,11 +35,14 @@ import math
 import os
 import re
 import shutil
+import signal
 import socket
+import sys
 import tempfile
 import warnings
 import weakref
 from collections.abc import Iterator, Sequence
+from concurrent.futures import BrokenExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +58,7 @@ from ecg12.files import atomic_write_text, lock_exclusively, unlock
 from ecg12.headers import RecordError, read_header
 from ecg12.logs import Progress
 from ecg12.preprocess import TARGET_FREQUENCY, WINDOW_SAMPLES, extract_windows, prepare_signal, resampled_length
-from ecg12.recordings import Recording, list_recordings, load_signal
+from ecg12.recordings import Recording, check_counts, list_recordings, load_signal
 
 log = logging.getLogger(__name__)
 
@@ -316,18 +321,8 @@ def _build(recordings: list[Recording], folder: Path, workers: int, data_folder:
         signals_path = building / "signals.int16"
         if total:
             _allocate(signals_path, total * 12 * np.dtype(np.int16).itemsize)
-        chunks = [records[i : i + 64] for i in range(0, len(records), 64)]
-        # No more processes than chunks: a small folder is cached in this process, without starting workers.
-        results = Parallel(n_jobs=max(1, min(workers, len(chunks))), return_as="generator")(
-            delayed(_write_chunk)(chunk, signals_path, total) for chunk in chunks
-        )
-        failed: dict[str, str] = {}
-        features: dict[str, list[float]] = {}
         with Progress(len(records), "caching signals", "recordings", log) as progress:
-            for chunk, (errors, chunk_features) in zip(chunks, results, strict=True):
-                failed.update(errors)
-                features.update(chunk_features)
-                progress.update(progress.done + len(chunk))
+            failed, features = _write_records(records, signals_path, total, workers, building / ".journal", progress)
         kept = [{**r, "features": features[r["name"]]} for r in records if r["name"] not in failed]
         skipped += [{"name": name, "reason": reason} for name, reason in failed.items()]
         index = {
@@ -562,7 +557,8 @@ def _process_exists(pid: int) -> bool:
 
 
 def _plan(recordings: list[Recording]) -> tuple[list[dict], list[dict]]:
-    """Read every header: where each recording goes in the cache, and which cannot be used, with the reason."""
+    """Read every header and check its signal file's size (recordings.check_counts): where each recording goes in
+    the cache, and which cannot be used, with the reason."""
     records: list[dict] = []
     skipped: list[dict] = []
     offset = 0
@@ -572,6 +568,9 @@ def _plan(recordings: list[Recording]) -> tuple[list[dict], list[dict]]:
             continue
         try:
             header = read_header(recording.header)
+            # A header may declare more samples than its signal file holds (a week for a 10 s file): such a
+            # recording could never be cached, and must not size the cache (check_counts reads no sample).
+            check_counts(recording.signal, header)
             length = resampled_length(header.num_samples, header.frequency)
         except Exception as error:  # one unusable recording must not stop the others
             skipped.append({"name": recording.name, "reason": _reason(error)})
@@ -593,12 +592,91 @@ def _plan(recordings: list[Recording]) -> tuple[list[dict], list[dict]]:
     return records, skipped
 
 
-def _write_chunk(records: list[dict], signals_path: Path, total: int) -> tuple[dict[str, str], dict[str, list[float]]]:
-    """Preprocess recordings into the memory-mapped file; return {name: error} and {name: record features}."""
+CHUNK_RECORDS = 64  # recordings a worker caches per task
+
+
+def _write_records(
+    records: list[dict], signals_path: Path, total: int, workers: int, journal: Path, progress: Progress
+) -> tuple[dict[str, str], dict[str, list[float]]]:
+    """Cache ``records`` in chunks, in ``workers`` processes; {name: why it was skipped} and {name: features}.
+
+    A worker that dies (killed for its memory, a crash in a library) takes its chunk's results with it, and joblib
+    then stops every worker. Each worker notes in ``journal`` the recording it is caching; after a death, those
+    recordings are cached again one at a time, each by a worker of its own, so that one that kills its worker
+    again is skipped, with the reason, and the others are kept. The rest of the build then goes on.
+    """
+    failed: dict[str, str] = {}
+    features: dict[str, list[float]] = {}
+    pending = [records[i : i + CHUNK_RECORDS] for i in range(0, len(records), CHUNK_RECORDS)]
+    journal.mkdir(exist_ok=True)
+    while pending:
+        try:
+            # No more processes than chunks: a small folder is cached in this process, without starting workers.
+            jobs = max(1, min(workers, len(pending)))
+            for errors, chunk_features in _in_workers(pending, signals_path, total, jobs, journal):
+                failed.update(errors)
+                features.update(chunk_features)
+                progress.update(progress.done + len(pending.pop(0)))
+        except BrokenExecutor as death:
+            suspects = set()
+            for note in journal.iterdir():
+                suspects.add(os.fsdecode(note.read_bytes()))
+                note.unlink()
+            if not suspects:  # a death outside any recording: nothing to skip, and the same would happen again
+                raise CacheError(f"a process caching the signals died ({_exit_codes(death)})") from death
+            for record in [record for chunk in pending for record in chunk if record["name"] in suspects]:
+                try:  # two jobs for one chunk: joblib runs it in a worker process, not in this one
+                    ((errors, chunk_features),) = _in_workers([[record]], signals_path, total, 2, journal)
+                except BrokenExecutor as again:
+                    errors, chunk_features = {record["name"]: f"its process died caching it ({_exit_codes(again)})"}, {}
+                failed.update(errors)
+                features.update(chunk_features)
+                progress.update(progress.done + 1)
+            pending = [kept for chunk in pending if (kept := [r for r in chunk if r["name"] not in suspects])]
+    shutil.rmtree(journal)  # not part of the cache
+    return failed, features
+
+
+def _exit_codes(death: BaseException) -> str:
+    """How joblib's workers ended, as its error says (``exit codes {SIGKILL(-9)}``), or the error's type."""
+    codes = re.search(r"exit codes of the workers are (\{.*?\})", str(death))
+    return f"exit codes {codes[1]}" if codes else type(death).__name__
+
+
+def _in_workers(
+    chunks: list[list[dict]], signals_path: Path, total: int, jobs: int, journal: Path
+) -> Iterator[tuple[dict[str, str], dict[str, list[float]]]]:
+    """:func:`_write_chunk` of each chunk, in order, in ``jobs`` worker processes that end with this one (one job:
+    in this process)."""
+    return Parallel(n_jobs=jobs, return_as="generator", initializer=end_with_parent, initargs=(os.getpid(),))(
+        delayed(_write_chunk)(chunk, signals_path, total, journal) for chunk in chunks
+    )
+
+
+def end_with_parent(parent: int) -> None:
+    """In a worker process: be killed when ``parent`` ends, also by SIGKILL, which gives it no chance to end its
+    workers (Linux: ``prctl(PR_SET_PDEATHSIG)``; elsewhere nothing is done). A parent already gone ends it now."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1  # linux/prctl.h
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _write_chunk(
+    records: list[dict], signals_path: Path, total: int, journal: Path
+) -> tuple[dict[str, str], dict[str, list[float]]]:
+    """Preprocess recordings into the memory-mapped file; return {name: error} and {name: record features}.
+
+    Before each recording its name is written into ``journal``'s file for this process, removed at the end: where a
+    worker dies, it names the recording that was being cached (:func:`_write_records`).
+    """
     signals = np.memmap(signals_path, dtype=np.int16, mode="r+", shape=(total, 12))
     errors: dict[str, str] = {}
     features: dict[str, list[float]] = {}
+    note = journal / str(os.getpid())
     for record in records:
+        note.write_bytes(os.fsencode(record["name"]))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # missing leads are zero-filled; training tolerates that
@@ -615,6 +693,7 @@ def _write_chunk(records: list[dict], signals_path: Path, total: int) -> tuple[d
         # The first 5 minutes, as in classification (record_features takes no more)
         features[record["name"]] = record_features(signal, header.age, header.sex).tolist()
     signals.flush()
+    note.unlink(missing_ok=True)
     return errors, features
 
 

@@ -17,11 +17,13 @@ from ecg12.config import DEVICE_CHOICES
 
 
 class DeviceError(ValueError):
-    """A device that cannot be used here: an unknown name, or CUDA asked for where there is none."""
+    """A device that cannot be used here: an unknown name, CUDA asked for where there is none, or one that cannot
+    compute (``meta``, a backend this build of torch lacks)."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> the first CUDA GPU when there is one, else the CPU; 'cpu', 'cuda', 'cuda:1' as given, if usable."""
+    """'auto' -> the first CUDA GPU when there is one, else the CPU; 'cpu', 'cuda', 'cuda:1' as given, if usable:
+    checked by computing on it, so that a device refused here is refused before any recording is read."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -34,6 +36,14 @@ def resolve_device(name: str = "auto") -> torch.device:
             raise DeviceError(f"device {name!r} requested, but CUDA is not available here ({build}): use --device cpu")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise DeviceError(f"device {name!r} requested, but only {torch.cuda.device_count()} CUDA GPU(s) exist")
+    try:  # a device torch knows by name may still not compute: meta tensors hold no data, others need their build
+        computes = (torch.ones(2, device=device) * 2).sum().item() == 4
+    except Exception as error:  # each backend fails in its own way (RuntimeError, NotImplementedError, ...)
+        raise DeviceError(
+            f"device {name!r} cannot compute here ({type(error).__name__}): use {DEVICE_CHOICES}"
+        ) from error
+    if not computes:
+        raise DeviceError(f"device {name!r} computed 2 + 2 wrong: use {DEVICE_CHOICES}")
     return device
 
 

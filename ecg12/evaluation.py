@@ -14,7 +14,9 @@ The rules are those of the final official 2020 scorer (``evaluate_12ECG_score.py
 Where the official scorer crashes or misbehaves, this module does something reasonable and says so:
 a header without a ``#Dx`` line has no labels (officially, the remaining labels shift onto the wrong
 recordings or the scorer crashes); only the first ``#Dx`` line counts; ``#Dx:code`` without a space
-is accepted.
+is accepted; a recording without an output file that the driver's errors report (``errors.csv`` in the
+outputs folder, see :func:`ecg12.outputs.report_name`) lists as failed is all-negative, as the driver's
+all-negative outputs are, instead of stopping the scoring of the whole folder (:attr:`FolderMatrices.unanswered`).
 
 Labels come from the header text itself, not from :func:`ecg12.headers.parse_header`: the official
 rule is the raw ``#Dx`` line, and a label file need not be a complete, valid header to be scored.
@@ -27,6 +29,8 @@ draws figures of the scores (:func:`write_plots`), and only then imports matplot
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import os
 import sys
 import warnings
@@ -38,7 +42,7 @@ import numpy as np
 
 from ecg12.classes import WEIGHTS_FILE, ScoredClasses, abbreviate, canonical_code, class_name, load_weights
 from ecg12.metrics import SCORE_NAMES, ChallengeScores, modified_confusion_matrix, score
-from ecg12.outputs import output_lines, parse_binary, parse_codes, parse_scores
+from ecg12.outputs import ERRORS_FILE, output_lines, parse_binary, parse_codes, parse_scores, report_name
 
 CLASS_SCORES_PLOT = "class_scores.png"
 CREDIT_PLOT = "credit_and_confusion.png"
@@ -54,11 +58,12 @@ class EvaluationError(Exception):
 
 def find_challenge_files(
     labels_dir: str | os.PathLike[str], outputs_dir: str | os.PathLike[str]
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str | None]]:
     """Label files and their output files (paths), sorted by label file name.
 
-    Raises :class:`EvaluationError` if a folder is missing, an output file is missing (naming it)
-    or there are no label files.
+    An output file that is missing is None where the driver's errors report lists its recording (the file system
+    could not hold its name, or the disk was full): an all-negative recording. Raises :class:`EvaluationError`
+    if a folder is missing, an output file is missing otherwise (naming it) or there are no label files.
     """
     for folder, role in ((labels_dir, "labels"), (outputs_dir, "outputs")):
         if not os.path.isdir(folder):
@@ -76,18 +81,38 @@ def find_challenge_files(
         raise EvaluationError(f"cannot list {error.filename!r}: {error.strerror}") from error
 
     label_prefix, output_prefix = os.path.join(labels_dir, ""), os.path.join(outputs_dir, "")
-    label_files, output_files = [], []
-    for name in label_names:
-        output_name = name[:-4] + ".csv"  # the name ends with '.hea' in some case: its root + .csv
-        output_file = output_prefix + output_name
+    expected = [name[:-4] + ".csv" for name in label_names]  # the name ends with '.hea' in some case: root + .csv
+    label_files: list[str] = []
+    output_files: list[str | None] = []
+    failed: set[str] | None = None  # the recordings the driver's errors report lists, read when first needed
+    for name, output_name in zip(label_names, expected, strict=True):
+        output_file: str | None = output_prefix + output_name
         # The listing settles almost every case; isfile covers case-insensitive file systems.
         if output_name not in output_names and not os.path.isfile(output_file):
-            raise EvaluationError(f"output file {output_file!r} not found for label file {label_prefix + name!r}")
+            if failed is None:
+                failed = reported_failures(os.path.join(outputs_dir, report_name(ERRORS_FILE, expected)))
+            if _printable(name[:-4]) not in failed:
+                raise EvaluationError(f"output file {output_file!r} not found for label file {label_prefix + name!r}")
+            output_file = None
         label_files.append(label_prefix + name)
         output_files.append(output_file)
     if not label_files:
         raise EvaluationError(f"no label files (.hea) found in {os.fspath(labels_dir)!r}")
     return label_files, output_files
+
+
+def reported_failures(errors_file: str | os.PathLike[str]) -> set[str]:
+    """The recordings (as the report writes their names) of a driver's errors report; none where there is none."""
+    if not os.path.isfile(errors_file):
+        return set()
+    rows = list(csv.reader(io.StringIO(read_text(errors_file, "errors report"), newline="")))
+    return {row[0] for row in rows[1:] if row}
+
+
+def _printable(name: str) -> str:
+    from ecg12.files import printable  # here: only a missing output file needs it (tempfile is slow to import)
+
+    return printable(name)
 
 
 def label_codes(header_text: str) -> tuple[str, ...]:
@@ -135,9 +160,10 @@ def load_label_matrix(label_files: Sequence[str | os.PathLike[str]], classes: Sc
 
 
 def load_output_matrices(
-    output_files: Sequence[str | os.PathLike[str]], classes: ScoredClasses
+    output_files: Sequence[str | os.PathLike[str] | None], classes: ScoredClasses
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(recordings x classes) binary outputs (bool) and scores (float64) of the given output files.
+    """(recordings x classes) binary outputs (bool) and scores (float64) of the given output files (None: none,
+    an all-negative recording).
 
     Each file is only split into its three lines (:func:`ecg12.outputs.output_lines`); the fields
     of all files are then parsed in two calls (:func:`~ecg12.outputs.parse_binary` and
@@ -152,8 +178,8 @@ def load_output_matrices(
     binary_lines: list[str] = []
     score_lines: list[str] = []
     for path in output_files:
-        lines = output_lines(read_text(path, "output file"))
-        if lines is None:  # malformed: the recording is all-negative
+        lines = None if path is None else output_lines(read_text(path, "output file"))
+        if lines is None:  # none, or malformed: the recording is all-negative
             fields_per_file.append(0)
             continue
         code_line, binary_line, score_line = lines
@@ -216,6 +242,7 @@ class FolderMatrices:
     labels: np.ndarray  # bool
     binary: np.ndarray  # bool
     scores: np.ndarray  # float64
+    unanswered: tuple[str, ...] = ()  # label files without an output file, failed in the driver's errors report
 
 
 def read_folders(
@@ -233,7 +260,8 @@ def read_folders(
     label_files, output_files = find_challenge_files(labels_dir, outputs_dir)
     labels = load_label_matrix(label_files, classes)
     binary, scores = load_output_matrices(output_files, classes)
-    return FolderMatrices(classes, labels, binary, scores)
+    unanswered = tuple(label for label, output in zip(label_files, output_files, strict=True) if output is None)
+    return FolderMatrices(classes, labels, binary, scores, unanswered)
 
 
 def evaluate_folders(
@@ -320,6 +348,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
     try:
         folders = read_folders(args.labels, args.outputs, args.weights)
+        if folders.unanswered:
+            print(
+                f"evaluate_model.py: {len(folders.unanswered)} recordings without an output file, which the driver's "
+                f"errors report lists as failed, scored as all-negative: {_printable(folders.unanswered[0])}"
+                + (f" and {len(folders.unanswered) - 1} more" if len(folders.unanswered) > 1 else ""),
+                file=sys.stderr,
+            )
         classes = folders.classes
         scores = score(folders.labels, folders.binary, folders.scores, classes)
         if args.scores_file is None:

@@ -1,8 +1,10 @@
 """Atomic file writes, and locks that let one run at a time use a folder.
 
 Each write goes to a temporary file in the destination folder, is flushed to disk and then renamed
-over the destination, which POSIX guarantees to be atomic on one file system: a reader (or a crash)
-never sees a half-written file.
+over the destination, which POSIX guarantees to be atomic on one file system. The temporary file's name
+is short whatever the destination's (``.`` + a digest of the destination's name + mkstemp's random part +
+``.tmp``, 30 bytes), so that a file whose name the file system can hold can also be written; a failure
+names the destination, not the temporary file.
 
 A lock is ``flock`` on a lock file, which its holder removes as it lets go, so that lock files do
 not pile up; a process that got the lock of a file removed meanwhile takes the new file's instead.
@@ -11,6 +13,7 @@ not pile up; a process that got the lock of a file removed meanwhile takes the n
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -23,27 +26,39 @@ from typing import IO
 log = logging.getLogger(__name__)
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SUFFIX = ".tmp"  # a temporary file is ``.NAME.XXXXXXXX.tmp`` beside the file NAME it is to become
+_SUFFIX = ".tmp"  # a temporary file is ``.DIGEST.XXXXXXXX.tmp`` beside the file it is to become (temporary_key)
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed."""
     destination = Path(path)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=_SUFFIX, dir=destination.parent)
-    os.close(descriptor)
-    temporary_path = Path(temporary)
-    umask = os.umask(0)
-    os.umask(umask)
-    temporary_path.chmod(0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+    prefix = f".{temporary_key(destination.name)}."
     try:
-        yield temporary_path
-        with open(temporary_path, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary_path, destination)
-    finally:
-        temporary_path.unlink(missing_ok=True)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=prefix, suffix=_SUFFIX, dir=destination.parent)
+        os.close(descriptor)
+        temporary_path = Path(temporary)
+        try:
+            umask = os.umask(0)
+            os.umask(umask)
+            temporary_path.chmod(0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+            yield temporary_path
+            with open(temporary_path, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temporary_path, destination)
+        finally:
+            temporary_path.unlink(missing_ok=True)
+    except OSError as error:
+        # The user knows the destination, not the temporary file: an error naming that (or no file) names it.
+        if error.errno is None or (error.filename is not None and not Path(error.filename).name.startswith(prefix)):
+            raise
+        raise type(error)(error.errno, error.strerror, str(destination)) from error
+
+
+def temporary_key(name: str) -> str:
+    """What the temporary file of a write of ``name`` is named after: 16 hex digits of a digest of its bytes."""
+    return hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> None:
@@ -52,19 +67,14 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
     A write the file system refuses (a full disk) is an OSError naming ``path``, also where ``write``
     reports it as another exception: ``torch.save`` turns it into a RuntimeError about its zip writer.
     """
-    try:
-        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
-            recorder = _WriteErrors(handle)
-            try:
-                write(recorder)  # type: ignore[arg-type]
-            except Exception as error:
-                if recorder.error is None or recorder.error is error:
-                    raise
-                raise recorder.error from error
-    except OSError as error:
-        if error.filename == os.fspath(path):
-            raise
-        raise OSError(error.errno, error.strerror or str(error), os.fspath(path)) from error
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:  # atomic_path names ``path`` in errors
+        recorder = _WriteErrors(handle)
+        try:
+            write(recorder)  # type: ignore[arg-type]
+        except Exception as error:
+            if recorder.error is None or recorder.error is error:
+                raise
+            raise recorder.error from error
 
 
 class _WriteErrors:
@@ -94,13 +104,15 @@ def remove_temporaries(folder: str | os.PathLike[str], names: Iterable[str]) -> 
     """Delete the temporary files that writes of ``names`` in ``folder`` killed midway left behind.
 
     No process can remove its temporary file when it is killed with SIGKILL; the next run that
-    writes the same files removes them. Temporaries of other files (another program's) stay.
+    writes the same files removes them. Temporaries of other files (another program's) stay. Those of
+    earlier versions, named ``.NAME.XXXXXXXX.tmp`` after the file NAME itself, are removed too.
     """
     wanted = set(names)
+    keys = {temporary_key(name) for name in wanted}
     for path in Path(folder).iterdir():
         if path.name.startswith(".") and path.name.endswith(_SUFFIX):
             target = path.name[1 : -len(_SUFFIX)].rsplit(".", 1)[0]  # drop mkstemp's random part
-            if target in wanted:
+            if target in keys or target in wanted:
                 path.unlink(missing_ok=True)
 
 

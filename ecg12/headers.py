@@ -61,6 +61,7 @@ class Lead:
     adc_resolution: int
     adc_zero: int
     name: str
+    uncalibrated: bool = False  # the header's gain was 0: adc_gain is WFDB's default, DEFAULT_ADC_GAIN
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ def _parse_lead_line(line: str, number: int, source: str | os.PathLike[str]) -> 
         adc_zero=adc_zero,
         # A WFDB description may contain spaces; the lead name is all of it.
         name=" ".join(fields[8:]),
+        uncalibrated=adc_gain == 0,
     )
 
 

@@ -337,20 +337,28 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
     if not isinstance(bundle["classes"], list) or bundle["classes"] != list(classes.codes):
         raise ModelFolderError(f"{path} was trained on other classes than this weights.csv defines")
     try:
+        rule = DecisionRule.from_dict(bundle["decision_rule"], len(classes.codes))
+    except ValueError as error:
+        raise ModelFolderError(f"{path} has an unusable decision rule ({error}): copy it again or retrain") from error
+    try:
         config = ModelConfig.from_dict(bundle["model_config"])
+        if config.num_classes != len(classes.codes):
+            raise ValueError(f"the network has {config.num_classes} outputs for {len(classes.codes)} classes")
         if not isinstance(bundle["state_dicts"], list) or not bundle["state_dicts"]:
             raise ValueError("state_dicts must be a non-empty list")
         members = [_saved_member(config, state_dict) for state_dict in bundle["state_dicts"]]
         model = members[0] if len(members) == 1 else FoldEnsemble(members)
-        rule = DecisionRule.from_dict(bundle["decision_rule"])
         window_stride = bundle["window_stride"]
-        if not isinstance(window_stride, int) or window_stride < 1:
+        if not isinstance(window_stride, int) or isinstance(window_stride, bool) or window_stride < 1:
             raise ValueError(f"window_stride must be a positive number of samples, not {window_stride!r}")
     except Exception as error:  # whatever a malformed entry raises, the user gets one line about it
         detail = " ".join(str(error).split())  # load_state_dict lists missing keys over several lines
         raise ModelFolderError(
             f"{path} does not match this version's model ({type(error).__name__}: {detail})"
         ) from error
+    problems = [problem for member in members if (problem := unusable_weights(member)) is not None]
+    if problems:
+        raise ModelFolderError(f"{path} holds weights no network can classify with: {problems[0]}; retrain")
     torch_device = resolve_device(device)
     return Classifier(
         model=model.to(torch_device).eval(),
@@ -373,6 +381,26 @@ def _saved_member(config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> E
         return MeasuredNetwork.from_saved_state(network, state_dict)
     network.load_state_dict(state_dict)
     return network
+
+
+def unusable_weights(member: ECGNetwork | MeasuredNetwork) -> str | None:
+    """What in a member's saved tensors makes every recording's probabilities NaN or meaningless; None if nothing.
+
+    Non-finite values (a diverged training, a damaged file), negative batch-norm variances (their square root is
+    NaN), record feature scales that are not positive and a measurement model's share outside [0, 1].
+    """
+    state = _saved_state(member)
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return f"{name} holds non-finite values"
+        if name.endswith("running_var") and (tensor < 0).any():
+            return f"{name} holds negative variances"
+    if not (state["feature_scale"] > 0).all():
+        return "feature_scale holds values that are not positive"
+    share = state.get("measurement_share")
+    if share is not None and not 0 <= float(share) <= 1:
+        return f"measurement_share is {float(share)!r}, not in [0, 1]"
+    return None
 
 
 def unreadable_reason(path: Path, error: Exception, what: str = "model") -> str:

@@ -11,10 +11,15 @@ inside a line.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 TRUE_VALUES = frozenset({"1", "True", "true", "T", "t"})
+# The driver's reports beside the outputs (ecg12.classify): the recordings without a real answer, and those
+# answered after a repair. Under another name where a recording's output takes this one (report_name).
+ERRORS_FILE = "errors.csv"
+WARNINGS_FILE = "warnings.csv"
 
 
 def format_outputs(
@@ -45,6 +50,14 @@ def save_outputs(
     from ecg12.files import atomic_write_text  # here, so that reading outputs (scoring) does not import tempfile
 
     atomic_write_text(output_file, format_outputs(recording_id, codes, labels, probabilities))
+
+
+def report_name(preferred: str, output_names: Iterable[str]) -> str:
+    """``preferred``, or with ``_2``, ``_3``... before the suffix: the first name, case aside, of no output file."""
+    taken = {name.casefold() for name in output_names}
+    stem, suffix = os.path.splitext(preferred)
+    names = itertools.chain([preferred], (f"{stem}_{number}{suffix}" for number in itertools.count(2)))
+    return next(name for name in names if name.casefold() not in taken)
 
 
 def universal_lines(text: str) -> list[str]:

@@ -6,7 +6,8 @@ No denoising.
 
 Repairs that still give an answer warn with a :class:`DegradedRecordingWarning` subclass: leads
 missing or unrecognised (:class:`MissingLeadsWarning`, zero-filled), NaN gaps filled
-(:class:`FilledGapsWarning`). What :func:`prepare_signal` returns is always finite.
+(:class:`FilledGapsWarning`), leads of gain 0 read at WFDB's default gain (:class:`UncalibratedLeadsWarning`).
+What :func:`prepare_signal` returns is always finite.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from numpy.typing import DTypeLike
 from scipy.signal import firwin, resample_poly
 
 from ecg12.config import TARGET_FREQUENCY, WINDOW_SAMPLES
-from ecg12.headers import Header, RecordError
+from ecg12.headers import DEFAULT_ADC_GAIN, Header, RecordError
 
 STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
@@ -46,6 +47,11 @@ class MissingLeadsWarning(DegradedRecordingWarning):
 
 class FilledGapsWarning(DegradedRecordingWarning):
     """Some samples of a lead were missing (NaN) and were filled by interpolation."""
+
+
+class UncalibratedLeadsWarning(DegradedRecordingWarning):
+    """Some leads have an ADC gain of 0 (uncalibrated, in WFDB): read at its default gain, their amplitudes may be
+    off by any factor."""
 
 
 def match_standard_lead(name: str) -> tuple[int, float] | None:
@@ -316,7 +322,8 @@ class PreparedSignal:
     recording: every sample is the one :func:`prepare_signal` computes from the whole recording.
 
     Everything that concerns the whole recording is settled when it is made, in one pass over it in
-    chunks: missing and unrecognised leads (:class:`MissingLeadsWarning`), the gaps to fill
+    chunks: missing and unrecognised leads (:class:`MissingLeadsWarning`), leads of gain 0
+    (:class:`UncalibratedLeadsWarning`), the gaps to fill
     (:class:`FilledGapsWarning`), infinite samples and amplitudes beyond float32 (:class:`RecordError`).
     Reading it raises nothing but the reader's own errors (a file changed meanwhile).
     """
@@ -336,6 +343,15 @@ class PreparedSignal:
         chunk_samples = math.ceil(self._segment_length * header.frequency / TARGET_FREQUENCY)
         survey = _survey(read_millivolts, num_samples, header.num_leads, chunk_samples)
         self._leads = select_leads(header.lead_names, survey.missing < num_samples, header.source)
+        used = [header.leads[row] for row, _ in filter(None, self._leads.sources)]
+        uncalibrated = [lead for lead in used if lead.uncalibrated]
+        if uncalibrated:
+            warnings.warn(
+                f"{header.source}: ADC gain 0 (uncalibrated) in {', '.join(lead.name for lead in uncalibrated)}: "
+                f"read at WFDB's default gain, {DEFAULT_ADC_GAIN:g} ADC units per {uncalibrated[0].units}",
+                UncalibratedLeadsWarning,
+                stacklevel=2,
+            )
         infinite = self._leads.per_lead(survey.infinite)
         if infinite.any():
             counts = ", ".join(

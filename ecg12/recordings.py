@@ -17,13 +17,16 @@ Every failure is a :class:`~ecg12.headers.RecordError` naming the file and what 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
 import struct
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import scipy.io
@@ -52,6 +55,12 @@ _MILLIVOLTS_PER_UNIT = {
 }
 # The micro prefix as written: micro sign (U+00B5, also Latin-1 byte 0xB5, see headers.read_header_text), Greek mu.
 _MICRO_SIGNS = ("\u00b5", "\u03bc")
+
+# The most samples (all leads together) of a signal file that is read whole (not a MATLAB v4 file of only 'val' nor a
+# WFDB .dat file decoded here, which are read a range at a time): 512 MiB as float64 counts, 3.1 hours of 12 leads at
+# 500 Hz. Checked on what the file declares, before it is read or decompressed: a 700 KB compressed MAT v5 file can
+# declare 12 x 30,000,000 samples, 2.9 GB of float64.
+MAX_WHOLE_FILE_SAMPLES = 2**26
 
 
 class DataFolderError(ValueError):
@@ -255,17 +264,77 @@ def open_counts(path: str | os.PathLike[str], header: Header) -> CountsReader:
     A MATLAB v4 file holding only ``val`` (what the Challenge ships) and a WFDB ``.dat`` file in a format
     decoded here are read from the file as each range is asked for, so that a recording of any length
     costs memory for the samples read only. Any other file (other MAT versions, several variables, other
-    WFDB layouts) is read whole, as :func:`load_counts` always did. Every problem that :func:`load_counts`
-    reports is reported here, by the same :class:`~ecg12.headers.RecordError`.
+    WFDB layouts) is read whole, as :func:`load_counts` always did, after :func:`check_counts`. Every
+    problem that :func:`load_counts` reports is reported here, by the same :class:`~ecg12.headers.RecordError`.
+    """
+    path = Path(path)
+    counts = check_counts(path, header)
+    if counts is None:
+        counts = _CountsArray(path, _load_dat_with_wfdb(path) if _is_dat(path) else _load_mat(path))
+        _check_shape(path, counts.shape, header)
+    return counts
+
+
+def check_counts(path: str | os.PathLike[str], header: Header) -> CountsReader | None:
+    """Check, without reading a sample, that a signal file holds the header's leads x samples; the reader of a file
+    read a range at a time, None for one that must be read whole.
+
+    A RecordError where the file is missing or empty, cannot hold the samples the header declares (its size says
+    so, or the shape its ``val`` declares), holds a complex ``val``, or must be read whole and declares more than
+    :data:`MAX_WHOLE_FILE_SAMPLES` samples. It reads the headers of the file only (a few hundred bytes of a
+    compressed MAT v5 element): what the training cache reserves and a file's memory are known before either is
+    spent.
     """
     path = Path(path)
     if not path.is_file():
         raise RecordError(path, "signal file not found")
-    counts = _open_dat(path, header) if path.suffix.lower() == ".dat" else _open_mat(path)
+    if _is_dat(path):
+        counts = _open_dat(path, header)
+        if counts is None:
+            _check_whole_file_size(path, header.num_leads * header.num_samples)
+        return counts
+    if path.stat().st_size == 0:
+        raise RecordError(path, "MAT file is empty (0 bytes)")
+    declared = _declared_val(path)
+    if declared is None:  # not a MAT file, or one without 'val': scipy.io names the problem when it reads the file
+        _check_whole_file_size(path, header.num_leads * header.num_samples)
+        return None
+    if declared.complex:
+        raise RecordError(path, "'val' is complex: ECG samples are real numbers (save the real part alone)")
+    if declared.truncated:
+        shape = " x ".join(map(str, declared.shape))
+        raise RecordError(
+            path, f"unreadable MAT file (truncated: its 'val' declares {shape}, more than the file holds)"
+        )
+    if len(declared.shape) != 2:
+        raise RecordError(path, f"'val' must be a 2-D numeric array, got shape {declared.shape}")
+    _check_shape(path, declared.shape, header)
+    if declared.streamed is not None:
+        return declared.streamed
+    _check_whole_file_size(path, math.prod(declared.shape), declared.data_bytes)
+    return None
+
+
+def _is_dat(path: Path) -> bool:
+    return path.suffix.lower() == ".dat"
+
+
+def _check_shape(path: Path, shape: tuple[int, ...], header: Header) -> None:
     expected = (header.num_leads, header.num_samples)
-    if counts.shape != expected:
-        raise RecordError(path, f"signal has shape {counts.shape} but the header declares {expected} (leads, samples)")
-    return counts
+    if shape != expected:
+        raise RecordError(path, f"signal has shape {shape} but the header declares {expected} (leads, samples)")
+
+
+def _check_whole_file_size(path: Path, samples: int, data_bytes: int = 0) -> None:
+    """Refuse a file read whole that declares more than MAX_WHOLE_FILE_SAMPLES samples (or more bytes of them than
+    that many float64 take)."""
+    if samples > MAX_WHOLE_FILE_SAMPLES or data_bytes > 8 * MAX_WHOLE_FILE_SAMPLES:
+        raise RecordError(
+            path,
+            f"signal file declares {samples:,} samples ({max(samples * 8, data_bytes) / 2**30:.1f} GiB in memory), "
+            f"more than the {MAX_WHOLE_FILE_SAMPLES:,} that a file read whole may hold: save it as a MATLAB v4 "
+            "file of 'val' alone or a WFDB .dat file in format 16, which are read a range at a time",
+        )
 
 
 def load_counts(path: str | os.PathLike[str], header: Header) -> np.ndarray:
@@ -332,10 +401,25 @@ def load_signal(
     return header, to_millivolts(counts, header)
 
 
-def _open_mat(path: Path) -> CountsReader:
-    if path.stat().st_size == 0:
-        raise RecordError(path, "MAT file is empty (0 bytes)")
-    return _plain_mat_v4(path) or _CountsArray(path, _load_mat(path))
+@dataclass(frozen=True)
+class _DeclaredArray:
+    """What a MAT file declares of its ``val`` before its samples: shape, complex or real, the bytes its samples
+    take (decompressed), and the reader of a MATLAB v4 file of ``val`` alone, read where it lies."""
+
+    shape: tuple[int, ...]
+    complex: bool
+    data_bytes: int
+    truncated: bool = False  # the file ends before the samples it declares (known for uncompressed files)
+    streamed: _MatV4Counts | None = None
+
+
+def _declared_val(path: Path) -> _DeclaredArray | None:
+    """The ``val`` that a MATLAB v4 or v5 file declares; None for another file, or one without ``val``."""
+    with open(path, "rb") as handle:
+        head = handle.read(_MAT_V5_HEADER)
+        if len(head) == _MAT_V5_HEADER and head[124:128] in (b"\x00\x01IM", b"\x01\x00MI"):  # version 1, byte order
+            return _mat_v5_val(handle, "<" if head[126:128] == b"IM" else ">", path.stat().st_size)
+    return _mat_v4_val(path)
 
 
 # MATLAB v4 numeric types (the P digit of a variable's type code) and their NumPy types, as scipy.io reads them.
@@ -343,40 +427,130 @@ _MAT_V4_TYPES = {0: "f8", 1: "f4", 2: "i4", 3: "i2", 4: "u2", 5: "u1"}
 _MAT_V4_HEADER = 20  # five int32: type code, rows, columns, imaginary flag, name length (with its NUL)
 
 
-def _plain_mat_v4(path: Path) -> _MatV4Counts | None:
-    """The ``val`` of a MATLAB v4 file that holds nothing else, real and numeric, read where it lies; None for
-    any other file (scipy.io reads those whole, with its own checks and errors)."""
+def _mat_v4_val(path: Path) -> _DeclaredArray | None:
+    """The ``val`` of a MATLAB v4 file (its variables' headers read, one after another), with its reader where it
+    is the file's only variable, real and numeric; None where the file is no v4 file or has no ``val``."""
+    size = path.stat().st_size
     with open(path, "rb") as handle:
+        for offset, data_offset, order, type_code, rows, columns, imaginary, name in _mat_v4_variables(handle, size):
+            precision, matrix_type = divmod(type_code % 100, 10)
+            if name != b"val" or matrix_type != 0 or type_code % 1000 >= 100:
+                continue
+            dtype = np.dtype(order + _MAT_V4_TYPES[precision])
+            data_bytes = rows * columns * dtype.itemsize * (2 if imaginary else 1)
+            alone = offset == 0 and not imaginary and size == data_offset + data_bytes
+            streamed = _MatV4Counts(path, data_offset, dtype, rows, columns) if alone else None
+            truncated = size < data_offset + data_bytes
+            return _DeclaredArray((rows, columns), bool(imaginary), data_bytes, truncated, streamed)
+    return None
+
+
+def _mat_v4_variables(handle: IO[bytes], size: int) -> Iterator[tuple[int, int, str, int, int, int, int, bytes]]:
+    """(offset, offset of its data, byte order, type code, rows, columns, imaginary flag, name) of each variable of
+    a MATLAB v4 file; stops at the first header that is no v4 header (a v5 file, text, the end)."""
+    offset = 0
+    while offset + _MAT_V4_HEADER <= size:
+        handle.seek(offset)
         head = handle.read(_MAT_V4_HEADER)
-        if len(head) < _MAT_V4_HEADER:
-            return None
         # The byte order, as scipy.io guesses it: a little-endian type code is a small non-negative number.
         order = "<" if 0 <= struct.unpack("<i", head[:4])[0] <= 5000 else ">"
         type_code, rows, columns, imaginary, name_length = struct.unpack(f"{order}5i", head)
-        name = handle.read(max(name_length, 0))
-    machine, rest = divmod(type_code, 1000)
-    zero, rest = divmod(rest, 100)
-    precision, matrix_type = divmod(rest, 10)
-    if (machine, zero, matrix_type, imaginary) != ({"<": 0, ">": 1}[order], 0, 0, 0):
+        machine, rest = divmod(type_code, 1000)
+        precision = rest // 10 % 10
+        if machine != {"<": 0, ">": 1}[order] or not 0 < name_length <= 4096 or rows < 0 or columns < 0:
+            return
+        if imaginary not in (0, 1) or precision not in _MAT_V4_TYPES:
+            return
+        name = handle.read(name_length).rstrip(b"\0")
+        data_offset = offset + _MAT_V4_HEADER + name_length
+        yield offset, data_offset, order, type_code, rows, columns, imaginary, name
+        offset = data_offset + rows * columns * np.dtype(_MAT_V4_TYPES[precision]).itemsize * (1 + imaginary)
+
+
+_MAT_V5_HEADER = 128  # text, subsystem offset, version, endian indicator
+_MI_MATRIX, _MI_COMPRESSED = 14, 15  # MAT v5 data types of a top-level element
+_MATRIX_HEAD = 256  # decompressed bytes of an element that hold its array's flags, dimensions and name
+
+
+def _mat_v5_val(handle: IO[bytes], order: str, file_size: int) -> _DeclaredArray | None:
+    """The ``val`` of a MAT v5 file (``handle`` after its 128-byte header), from the head of each top-level element:
+    a compressed one is decompressed only as far as its array's flags, dimensions, name and data tag."""
+    while tag := handle.read(8):
+        if len(tag) < 8:
+            return None
+        data_type, size = struct.unpack(f"{order}II", tag)
+        start = handle.tell()
+        if data_type == _MI_COMPRESSED:
+            matrix = _decompressed_head(handle, size, _MATRIX_HEAD)
+        elif data_type == _MI_MATRIX:
+            matrix = tag + handle.read(min(size, _MATRIX_HEAD))
+        else:
+            matrix = b""
+        declared = _v5_array(matrix, order) if len(matrix) >= 8 else None
+        if declared is not None and declared[0] == b"val":
+            truncated = data_type == _MI_MATRIX and start + size > file_size
+            return dataclasses.replace(declared[1], truncated=truncated)
+        handle.seek(start + size + (-size % 8 if data_type == _MI_MATRIX else 0))
+    return None
+
+
+def _decompressed_head(handle: IO[bytes], size: int, wanted: int) -> bytes:
+    """The first ``wanted`` bytes (or fewer) of the zlib stream of ``size`` bytes at ``handle``'s position."""
+    decompressor = zlib.decompressobj()
+    head, left = b"", size
+    try:
+        while len(head) < wanted:
+            data = decompressor.unconsumed_tail or handle.read(min(left, 4096))
+            if not data:
+                break
+            left -= 0 if decompressor.unconsumed_tail else len(data)
+            head += decompressor.decompress(data, wanted - len(head))
+    except zlib.error:
+        return b""  # damaged: scipy.io names the problem when it reads the file
+    return head
+
+
+def _v5_array(matrix: bytes, order: str) -> tuple[bytes, _DeclaredArray] | None:
+    """(name, what it declares) of a MAT v5 array element's head (its miMATRIX tag first); None if it is none."""
+    data_type, size = struct.unpack(f"{order}II", matrix[:8])
+    position = 8
+    elements = []
+    try:
+        for _ in range(3):  # array flags, dimensions, name
+            data, position = _v5_sub_element(matrix, position, order)
+            elements.append(data)
+        flags, dimensions, name = elements
+        real_type, real_bytes = struct.unpack(f"{order}II", matrix[position : position + 8])
+        shape = struct.unpack(f"{order}{len(dimensions) // 4}i", dimensions)
+        class_flags = struct.unpack(f"{order}I", flags[:4])[0]
+    except struct.error:
         return None
-    if precision not in _MAT_V4_TYPES or name.rstrip(b"\0") != b"val" or rows < 0 or columns < 0:
+    if data_type != _MI_MATRIX:
         return None
-    dtype = np.dtype(order + _MAT_V4_TYPES[precision])
-    data_offset = _MAT_V4_HEADER + name_length
-    if path.stat().st_size != data_offset + rows * columns * dtype.itemsize:  # truncated, or more variables
-        return None
-    return _MatV4Counts(path, data_offset, dtype, rows, columns)
+    if real_type >> 16:  # small data element format: the size is in the upper half
+        real_bytes = real_type >> 16
+    return name.rstrip(b"\0"), _DeclaredArray(tuple(shape), bool(class_flags & 0x800), max(size, real_bytes))
+
+
+def _v5_sub_element(buffer: bytes, position: int, order: str) -> tuple[bytes, int]:
+    """(data, position after it) of the sub-element at ``position``, in either of v5's tag formats."""
+    first, second = struct.unpack(f"{order}II", buffer[position : position + 8])
+    if first >> 16:  # small data element: type and size in one word, the data in the next 4 bytes
+        return buffer[position + 4 : position + 4 + (first >> 16)], position + 8
+    return buffer[position + 8 : position + 8 + second], position + 8 + second + (-second % 8)
 
 
 def _load_mat(path: Path) -> np.ndarray:
     try:
-        contents = scipy.io.loadmat(path)
+        contents = scipy.io.loadmat(path, variable_names=["val"])  # other variables are not read
     except Exception as error:  # scipy raises many types for empty, truncated or non-MAT files
         raise RecordError(path, f"unreadable MAT file ({type(error).__name__}: {error})") from error
     if "val" not in contents:
-        variables = sorted(k for k in contents if not k.startswith("__"))
-        raise RecordError(path, f"MAT file has no variable 'val' (variables: {', '.join(variables) or 'none'})")
+        names = ", ".join(sorted(name for name, _, _ in scipy.io.whosmat(path)))
+        raise RecordError(path, f"MAT file has no variable 'val' (variables: {names or 'none'})")
     val = np.asarray(contents["val"])
+    if np.iscomplexobj(val):
+        raise RecordError(path, "'val' is complex: ECG samples are real numbers (save the real part alone)")
     if val.ndim != 2 or not np.issubdtype(val.dtype, np.number):
         raise RecordError(path, f"'val' must be a 2-D numeric array, got {val.dtype} with shape {val.shape}")
     return val.astype(np.float64)
@@ -404,8 +578,9 @@ _INVALID_SAMPLE = {
 }
 
 
-def _open_dat(path: Path, header: Header) -> CountsReader:
-    """Counts of a WFDB signal file with all leads interleaved in one file (as PTB-XL ships them).
+def _open_dat(path: Path, header: Header) -> CountsReader | None:
+    """Counts of a WFDB signal file with all leads interleaved in one file (as PTB-XL ships them); None for a file
+    that the ``wfdb`` package reads.
 
     The common formats (16, 61, 80, 24, 32, 212) are decoded here from the parsed header, so that
     the quirks this package accepts (a record name written ``NAME.dat``, non-ASCII bytes) hold for
@@ -418,7 +593,7 @@ def _open_dat(path: Path, header: Header) -> CountsReader:
     }
     files = {Path(lead.file_name).name for lead in header.leads}
     if len(fields) != 1 or None in fields or len(files) != 1:
-        return _CountsArray(path, _load_dat_with_wfdb(path))
+        return None
     ((fmt, offset),) = fields
     counts = _DatCounts(path, offset, fmt, header.num_leads, header.num_samples)
     # Compared before reading: reading what a header declares would allocate it, however little the file holds.

@@ -12,6 +12,7 @@ Every rule gives each recording at least one label except ``per-class``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,12 +40,16 @@ class DecisionRule:
             raise ValueError(f"unknown decision rule {self.mode!r}")
         if self.mode == "per-class" and not self.class_thresholds:
             raise ValueError("the per-class rule needs class thresholds")
+        if not 0 < self.fraction <= 1:  # NaN too: every comparison with it is false, every label negative
+            raise ValueError(f"the fraction of the largest probability must be in (0, 1], not {self.fraction!r}")
 
     def apply(self, probabilities: np.ndarray, patch_fractions: np.ndarray | None = None) -> np.ndarray:
         """(n, classes) probabilities -> (n, classes) bool labels; ``patch_fractions`` (n, classes), what
         :func:`patch_fractions` gives for each recording, only the ``patch-fraction`` rule reads, and needs."""
         probabilities = np.asarray(probabilities, dtype=np.float64)
         if self.mode == "per-class":
+            if len(self.class_thresholds) != probabilities.shape[1]:  # one would be broadcast to every class
+                raise ValueError(f"{len(self.class_thresholds)} thresholds for {probabilities.shape[1]} classes")
             return probabilities >= np.asarray(self.class_thresholds)[None, :]
         if self.mode == "patch-fraction":
             if patch_fractions is None:
@@ -56,12 +61,29 @@ class DecisionRule:
         return {"mode": self.mode, "fraction": self.fraction, "class_thresholds": list(self.class_thresholds)}
 
     @classmethod
-    def from_dict(cls, values: dict[str, object]) -> DecisionRule:
-        return cls(
-            mode=str(values["mode"]),
-            fraction=float(values["fraction"]),  # type: ignore[arg-type]
-            class_thresholds=tuple(float(t) for t in values["class_thresholds"]),  # type: ignore[union-attr]
-        )
+    def from_dict(cls, values: object, num_classes: int) -> DecisionRule:
+        """The rule that :meth:`to_dict` stored for ``num_classes`` classes, every value checked: ValueError naming
+        the first that is wrong (a threshold per class, each a number in [0, 1]; a fraction in (0, 1])."""
+        if not isinstance(values, dict) or not {"mode", "fraction", "class_thresholds"} <= values.keys():
+            raise ValueError("a decision rule needs mode, fraction and class_thresholds")
+        mode, fraction, thresholds = values["mode"], values["fraction"], values["class_thresholds"]
+        if not isinstance(mode, str):
+            raise ValueError(f"a decision rule's mode is a name, not {mode!r}")
+        if not _is_number(fraction):
+            raise ValueError(f"the fraction of the largest probability must be a number in (0, 1], not {fraction!r}")
+        if not isinstance(thresholds, list | tuple):
+            raise ValueError(f"class_thresholds must be a list, not {thresholds!r}")
+        if mode == "per-class" and len(thresholds) != num_classes:
+            raise ValueError(f"the per-class rule has {len(thresholds)} thresholds for {num_classes} classes")
+        wrong = [t for t in thresholds if not (_is_number(t) and 0 <= t <= 1)]
+        if wrong:
+            raise ValueError(f"class thresholds must be numbers in [0, 1], not {wrong[0]!r}")
+        return cls(mode, float(fraction), tuple(float(t) for t in thresholds))
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float (not a bool, not a string that spells one)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def patch_fractions(window_probabilities: np.ndarray) -> np.ndarray:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import os
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,6 +272,31 @@ def write_record(
     header_path = directory / f"{name}.hea"
     header_path.write_text(text, encoding="utf-8")
     return header_path
+
+
+def write_compressed_zeros_mat(path: str | os.PathLike[str], leads: int, samples: int) -> Path:
+    """Write a MAT v5 file whose one variable, a compressed ``val`` of ``leads`` x ``samples`` int16 zeros, is
+    compressed as it is written (never in memory): 12 x 30,000,000 (720 MB of samples) is a 700 KB file."""
+    data_bytes = leads * samples * 2
+    padding = -data_bytes % 8
+    array_head = (
+        struct.pack("<IIII", 6, 8, 10, 0)  # array flags (miUINT32): class int16, real
+        + struct.pack("<IIii", 5, 8, leads, samples)  # dimensions (miINT32)
+        + struct.pack("<HH", 1, 3)  # the name (miINT8) as a small data element: "val"
+        + b"val\0"
+        + struct.pack("<II", 3, data_bytes)  # the real part (miINT16)
+    )
+    compressor = zlib.compressobj(9)
+    parts = [compressor.compress(struct.pack("<II", 14, len(array_head) + data_bytes + padding) + array_head)]
+    block = bytes(1 << 22)
+    for start in range(0, data_bytes + padding, len(block)):
+        parts.append(compressor.compress(block[: min(len(block), data_bytes + padding - start)]))
+    parts.append(compressor.flush())
+    compressed = b"".join(parts)
+    text = b"MATLAB 5.0 MAT-file, written by tests/synthetic.py".ljust(116, b" ")
+    destination = Path(path)
+    destination.write_bytes(text + bytes(8) + b"\x00\x01IM" + struct.pack("<II", 15, len(compressed)) + compressed)
+    return destination
 
 
 def _checksum(row: np.ndarray) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import math
 import os
 import re
 import shutil
@@ -35,6 +36,7 @@ import driver
 from ecg12 import classify, inference
 from ecg12.classes import EQUIVALENT_CLASSES, scored_classes
 from ecg12.classify import ERRORS_FILE, LOCK_FILE, WARNINGS_FILE, classify_folder
+from ecg12.files import temporary_key
 from ecg12.headers import read_header
 from ecg12.inference import MODEL_FILE, MODEL_FORMAT, load_classifier, prepare_recording
 from ecg12.outputs import load_outputs, save_outputs
@@ -376,7 +378,7 @@ def test_rerun_into_an_existing_outputs_folder_gives_identical_files(
     first = snapshot(outputs)
     assert set(first) == {f"{name}.csv" for name in SMALL} | {ERRORS_FILE, LOCK_FILE}
     # What a run killed inside a write leaves behind is removed by the next run.
-    (outputs / ".good_normal.csv.k1ll3d.tmp").write_text("#good_normal\n426783006\n1\n")
+    (outputs / f".{temporary_key('good_normal.csv')}.k1ll3d.tmp").write_text("#good_normal\n426783006\n1\n")
     assert driver.main(arguments) == 1
     assert snapshot(outputs) == first
     assert "2 failed" in capsys.readouterr().out
@@ -432,6 +434,10 @@ def damaged_model(shared: TrainedModel, folder: Path, damage: str) -> Path:
         bundle = torch.load(path, weights_only=True)
         if damage == "key missing":
             del bundle["decision_rule"]
+        elif damage == "five thresholds":
+            bundle["decision_rule"] = {"mode": "per-class", "fraction": 0.2, "class_thresholds": [0.5] * 5}
+        elif damage == "NaN fraction":
+            bundle["decision_rule"] = {"mode": "max-fraction", "fraction": math.nan, "class_thresholds": []}
         else:
             bundle["format"] += 1
         torch.save(bundle, path)
@@ -445,6 +451,11 @@ def damaged_model(shared: TrainedModel, folder: Path, damage: str) -> Path:
         ("truncated", "model.pt is not a readable model file"),
         ("key missing", "model.pt is incomplete: missing decision_rule"),
         ("other format", f"model.pt has model format {MODEL_FORMAT + 1}"),
+        ("five thresholds", "model.pt has an unusable decision rule (the per-class rule has 5 thresholds for 24"),
+        (
+            "NaN fraction",
+            "unusable decision rule (the fraction of the largest probability must be a number in (0, 1], not nan)",
+        ),
     ],
 )
 def test_driver_stops_before_reading_anything_when_the_model_folder_is_unusable(

@@ -270,7 +270,7 @@ def test_a_full_disk_while_pooling_keeps_the_previous_out_of_fold_file(
     before = (out / "oof.npz").read_bytes()
 
     def opened(path: str | os.PathLike[str], mode: str = "r", *args: object, **kwargs: object) -> object:
-        if mode == "wb" and Path(path).name.startswith(".oof.npz."):
+        if mode == "wb" and Path(path).name.startswith(f".{files.temporary_key('oof.npz')}."):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
         return open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
 

@@ -14,6 +14,7 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -157,6 +158,96 @@ def test_an_unexpected_error_in_one_recording_skips_only_that_recording(
     assert not math.isnan(float(cache.signal(1).sum()))
 
 
+REAL_WRITE_CHUNK = data._write_chunk
+
+
+def killed_at_r2(records: list[dict], signals_path: Path, total: int, journal: Path) -> object:
+    """data._write_chunk in a worker process that the system kills (SIGKILL, as its OOM killer does) on R2."""
+    for index, record in enumerate(records):
+        if record["name"] == "R2":
+            REAL_WRITE_CHUNK(records[:index], signals_path, total, journal)  # results lost with the process
+            (journal / str(os.getpid())).write_bytes(b"R2")  # R2 is being cached, as _write_chunk notes it
+            os.kill(os.getpid(), signal.SIGKILL)
+    return REAL_WRITE_CHUNK(records, signals_path, total, journal)
+
+
+def test_a_worker_killed_on_a_recording_skips_that_recording_and_the_build_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = small_folder(tmp_path / "data", count=7)
+    monkeypatch.setattr(data, "CHUNK_RECORDS", 2)  # 4 chunks for 2 workers
+    monkeypatch.setattr(data, "_write_chunk", killed_at_r2)  # found by name in the workers: tests/ is on their path
+    cache = load_or_build_cache(folder, tmp_path / "cache", workers=2)
+    assert cache.names == ("R0", "R1", "R3", "R4", "R5", "R6")
+    ((name, reason),) = cache.skipped
+    assert name == "R2" and reason == "its process died caching it (exit codes {SIGKILL(-9)})"
+    for index, name in enumerate(cache.names):
+        assert np.abs(cache.signal(index) - prepared(folder / f"{name}.hea")).max() <= 1e-3
+    assert sorted(p.name for p in cache.folder.iterdir()) == ["index.json", "signals.int16"]
+
+
+TRAIN_WITH_SMALL_CHUNKS = """
+import sys
+import ecg12.data
+ecg12.data.CHUNK_RECORDS = 2  # several chunks of a small folder: the cache is built by worker processes
+import train_model
+sys.exit(train_model.main(sys.argv[1:]))
+"""
+
+
+def children(pid: int) -> dict[int, str]:
+    """{pid: command line} of the processes whose parent is ``pid`` (from /proc)."""
+    found = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if re.search(rf"^PPid:\s*{pid}$", status.read_text(), re.MULTILINE):
+                found[int(status.parent.name)] = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # ended meanwhile
+            continue
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()  # a zombie has ended
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the workers end with their parent on Linux")
+def test_the_cache_workers_end_when_a_training_is_killed(tmp_path: Path) -> None:
+    folder = small_folder(tmp_path / "data", count=10)
+    arguments = [str(folder), str(tmp_path / "model"), "--model-size", "tiny", "--epochs", "1000", "--epoch-windows"]
+    arguments += ["8", "--device", "cpu", "--workers", "0", "--cache-dir", str(tmp_path / "cache")]
+    training = subprocess.Popen(
+        [sys.executable, "-c", TRAIN_WITH_SMALL_CHUNKS, *arguments],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    left: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while sum("loky" in command for command in children(training.pid).values()) < 2:  # the 2 cache workers
+            assert training.poll() is None and time.monotonic() < deadline, "no cache worker was started"
+            time.sleep(0.1)
+        time.sleep(1)  # the build done, training goes on; the workers wait for more work (joblib keeps them)
+        left = children(training.pid)  # the workers and joblib's and multiprocessing's resource trackers
+        training.kill()
+        training.wait()
+        deadline = time.monotonic() + 20
+        while any(running(pid) for pid in left) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [command for pid, command in left.items() if running(pid)]
+    finally:
+        training.kill()
+        training.wait()
+        for pid in left:  # what this test started, should it fail
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_a_killed_build_is_cleaned_up_by_the_next_one(tmp_path: Path) -> None:
     folder = small_folder(tmp_path / "data")
     cache_root = tmp_path / "cache"
@@ -212,6 +303,21 @@ def test_a_cache_larger_than_the_free_space_is_refused_before_writing(
     assert list(root.iterdir()) == []
 
 
+def test_a_header_declaring_more_than_its_signal_file_holds_does_not_size_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = small_folder(tmp_path / "data")
+    header = folder / "R1.hea"
+    record_line, rest = header.read_text().split("\n", 1)
+    header.write_text(" ".join([*record_line.split()[:3], "302400000"]) + "\n" + rest)  # a week; the file: 3 s
+    fake_free_space(monkeypatch, 50_000_000)  # the week would need 7.3 GB, the two others 72 kB
+    cache = load_or_build_cache(folder, tmp_path / "cache")
+    assert cache.names == ("R0", "R2") and int(cache.lengths.sum()) == 2 * 1500
+    ((name, reason),) = cache.skipped
+    assert name == "R1" and "signal has shape (12, 1500) but the header declares (12, 302400000)" in reason
+    assert cache_bytes(cache.folder) < 1_000_000
+
+
 def test_the_free_space_estimate_covers_the_whole_cache_and_little_more(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -232,9 +338,9 @@ def test_the_signal_file_has_its_blocks_before_any_recording_is_written(
     allocated: list[tuple[int, int]] = []
     real_write_chunk = data._write_chunk
 
-    def write_chunk(records: list[dict], signals_path: Path, total: int) -> object:
+    def write_chunk(records: list[dict], signals_path: Path, total: int, journal: Path) -> object:
         allocated.append((os.stat(signals_path).st_blocks * 512, total * 12 * 2))
-        return real_write_chunk(records, signals_path, total)
+        return real_write_chunk(records, signals_path, total, journal)
 
     monkeypatch.setattr(data, "_write_chunk", write_chunk)
     load_or_build_cache(folder, tmp_path / "cache")

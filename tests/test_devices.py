@@ -13,6 +13,7 @@ from stand_in_device import DeviceMismatch, StandInTensor, cpu_generator_for_sta
 from torch.utils.data import DataLoader
 from trained_model import learnable_data, one_torch_thread, train_arguments
 
+import driver
 import train_model
 from ecg12 import checkpoints, ensemble, runs, training
 from ecg12.classes import scored_classes
@@ -171,6 +172,24 @@ def test_an_unusable_device_is_one_line_before_any_cache_work(
     message = capsys.readouterr().err
     assert message.startswith("train_model.py: ") and message.count("\n") == 1 and expected in message
     assert not (tmp_path / "cache").exists()  # refused before the signal cache was built
+
+
+@pytest.mark.parametrize("name", ["meta", "mps", "xla"])  # known to torch by name; none computes here
+def test_a_device_that_cannot_compute_is_refused_in_one_line_before_the_first_recording(
+    name: str,
+    shared,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+) -> None:
+    if name == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has an MPS device")
+    with pytest.raises(DeviceError, match=f"device '{name}' cannot compute here"):
+        resolve_device(name)
+    outputs = tmp_path / "outputs"
+    assert driver.main([str(shared.model), str(shared.data), str(outputs), "--device", name]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and f"driver.py: device '{name}' cannot compute here" in captured.err
+    assert captured.out == "" and not outputs.exists()
 
 
 # --- resume across devices ----------------------------------------------------------------------------------

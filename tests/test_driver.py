@@ -27,9 +27,10 @@ from synthetic import LIMB_LEADS, SINUS_RHYTHM, write_record
 from trained_model import REPOSITORY, TrainedModel, subprocess_env
 
 import driver
-from ecg12 import classify, inference
+from ecg12 import classify, evaluation, inference
 from ecg12.classes import scored_classes
 from ecg12.classify import ERRORS_FILE, LOCK_FILE, WARNINGS_FILE, classify_folder
+from ecg12.files import temporary_key
 from ecg12.inference import MODEL_FILE, RecordingScores, load_classifier
 from ecg12.outputs import load_outputs
 from ecg12.preprocess import STANDARD_LEADS, DegradedRecordingWarning, PreparedSignal
@@ -212,6 +213,18 @@ def test_repaired_recordings_are_answered_and_listed_in_warnings_csv(
     assert "3 answered after repairs" in one_line(captured.out)
 
 
+def test_an_uncalibrated_lead_is_answered_and_listed_in_warnings_csv(shared: TrainedModel, tmp_path: Path) -> None:
+    data = write_recordings(tmp_path / "data", ["calibrated", "gain_0"])
+    header = data / "gain_0.hea"
+    header.write_text(header.read_text().replace(" 1000/mV ", " 0/mV ", 1))  # lead I: gain 0, "uncalibrated"
+    outputs = tmp_path / "outputs"
+    assert run_driver(shared.model, data, outputs) == 0
+    assert is_answer(outputs / "gain_0.csv")
+    ((name, message),) = read_rows(outputs / WARNINGS_FILE)[1:]
+    assert name == "gain_0"
+    assert message == f"{header}: ADC gain 0 (uncalibrated) in I: read at WFDB's default gain, 200 ADC units per mV"
+
+
 def test_with_warnings_as_errors_repairs_are_still_listed_and_other_warnings_fail_their_recording_alone(
     shared: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -283,7 +296,7 @@ def test_a_second_run_into_the_same_outputs_folder_is_refused(
     data = write_recordings(tmp_path / "data", ["first", "second"])
     outputs = tmp_path / "outputs"
     outputs.mkdir()
-    in_flight = outputs / ".first.csv.inflight.tmp"  # the other run's atomic write in progress
+    in_flight = outputs / f".{temporary_key('first.csv')}.inflight.tmp"  # the other run's atomic write in progress
     in_flight.write_text("#first\n")
     other_run = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(outputs)],
@@ -433,6 +446,68 @@ def test_file_names_that_are_not_utf8_are_classified_and_reported(
     rows = read_rows(outputs / ERRORS_FILE)
     assert [row[:2] for row in rows[1:]] == [["bad\\xfe", "read"]]
     assert "bad\\xfe: read failed" in captured.err
+
+
+def test_a_recording_with_a_name_of_243_bytes_gets_its_output(shared: TrainedModel, tmp_path: Path) -> None:
+    long_name = (
+        "心電図記録" * 16 + "長"
+    )  # 81 characters: NAME.hea and NAME.csv are 247 bytes, as the file system allows
+    data = write_recordings(tmp_path / "data", [long_name, "plain"])
+    outputs = tmp_path / "outputs"
+    assert run_driver(shared.model, data, outputs) == 0
+    assert is_answer(outputs / f"{long_name}.csv") and is_answer(outputs / "plain.csv")
+    assert read_rows(outputs / ERRORS_FILE) == [ERRORS_HEADER]
+    assert evaluation.main([str(data), str(outputs), str(tmp_path / "scores.csv")]) == 0
+
+
+def test_a_name_the_outputs_file_system_cannot_hold_is_an_errors_row_and_the_rest_is_scored(
+    shared: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The data folder's file system holds longer names than the outputs folder's (eCryptfs: 143 bytes).
+    data = write_recordings(tmp_path / "data", ["a" * 150, "plain"])
+    replace = os.replace
+
+    def short_names_only(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> None:
+        if len(os.fsencode(Path(destination).name)) > 143:
+            raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), source, destination)
+        replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", short_names_only)
+    outputs = tmp_path / "outputs"
+    assert run_driver(shared.model, data, outputs) == 1
+    captured = capsys.readouterr()
+    assert "2 recordings: 1 done, 1 failed" in captured.out
+    assert "; 1 failed without an output file written" in captured.out
+    assert sorted(os.listdir(outputs)) == sorted([ERRORS_FILE, LOCK_FILE, "plain.csv"])
+    ((name, stage, message),) = read_rows(outputs / ERRORS_FILE)[1:]
+    assert (name, stage) == ("a" * 150, "write")
+    assert "no output" in message and "154 bytes" in message and "longer than the file system" in message
+    assert ".tmp" not in message
+
+    assert evaluation.main([str(data), str(outputs)]) == 0
+    captured = capsys.readouterr()
+    assert "1 recordings without an output file" in captured.err and "a" * 150 in captured.err
+    assert captured.out.startswith("AUROC,")
+
+
+def test_a_report_that_cannot_be_written_after_the_outputs_says_what_was_written(
+    shared: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_recordings(tmp_path / "data", ["first", "second"])
+    replace = os.replace
+
+    def full_disk_at_the_report(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> None:
+        if Path(destination).name == ERRORS_FILE:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), source, destination)
+        replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", full_disk_at_the_report)
+    outputs = tmp_path / "outputs"
+    assert run_driver(shared.model, data, outputs) == 1  # not 2, "nothing classified": both outputs are there
+    summary = one_line(capsys.readouterr().out)
+    assert "2 recordings: 2 done, 0 failed" in summary
+    assert f"cannot write {outputs / ERRORS_FILE}: {os.strerror(errno.ENOSPC)}" in summary
+    assert is_answer(outputs / "first.csv") and is_answer(outputs / "second.csv")
 
 
 # --- 8. progress without a terminal ---------------------------------------------------------------------------------

@@ -324,6 +324,34 @@ def test_missing_output_file_is_an_error_naming_it(tmp_path):
     assert result.stderr.count("\n") == 1 and result.stdout == ""
 
 
+def test_a_missing_output_that_the_drivers_errors_report_lists_is_all_negative(tmp_path, capsys):
+    answered = outputs([AF, NORMAL], ["1", "0"], ["0.9", "0.1"])
+    labels, outs = write_case(tmp_path, {"A": (header(AF), answered), "B": (header(NORMAL), None)})
+    (outs / "errors.csv").write_text("recording,stage,message\nB,write,no output: its name is too long\n")
+    all_negative = outputs([AF, NORMAL], ["0", "0"], ["0", "0"])
+    (tmp_path / "written").mkdir()
+    written = write_case(tmp_path / "written", {"A": (header(AF), answered), "B": (header(NORMAL), all_negative)})
+    assert format_scores(evaluate_folders(labels, outs)[1]) == format_scores(evaluate_folders(*written)[1])
+    assert main([str(labels), str(outs)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("AUROC,")
+    message = captured.err.strip()
+    assert "\n" not in message and "1 recordings without an output file" in message
+    assert str(labels / "B.hea") in message
+
+
+def test_the_errors_report_is_looked_for_under_the_name_the_driver_gives_it(tmp_path):
+    # A recording named "errors" has errors.csv for its output; the driver's report is then errors_2.csv.
+    labels, outs = write_case(
+        tmp_path, {"errors": (header(AF), outputs([AF], ["1"], ["0.9"])), "B": (header(NORMAL), None)}
+    )
+    (outs / "errors.csv").write_text("recording,stage,message\nB,write,a row in an output, not in the report\n")
+    with pytest.raises(EvaluationError, match=r"B\.csv.* not found"):
+        evaluate_folders(labels, outs)
+    (outs / "errors_2.csv").write_text("recording,stage,message\nB,write,disk full\n")
+    assert find_challenge_files(labels, outs)[1] == [None, str(outs / "errors.csv")]
+
+
 def test_missing_folder_and_empty_folder_are_errors(tmp_path, capsys):
     labels, outs = write_case(tmp_path, {})
     with pytest.raises(EvaluationError, match="no label files"):
@@ -387,6 +415,19 @@ def test_a_scores_path_that_is_a_folder_is_one_line_before_scoring(tmp_path, cap
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"{folder} is a folder" in error
     assert scored == [] and list(folder.iterdir()) == []
+
+
+def test_scores_files_with_long_names_are_written_and_errors_name_them(tmp_path, capsys):
+    labels, outs = write_case(tmp_path, {"A": (header(AF), outputs([AF, NORMAL], ["1", "0"], ["0.9", "0.1"]))})
+    results = tmp_path / "results"
+    long_name = results / ("s" * 240 + ".csv")  # 244 bytes: the file system holds it
+    assert main([str(labels), str(outs), str(long_name)]) == 0
+    assert long_name.read_text().startswith("AUROC,")
+    too_long = results / ("s" * 252 + ".csv")  # 256 bytes: one too many
+    assert main([str(labels), str(outs), str(too_long)]) == 1
+    message = capsys.readouterr().err
+    assert message.count("\n") == 1 and str(too_long) in message and ".tmp" not in message
+    assert sorted(p.name for p in results.iterdir()) == [long_name.name]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,6 +89,7 @@ def test_sampling_frequency_forms(field: str, expected: float) -> None:
 def test_gain_field_variants(gain: str, adc_gain: float, baseline: int, units: str) -> None:
     (lead,) = parse_header(one_lead(gain), "r.hea").leads
     assert (lead.adc_gain, lead.baseline, lead.units) == (adc_gain, baseline, units)
+    assert lead.uncalibrated == gain.startswith("0/")  # said so, for the warnings report (ecg12.preprocess)
 
 
 def test_baseline_defaults_to_the_adc_zero() -> None:

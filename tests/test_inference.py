@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -173,6 +174,16 @@ def test_a_measurement_model_is_saved_loaded_and_averaged_in(tmp_path: Path) -> 
     np.testing.assert_allclose(classifier.probabilities(records), expected, rtol=0, atol=1e-6)
 
 
+def test_a_measurement_share_outside_0_to_1_is_refused_at_load(tmp_path: Path) -> None:
+    network = MultiScaleSENet(dataclasses.replace(SMALLEST, measurement_model=True)).eval()
+    measurement = MeasurementModel(network.config.num_classes, network.config.num_record_features)
+    measured = MeasuredNetwork(network, measurement, 0.5).eval()
+    save_model_folder(tmp_path / "model", measured, DecisionRule(), WINDOW_SAMPLES, {})
+    weight("measurement_share", 1.5)(tmp_path / "model")
+    with pytest.raises(ModelFolderError, match=r"measurement_share is 1.5, not in \[0, 1\]"):
+        load_classifier(tmp_path / "model")
+
+
 def test_fold_ensemble_round_trip(network: MultiScaleSENet, tmp_path: Path) -> None:
     torch.manual_seed(1)
     ensemble = FoldEnsemble([network, MultiScaleSENet(MODEL_SIZES["tiny"]).eval()])
@@ -286,6 +297,15 @@ def unknown_rule(bundle: dict) -> None:
     bundle["decision_rule"]["mode"] = "vote"
 
 
+def rule(**values: object) -> Callable[[Path], None]:
+    return rewrite(lambda bundle: bundle["decision_rule"].update(values))
+
+
+def weight(name: str, value: float) -> Callable[[Path], None]:
+    """Set the first element of a tensor of the first member to ``value``."""
+    return rewrite(lambda bundle: bundle["state_dicts"][0][name].view(-1).__setitem__(0, value))
+
+
 DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
     "folder missing": (removed(), "does not exist"),
     "model.pt missing": (removed(MODEL_FILE), "has no model.pt"),
@@ -305,6 +325,20 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
     "unknown decision rule": (rewrite(unknown_rule), "unknown decision rule 'vote'"),
     "window stride not a number": (updated(window_stride="ten"), "window_stride"),
     "window stride zero": (updated(window_stride=0), "window_stride"),
+    "thresholds for 5 classes": (rule(class_thresholds=[0.5] * 5), "5 thresholds for 24 classes"),
+    "one threshold": (rule(class_thresholds=[0.5]), "1 thresholds for 24 classes"),
+    "threshold NaN": (rule(class_thresholds=[0.5] * 23 + [math.nan]), "numbers in [0, 1], not nan"),
+    "threshold above 1": (rule(class_thresholds=[1.5] + [0.5] * 23), "numbers in [0, 1], not 1.5"),
+    "threshold a string": (rule(class_thresholds=["0.5"] * 24), "numbers in [0, 1], not '0.5'"),
+    "thresholds not a list": (rule(class_thresholds=0.5), "class_thresholds must be a list, not 0.5"),
+    "fraction NaN": (rule(mode="max-fraction", fraction=math.nan), "a number in (0, 1], not nan"),
+    "fraction zero": (rule(mode="patch-fraction", fraction=0.0), "in (0, 1], not 0.0"),
+    "fraction above 1": (rule(mode="max-fraction", fraction=2.0), "in (0, 1], not 2.0"),
+    "rule not a dict": (updated(decision_rule="per-class"), "needs mode, fraction and class_thresholds"),
+    "outputs for other classes": (rewrite(lambda bundle: bundle["model_config"].update(num_classes=23)), "23 outputs"),
+    "weight NaN": (weight("head.0.weight", math.nan), "head.0.weight holds non-finite values"),
+    "negative variance": (weight("stem.1.running_var", -1.0), "stem.1.running_var holds negative variances"),
+    "feature scale zero": (weight("feature_scale", 0.0), "feature_scale holds values that are not positive"),
 }
 
 

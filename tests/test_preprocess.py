@@ -20,6 +20,7 @@ from ecg12.preprocess import (
     MillivoltReader,
     MissingLeadsWarning,
     PreparedSignal,
+    UncalibratedLeadsWarning,
     extract_windows,
     fill_gaps,
     prepare_signal,
@@ -51,6 +52,23 @@ def test_missing_leads_are_zero_filled_with_a_warning() -> None:
         out = standardize_leads(signal, list(STANDARD_LEADS[:6]), "limb.hea")
     assert out.shape == (12, 10)
     assert (out[:6] == 1).all() and (out[6:] == 0).all()
+
+
+def test_leads_of_adc_gain_0_are_read_at_the_default_gain_with_a_warning_naming_them() -> None:
+    text = _header(STANDARD_LEADS, 500, 5000)
+    for lead in ("II", "V3"):
+        text = text.replace(f"1000/mV 16 0 0 0 0 {lead}\n", f"0/mV 16 0 0 0 0 {lead}\n")
+    header = parse_header(text, "r.hea")
+    with pytest.warns(UncalibratedLeadsWarning) as caught:
+        prepare_signal(np.ones((12, 5000)), header)
+    (warning,) = caught
+    assert (
+        str(warning.message)
+        == "r.hea: ADC gain 0 (uncalibrated) in II, V3: read at WFDB's default gain, 200 ADC units per mV"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare_signal(np.ones((12, 5000)), parse_header(_header(STANDARD_LEADS, 500, 5000), "r.hea"))
 
 
 def distinct_rows(leads: int, samples: int = 10) -> np.ndarray:

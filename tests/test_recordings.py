@@ -4,6 +4,7 @@ file."""
 from __future__ import annotations
 
 import tracemalloc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,10 +12,20 @@ import numpy as np
 import pytest
 import scipy.io
 from conftest import STANDARD_LEADS, make_header_text, write_mat, write_wfdb_dat
+from synthetic import write_compressed_zeros_mat
 
 from ecg12.headers import RecordError, parse_header, read_header
 from ecg12.preprocess import FilledGapsWarning, prepare_signal
-from ecg12.recordings import find_recordings, load_counts, load_signal, open_counts, signal_file, to_millivolts
+from ecg12.recordings import (
+    MAX_WHOLE_FILE_SAMPLES,
+    check_counts,
+    find_recordings,
+    load_counts,
+    load_signal,
+    open_counts,
+    signal_file,
+    to_millivolts,
+)
 
 MakeRecord = Callable[..., tuple[Path, Path]]
 
@@ -472,3 +483,72 @@ def test_a_dat_file_is_read_by_ranges_as_it_is_read_whole(tmp_path: Path, fmt: s
     for start, stop in random_ranges(301, seed=3):
         np.testing.assert_array_equal(counts.read(start, stop), whole[:, start:stop])
     assert np.isnan(counts.read(30, 70)[1, 10:30]).all()
+
+
+# --- what one file may cost: declared sizes checked before reading -------------------------------------------------
+
+
+def test_a_compressed_mat_declaring_more_than_a_file_read_whole_may_hold_is_refused_before_decompressing(
+    tmp_path: Path,
+) -> None:
+    samples = MAX_WHOLE_FILE_SAMPLES // 12 + 1  # 12 x 5,592,406 int16 zeros: 134 MB of samples in a 130 KB file
+    path = write_compressed_zeros_mat(tmp_path / "bomb.mat", 12, samples)
+    assert path.stat().st_size < 200_000
+    header = parse_header(make_header_text("bomb", 12, samples), tmp_path / "bomb.hea")
+    tracemalloc.start()
+    try:
+        with pytest.raises(RecordError) as refused:
+            open_counts(path, header)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    message = str(refused.value)
+    assert message.startswith(f"{path}: signal file declares {12 * samples:,} samples")
+    assert f"more than the {MAX_WHOLE_FILE_SAMPLES:,} that a file read whole may hold" in message
+    assert peak < 1_000_000
+
+
+def test_a_compressed_mat_within_the_bound_is_read(tmp_path: Path) -> None:
+    path = write_compressed_zeros_mat(tmp_path / "r.mat", 12, 1000)
+    counts = load_counts(path, parse_header(make_header_text("r", 12, 1000), tmp_path / "r.hea"))
+    np.testing.assert_array_equal(counts, np.zeros((12, 1000)))
+
+
+def test_a_compressed_mat_of_another_shape_than_its_header_is_refused_before_decompressing(tmp_path: Path) -> None:
+    path = write_compressed_zeros_mat(tmp_path / "r.mat", 12, 6_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RecordError, match=r"signal has shape \(12, 6000000\) but the header declares \(12, 5000\)"):
+            open_counts(path, parse_header(make_header_text("r", 12, 5000), tmp_path / "r.hea"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+@pytest.mark.parametrize("mat_format", ["4", "5"])
+def test_a_complex_val_is_refused_with_a_clear_error(tmp_path: Path, mat_format: str) -> None:
+    val = np.ones((12, 500)) + 1j * np.ones((12, 500))
+    write_mat(tmp_path / "r.mat", val, fmt=mat_format)
+    header = parse_header(make_header_text("r", 12, 500), tmp_path / "r.hea")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not numpy's ComplexWarning, which drops the imaginary part
+        with pytest.raises(RecordError, match=r"r\.mat: 'val' is complex: ECG samples are real numbers"):
+            load_counts(tmp_path / "r.mat", header)
+
+
+@pytest.mark.parametrize("layout", ["v4 alone", "v4 two variables", "v5"])
+def test_check_counts_refuses_a_header_declaring_more_than_the_file_holds_without_reading_it(
+    tmp_path: Path, layout: str
+) -> None:
+    path = tmp_path / "r.mat"
+    variables = {"val": np.ones((12, 500), dtype=np.int16)}
+    if layout == "v5":
+        scipy.io.savemat(path, variables)
+    else:
+        scipy.io.savemat(path, {**variables, "fs": np.array([[500]])} if "two" in layout else variables, format="4")
+    week = parse_header(make_header_text("r", 12, 302_400_000), tmp_path / "r.hea")  # 7 days at 500 Hz
+    with pytest.raises(RecordError, match=r"signal has shape \(12, 500\) but the header declares \(12, 302400000\)"):
+        check_counts(path, week)
+    reader = check_counts(path, parse_header(make_header_text("r", 12, 500), tmp_path / "r.hea"))
+    assert (reader is not None) == (layout == "v4 alone")  # read a range at a time; the others are read whole

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -61,17 +63,30 @@ def test_the_patch_fraction_rule_is_chosen_as_is_and_round_trips() -> None:
     labels = np.zeros((5, 24), dtype=bool)
     rule = choose_decision_rule(labels, np.full((5, 24), 0.5), "patch-fraction")
     assert rule == DecisionRule("patch-fraction", fraction=0.2)
-    assert DecisionRule.from_dict(rule.to_dict()) == rule
+    assert DecisionRule.from_dict(rule.to_dict(), 24) == rule
 
 
 def test_decision_rule_round_trips_and_applies_per_class_thresholds() -> None:
     rule = DecisionRule("per-class", class_thresholds=(0.3, 0.6))
-    assert DecisionRule.from_dict(rule.to_dict()) == rule
+    assert DecisionRule.from_dict(rule.to_dict(), 2) == rule
     assert rule.apply(np.array([[0.4, 0.5]])).tolist() == [[True, False]]
     with pytest.raises(ValueError):
         DecisionRule("per-class")
     with pytest.raises(ValueError):
         DecisionRule("majority")
+
+
+def test_thresholds_for_other_classes_are_refused_not_broadcast() -> None:
+    with pytest.raises(ValueError, match="1 thresholds for 3 classes"):
+        DecisionRule("per-class", class_thresholds=(0.5,)).apply(np.full((2, 3), 0.7))
+    with pytest.raises(ValueError, match="2 thresholds for 24 classes"):
+        DecisionRule.from_dict(DecisionRule("per-class", class_thresholds=(0.3, 0.6)).to_dict(), 24)
+
+
+@pytest.mark.parametrize("fraction", [math.nan, 0.0, -0.2, 1.5, math.inf])
+def test_a_fraction_outside_0_to_1_is_refused(fraction: float) -> None:
+    with pytest.raises(ValueError, match=r"in \(0, 1\]"):
+        DecisionRule("max-fraction", fraction)
 
 
 def _separable_problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +160,7 @@ def test_tuned_fraction_rule_is_the_max_fraction_rule_with_the_tuned_fraction() 
     rule = choose_decision_rule(labels, probabilities, "tuned-fraction")
     assert rule == DecisionRule("max-fraction", fraction=0.35)
     assert choose_decision_rule(labels, probabilities, "max-fraction") == DecisionRule("max-fraction", fraction=0.2)
-    restored = DecisionRule.from_dict(rule.to_dict())
+    restored = DecisionRule.from_dict(rule.to_dict(), 24)
     assert restored == rule
     outputs = restored.apply(probabilities)
     assert challenge_metric(labels, outputs, classes.weights, classes.normal_index) == pytest.approx(1.0)

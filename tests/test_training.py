@@ -35,6 +35,7 @@ from ecg12 import checkpoints, files, inference, training
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import load_or_build_cache
+from ecg12.files import temporary_key
 from ecg12.inference import load_classifier, predict_scores
 from ecg12.loss import HardExampleBCELoss, class_weights
 from ecg12.measurement_model import SAVED_TENSORS, SHARES, MeasurementModel
@@ -43,7 +44,7 @@ from ecg12.thresholds import DecisionRule
 
 
 def temporaries(folder: Path) -> list[str]:
-    """Leftovers of atomic writes (``.NAME.XXXX.tmp``) in a folder."""
+    """Leftovers of atomic writes (``.KEY.XXXXXXXX.tmp``) in a folder."""
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
 
 
@@ -60,8 +61,9 @@ TRAINING_FILES = {
 
 
 def written_by(temporary: str) -> str:
-    """The file an atomic write's temporary ``.NAME.XXXXXXXX.tmp`` was to become."""
-    return temporary.removeprefix(".").removesuffix(".tmp").rsplit(".", 1)[0]
+    """The training file an atomic write's temporary ``.KEY.XXXXXXXX.tmp`` was to become (else KEY)."""
+    key = temporary.removeprefix(".").removesuffix(".tmp").rsplit(".", 1)[0]
+    return next((name for name in TRAINING_FILES if temporary_key(name) == key), key)
 
 
 def assert_same_history(rows: list[dict[str, str]], expected: list[dict[str, str]]) -> None:
@@ -561,7 +563,7 @@ def test_a_disk_that_fills_inside_torch_save_is_one_line(
             return super().write(data)
 
     def opened(path: str | os.PathLike[str], mode: str = "r", *args: object, **kwargs: object) -> object:
-        if mode == "wb" and Path(path).name.startswith(f".{target}."):
+        if mode == "wb" and Path(path).name.startswith(f".{files.temporary_key(target)}."):
             return FillingDisk(path, "wb")
         return open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
 
