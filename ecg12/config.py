@@ -184,7 +184,9 @@ OPTIONS: dict[str, str] = {
 }
 MAX_SEED = 2**32 - 1  # the seeds of every generator a run draws from (torch, NumPy, seed * 100003 + epoch) fit
 
-WHERE_TO_RUN = ("device", "workers", "cache_dir")  # TrainConfig fields that do not change what is trained
+# TrainConfig fields that say where and how a run goes, not what it trains: not part of a recipe (departures), and
+# free to change when a run is resumed (ecg12.checkpoints.check_same_run).
+WHERE_TO_RUN = ("device", "workers", "deterministic", "cache_dir")
 
 # Training recipes: what --recipe sets before the options given explicitly. "default" is this project's (the
 # dataclass defaults below); "paper" is the paper's method and nothing else: age and sex as the only record
@@ -314,7 +316,8 @@ class TrainConfig:
 
     def departures(self) -> dict[str, object]:
         """The values that differ from the recipe's own (options given on top of it), by field name; where to run
-        (device, loader workers, cache folder) is not part of a recipe and not listed."""
+        (WHERE_TO_RUN: device, loader workers, reproducible kernels, cache folder) is not part of a recipe and not
+        listed."""
         recipe = TrainConfig.for_recipe(self.recipe)
         return {
             f.name: getattr(self, f.name)
