@@ -383,7 +383,7 @@ def test_help_is_instant_without_torch_or_matplotlib():
 
 def test_a_class_is_predicted_exactly_when_its_probability_reaches_the_threshold_shown() -> None:
     rng = np.random.default_rng(4)
-    rules = [DecisionRule("patch-fraction"), DecisionRule("max-fraction", 0.3)]
+    rules = [DecisionRule("patch-fraction"), DecisionRule("max-fraction"), DecisionRule("tuned-fraction", 0.3)]
     for rule in rules:
         for _ in range(50):
             windows = rng.random((int(rng.integers(1, 5)), 24)) ** 3
