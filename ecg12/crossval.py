@@ -33,7 +33,6 @@ from ecg12.checkpoints import SKIPPED_FILE, has_checkpoint, report_skipped
 from ecg12.classes import abbreviate, scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import SignalCache
-from ecg12.devices import resolve_device
 from ecg12.files import atomic_write, atomic_write_text, one_run, printable
 from ecg12.inference import load_classifier
 from ecg12.metrics import ChallengeScores, score
@@ -43,6 +42,7 @@ from ecg12.runs import fit, load_cache
 from ecg12.split import k_folds, source_folds, source_label
 from ecg12.thresholds import DecisionRule, tune_class_thresholds
 from ecg12.training import score_columns
+from ecg12.training_run import TrainingRun, where_to_train
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def cross_validate(
     cross-validation instead: its finished folds are kept, the others continued or run.
     """
     _check_group_by(group_by)
-    resolve_device(config.device)  # an unusable device is reported before the (long) cache build
+    where_to_train(config)  # an unusable device is reported before the (long) cache build
     output_folder = Path(output_folder)
     earlier = [] if resume else earlier_results(output_folder)
     _refuse(output_folder, earlier, overwrite, "an earlier cross-validation")
@@ -191,7 +191,7 @@ def run_fold(
         raise ValueError(f"fold {fold} does not exist: choose 1 to {DEFAULT_FOLDS if folds is None else folds}")
     output_folder = Path(output_folder)
     _check_grouping(output_folder, group_by, folds)
-    resolve_device(config.device)
+    rank, device = where_to_train(config)
     fold_folder = output_folder / f"fold{fold}"
     earlier = [fold_folder] if fold_folder.exists() else []
     if not resume:
@@ -216,7 +216,8 @@ def run_fold(
         _record_grouping(output_folder, plan)
         held_out = np.flatnonzero(plan.fold_of == fold - 1)
         log.info("%s: training on %d recordings", plan.fold_label(fold - 1), len(cache) - len(held_out))
-        fit(cache, np.flatnonzero(plan.fold_of != fold - 1), fold_folder, config, resume=continuing)
+        run = TrainingRun.of(cache, config, fold_folder, rank, device, resume=continuing)
+        fit(run, np.flatnonzero(plan.fold_of != fold - 1))
         classifier = load_classifier(fold_folder, config.device)  # on the device it was trained on
         scores = classifier.scores((cache.signal(int(i)), cache.features[int(i)]) for i in held_out)
         _save_arrays(

@@ -190,10 +190,10 @@ def test_ctrl_c_keeps_the_finished_folds_and_advises_resume(
     arguments = cv_arguments(data, out, together / "cache")
     trained = crossval.fit
 
-    def interrupted_in_fold_2(cache, records, folder, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if Path(folder).name == "fold2":
+    def interrupted_in_fold_2(run, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if run.folder.name == "fold2":
             raise KeyboardInterrupt
-        return trained(cache, records, folder, *args, **kwargs)
+        return trained(run, *args, **kwargs)
 
     with monkeypatch.context() as patch:
         patch.setattr(crossval, "fit", interrupted_in_fold_2)
