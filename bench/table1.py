@@ -36,6 +36,7 @@ from ecg12.cli import (  # noqa: E402
     training_config,
 )
 from ecg12.config import ARCHITECTURES, TrainConfig  # noqa: E402
+from ecg12.crossval_report import POOLED_ROW, SCORES_FILE, read_scores_table  # noqa: E402
 from ecg12.files import atomic_write_text  # noqa: E402
 from ecg12.logs import configure_logging  # noqa: E402
 
@@ -46,7 +47,6 @@ PAPER = {
     "msse": (0.5742, 0.3054, 0.6134),
 }
 COLUMNS = ("f_beta", "g_beta", "challenge_metric")
-POOLED = "pooled out-of-fold"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     for architecture in arguments.architectures:
         folder = output / architecture
         run = replace(config, architecture=architecture)
-        if arguments.overwrite or not (folder / "cv_scores.csv").is_file():
+        if arguments.overwrite or not (folder / SCORES_FILE).is_file():
             started = time.perf_counter()
             try:
                 cross_validate(arguments.data, folder, run, arguments.folds, overwrite=arguments.overwrite)
@@ -90,12 +90,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def pooled_scores(folder: Path) -> dict[str, float]:
-    """The pooled out-of-fold row of a cross-validation's cv_scores.csv."""
-    with open(folder / "cv_scores.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["run"] == POOLED:
-                return {key: float(value) for key, value in row.items() if key != "run" and value}
-    raise ValueError(f"{folder / 'cv_scores.csv'} has no {POOLED!r} row")
+    """The pooled out-of-fold row of a cross-validation's table."""
+    rows = read_scores_table(folder / SCORES_FILE)
+    if POOLED_ROW not in rows:
+        raise ValueError(f"{folder / SCORES_FILE} has no {POOLED_ROW!r} row")
+    return rows[POOLED_ROW]
 
 
 def format_table(rows: dict[str, dict[str, float]], config: TrainConfig, folds: int) -> str:
