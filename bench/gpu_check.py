@@ -39,9 +39,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # synthetic records: the tests' data generator
-
-from synthetic import make_learnable_dataset  # noqa: E402
 
 from ecg12.classes import ScoredClasses  # noqa: E402
 from ecg12.config import MODEL_SIZES, TrainConfig  # noqa: E402
@@ -50,6 +47,7 @@ from ecg12.feature_names import NUM_RECORD_FEATURES  # noqa: E402
 from ecg12.inference import load_classifier  # noqa: E402
 from ecg12.outputs import load_outputs  # noqa: E402
 from ecg12.preprocess import WINDOW_SAMPLES  # noqa: E402
+from ecg12.synthetic import make_learnable_dataset  # noqa: E402
 from ecg12.thresholds import DecisionRule  # noqa: E402
 from ecg12.training import training_step  # noqa: E402
 

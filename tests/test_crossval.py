@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from payloads import Payload
-from synthetic import make_learnable_dataset
 
 import cross_validate as cross_validate_script
 from ecg12 import crossval, files
@@ -24,6 +23,7 @@ from ecg12.crossval import GROUPING_FILE, cross_validate, crossfitted_thresholds
 from ecg12.evaluation import evaluate_folders
 from ecg12.metrics import score
 from ecg12.split import source_of
+from ecg12.synthetic import make_learnable_dataset
 from ecg12.thresholds import DecisionRule
 
 

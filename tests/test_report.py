@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.image import imread
-from synthetic import synthesize_ecg, write_record
 from trained_model import subprocess_env
 
 import report
@@ -26,6 +25,7 @@ from ecg12.preprocess import STANDARD_LEADS, window_starts
 from ecg12.recording_analysis import analyse_recording, decision_thresholds, header_path_of
 from ecg12.recordings import open_counts, signal_file
 from ecg12.report import page_count, report_pages, save_pages, write_recording_report
+from ecg12.synthetic import synthesize_ecg, write_record
 from ecg12.thresholds import DecisionRule, patch_fractions
 
 REPOSITORY = Path(__file__).resolve().parents[1]

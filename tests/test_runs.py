@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from model_folders import read_rows
-from synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
 
 import train_model
 from ecg12 import checkpoints, runs
 from ecg12.config import TrainConfig
 from ecg12.data import load_or_build_cache
+from ecg12.synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
 
 
 def write_broken(folder: Path, name: str, kind: str) -> None:

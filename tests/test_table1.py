@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from bench_scripts import load_bench_script
-from synthetic import make_learnable_dataset
 from trained_model import one_torch_thread
+
+from ecg12.synthetic import make_learnable_dataset
 
 
 @pytest.mark.slow

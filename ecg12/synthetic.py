@@ -1,4 +1,4 @@
-"""Synthetic Challenge-format records for tests and benchmarks.
+"""Synthetic Challenge-format records for tests, benchmarks and the GPU check (gpu_check.py).
 
 Three layers, all deterministic from a seed and needing only numpy and scipy.io:
 
