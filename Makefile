@@ -36,7 +36,7 @@ help:
 	@echo "make test-fast     pytest without the slow tests (under a minute on 2 cores: the edit-test loop)"
 	@echo "make lint          ruff check, ruff format --check, hadolint"
 	@echo "make format        ruff format and ruff check --fix"
-	@echo "make gpu-check     train, resume, cross-validate, classify and score on a CUDA GPU, with numbers (bench/gpu_check.py)"
+	@echo "make gpu-check     train, resume, cross-validate, classify and score on a CUDA GPU, with numbers (gpu_check.py)"
 	@echo "make docker-build  docker build -t $(IMAGE) . (IMAGE=..., BASE_IMAGE=... to override)"
 	@echo "make clean         remove $(DEMO_DIR), $(DEMO_CACHE), work/ci and caches; make distclean also removes $(VENV)"
 
@@ -85,7 +85,7 @@ format: $(DEV_STAMP)
 
 # On a CUDA machine: the whole product on the GPU in a few minutes (says so and succeeds where there is no CUDA).
 gpu-check: $(RUNTIME_STAMP)
-	"$(VPY)" bench/gpu_check.py
+	"$(VPY)" gpu_check.py
 
 docker-build:
 	$(DOCKER) build $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t $(IMAGE) .

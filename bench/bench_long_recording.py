@@ -29,9 +29,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # synthetic records: the tests' data generator
 
-from synthetic import header_text, synthesize_ecg, to_counts  # noqa: E402
+from ecg12.synthetic import header_text, synthesize_ecg, to_counts  # noqa: E402
 
 FREQUENCY = 500
 MAT_V4_INT16 = 30  # MATLAB v4 type code of a little-endian int16 numeric matrix

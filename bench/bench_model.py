@@ -58,9 +58,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # synthetic records: the tests' data generator
-
-from synthetic import make_learnable_dataset, synthesize_ecg, write_record  # noqa: E402
 
 import driver  # noqa: E402
 from ecg12 import classify  # noqa: E402
@@ -82,6 +79,7 @@ from ecg12.model import MultiScaleSENet  # noqa: E402
 from ecg12.outputs import load_outputs, save_outputs  # noqa: E402
 from ecg12.preprocess import PreparedSignal  # noqa: E402
 from ecg12.recordings import list_recordings, millivolts_reader, open_counts  # noqa: E402
+from ecg12.synthetic import make_learnable_dataset, synthesize_ecg, write_record  # noqa: E402
 from ecg12.thresholds import DecisionRule  # noqa: E402
 
 BATCH = 32

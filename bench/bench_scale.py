@@ -45,11 +45,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # synthetic records: the tests' data generator
-
-from synthetic import synthesize_ecg, write_record  # noqa: E402
 
 from ecg12.classes import scored_classes  # noqa: E402
+from ecg12.synthetic import synthesize_ecg, write_record  # noqa: E402
 
 FULL_SIZE = 43_101
 # (how many, sampling rate in Hz, shortest and longest duration in s) of the 2020 training set's sources

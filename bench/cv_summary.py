@@ -13,7 +13,6 @@ same recordings; their folds may differ, since every output is out-of-fold).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecg12.classes import scored_classes  # noqa: E402
+from ecg12.crossval_report import POOLED_ROW, SCORES_FILE, read_scores_table, row_source  # noqa: E402
 from ecg12.metrics import score  # noqa: E402
 from ecg12.split import source_of, source_order  # noqa: E402
 from ecg12.thresholds import DecisionRule  # noqa: E402
@@ -35,29 +35,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--average", action="store_true", help="also score the runs' averaged out-of-fold outputs")
     arguments = parser.parse_args(argv)
     for run in arguments.runs:
-        if not (run / "cv_scores.csv").is_file():
-            print(f"cv_summary.py: {run} holds no finished cross-validation (cv_scores.csv)", file=sys.stderr)
+        if not (run / SCORES_FILE).is_file():
+            print(f"cv_summary.py: {run} holds no finished cross-validation ({SCORES_FILE})", file=sys.stderr)
             return 1
     print(f"{'run':40s} {'grouping':9s} {'metric':>7s} {'AUROC':>6s}  per source (Challenge metric)")
     for run in arguments.runs:
-        rows = read_rows(run / "cv_scores.csv")
-        pooled = rows["pooled out-of-fold"]
-        sources = {
-            name.removeprefix("source ").split(" (")[0]: row for name, row in rows.items() if name.startswith("source ")
-        }
-        per_source = "  ".join(f"{name}: {float(row['challenge_metric']):.3f}" for name, row in sources.items())
+        rows = read_scores_table(run / SCORES_FILE)
+        pooled = rows[POOLED_ROW]
+        sources = {row_source(name): row for name, row in rows.items() if row_source(name) is not None}
+        per_source = "  ".join(f"{name}: {row['challenge_metric']:.3f}" for name, row in sources.items())
         print(
-            f"{run.name:40s} {grouping(run):9s} {float(pooled['challenge_metric']):7.3f} {float(pooled['auroc']):6.3f}"
-            f"  {per_source}"
+            f"{run.name:40s} {grouping(run):9s} {pooled['challenge_metric']:7.3f} {pooled['auroc']:6.3f}  {per_source}"
         )
     if arguments.average:
         print(averaged(arguments.runs))
     return 0
-
-
-def read_rows(path: Path) -> dict[str, dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return {row["run"]: row for row in csv.DictReader(handle)}
 
 
 def grouping(run: Path) -> str:

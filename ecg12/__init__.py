@@ -19,12 +19,13 @@ Modules, one concern each:
     feature_names the record features' names and counts (no SciPy: the configuration sizes the head with them)
     features      record features: age, sex and rhythm/morphology measurements
     data          training cache (memory-mapped) and batches
+    training_run  one training run's set-up, worked out once: the cache's labels, the recipe, folder, rank, device
     training      one network's training: the epoch loop, one optimiser step, validation, early stopping
     checkpoints   a run's model folder: checks before a run, the checkpoint and resume, metrics/split files
     ensemble      fold ensembles (--members K)
     distributed   several processes training one model (torchrun, DistributedDataParallel)
     runs          a training run from a data folder to a model folder (train_model.py)
-    thresholds    decision rules (max/5 per sample, per-class tuned) and which one a run uses
+    thresholds    decision rules (max/5, tuned fraction, per-class thresholds, per patch) and which one a run uses
     inference     loading a model folder and classifying recordings
     classify      classifying a folder: one output per recording, errors and warnings reported (driver.py)
     saliency      where in a window a class's output came from: Grad-CAM over leads and time
@@ -32,7 +33,12 @@ Modules, one concern each:
     report        one recording's report drawn: the ECG on grid paper, the diagnoses by name, where they came from
     split         multilabel-stratified validation split and k folds
     plots         training curves and per-class score plots
-    crossval      k-fold cross-validation and its report
+    fold_plan     the folds of a cross-validation: random (stratified) or one per source database
+    crossval      k-fold and leave-one-source-out cross-validation: folds trained, outputs pooled and scored
+    crossval_report  a cross-validation's table of scores (its row names) and its Markdown report
+    table1        the paper's Table 1: one cross-validation per architecture, beside the paper's numbers (table1.py)
+    gpu_check     the whole product on a CUDA GPU in minutes, with numbers (gpu_check.py, make gpu-check)
+    synthetic     synthetic Challenge-format records for tests, benchmarks and the GPU check
     files         atomic file writes
     cli           command-line options shared by the scripts (no torch)
     logs          logging set-up of the scripts

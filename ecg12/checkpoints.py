@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ecg12.config import TrainConfig
+from ecg12.config import WHERE_TO_RUN, TrainConfig
 from ecg12.data import SignalCache
 from ecg12.devices import device_random_state, restore_device_random_state
 from ecg12.files import atomic_write, atomic_write_text, printable, remove_temporaries
@@ -67,8 +67,8 @@ _CHECKPOINT_KEYS = (
 # Checkpoints written before their history was kept in plain floats hold NumPy float64 scalars: these rebuild such a
 # scalar from its bytes and nothing else, so they may be read without allowing any other code.
 _NUMPY_FLOAT_GLOBALS = [np._core.multiarray.scalar, np.dtype, np.dtypes.Float64DType]
-# Only where and how fast the run goes may change on resume: device, workers, kernels, epochs, cache.
-_RESUMABLE_CHANGES = {"device", "workers", "deterministic", "epochs", "cache_dir"}
+# What may change on resume: where and how the run goes, and its epochs (a finished run continued for more).
+_RESUMABLE_CHANGES = {*WHERE_TO_RUN, "epochs"}
 
 
 def member_folder(model_folder: Path, member: int) -> Path:

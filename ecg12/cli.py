@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 
-from ecg12.config import ARCHITECTURES, DECISION_RULES, DEVICE_CHOICES, MODEL_SIZES, OPTIONS, RECIPES, TrainConfig
+from ecg12.config import ARCHITECTURES, DEVICE_CHOICES, MODEL_SIZES, OPTIONS, RECIPES, RULE_CHOICES, TrainConfig
 
 INTERRUPTED = 130  # the exit status of a command ended by Ctrl-C: the shell's for a process ended by SIGINT (128 + 2)
 
@@ -104,7 +104,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     )
     option(
         "decision_rule",
-        choices=DECISION_RULES,
+        choices=RULE_CHOICES,
         help="auto: per-class thresholds from 1,000 validation recordings, else max-fraction; max-fraction: max/5 "
         "on the recording's probabilities; patch-fraction: max/5 on each patch, the union; tuned-fraction: "
         "max-fraction with the fraction tuned on the validation outputs",

@@ -14,11 +14,13 @@ from ecg12.feature_names import NUM_DEMOGRAPHICS, NUM_MEASUREMENTS
 TARGET_FREQUENCY = 500  # Hz: every recording is resampled to it
 WINDOW_SAMPLES = 5000  # 10 s at 500 Hz: the network's input length
 
-# How probabilities become labels (ecg12.thresholds): "patch-fraction" is the paper's max/5 rule applied to each
-# patch and the union taken, "max-fraction" max/5 applied to the recording's probabilities (the maximum over its
-# patches), "tuned-fraction" the latter with its fraction tuned on validation outputs, "per-class" thresholds
-# tuned on them, "auto" chooses (ecg12.thresholds.resolve_rule).
-DECISION_RULES = ("auto", "per-class", "tuned-fraction", "max-fraction", "patch-fraction")
+# How probabilities become labels (ecg12.thresholds.DecisionRule), under the names --decision-rule takes and a model
+# folder stores: "patch-fraction" is the paper's max/5 rule applied to each patch and the union taken,
+# "max-fraction" max/5 applied to the recording's probabilities (the maximum over its patches), "tuned-fraction"
+# the latter with its fraction tuned on validation outputs, "per-class" thresholds tuned on them.
+DECISION_RULES = ("per-class", "tuned-fraction", "max-fraction", "patch-fraction")
+AUTO_RULE = "auto"  # --decision-rule auto: one of them, chosen by the validation set's size (thresholds.resolve_rule)
+RULE_CHOICES = (AUTO_RULE, *DECISION_RULES)  # what TrainConfig.decision_rule may be
 ARCHITECTURES = ("msse", "resnext", "resnest")  # the paper's network and its Table 1 comparators
 DEVICE_CHOICES = "auto (CUDA when available), cpu, cuda or cuda:N"
 
@@ -184,7 +186,9 @@ OPTIONS: dict[str, str] = {
 }
 MAX_SEED = 2**32 - 1  # the seeds of every generator a run draws from (torch, NumPy, seed * 100003 + epoch) fit
 
-WHERE_TO_RUN = ("device", "workers", "cache_dir")  # TrainConfig fields that do not change what is trained
+# TrainConfig fields that say where and how a run goes, not what it trains: not part of a recipe (departures), and
+# free to change when a run is resumed (ecg12.checkpoints.check_same_run).
+WHERE_TO_RUN = ("device", "workers", "deterministic", "cache_dir")
 
 # Training recipes: what --recipe sets before the options given explicitly. "default" is this project's (the
 # dataclass defaults below); "paper" is the paper's method and nothing else: age and sex as the only record
@@ -257,7 +261,7 @@ class TrainConfig:
     max_shift: int = 500  # samples a window may start before/after the recording (random shift)
     min_epoch_windows: int = 320  # small training sets are passed over several times per epoch
     window_stride: int = WINDOW_SAMPLES  # between windows at validation and inference
-    decision_rule: str = "auto"  # see DECISION_RULES and resolve_rule
+    decision_rule: str = AUTO_RULE  # see RULE_CHOICES
     device: str = "auto"
     workers: int = -1  # DataLoader workers; -1: 0 on CPU, 4 on CUDA
     amp: bool = True  # mixed precision on CUDA: bfloat16 where the GPU has it, else float16 (ecg12.devices)
@@ -276,8 +280,8 @@ class TrainConfig:
         if self.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {self.recipe!r} (choose from {', '.join(RECIPES)})")
         self.model_config()  # an unknown model size or architecture is refused here, with its choices
-        if self.decision_rule not in DECISION_RULES:
-            raise ValueError(f"unknown decision rule {self.decision_rule!r} (choose from {', '.join(DECISION_RULES)})")
+        if self.decision_rule not in RULE_CHOICES:
+            raise ValueError(f"unknown decision rule {self.decision_rule!r} (choose from {', '.join(RULE_CHOICES)})")
         if self.measurement_model and self.decision_rule == "patch-fraction":
             raise ValueError(
                 "the patch-fraction rule decides each 10 s patch on the network's outputs, and the measurement model "
@@ -314,7 +318,8 @@ class TrainConfig:
 
     def departures(self) -> dict[str, object]:
         """The values that differ from the recipe's own (options given on top of it), by field name; where to run
-        (device, loader workers, cache folder) is not part of a recipe and not listed."""
+        (WHERE_TO_RUN: device, loader workers, reproducible kernels, cache folder) is not part of a recipe and not
+        listed."""
         recipe = TrainConfig.for_recipe(self.recipe)
         return {
             f.name: getattr(self, f.name)

@@ -1,129 +1,119 @@
 """Cross-validation, k-fold or leave-one-source-out: per-fold and pooled out-of-fold scores, and a report.
 
-The recordings are split into folds (:func:`plan_folds`): ``group_by="random"``, k
-multilabel-stratified folds; ``group_by="source"``, one fold per source database, told by the
-recording name's prefix (:func:`ecg12.split.source_of`), so that each fold scores a database the
-model never saw. For each fold a model is trained on the other folds (which it splits again for
-early stopping and, with the per-class rule, threshold tuning) and classifies the held-out fold.
-Every recording so gets exactly one out-of-fold output; these are written as Challenge output
-files and scored per fold, pooled and per source database. Alongside the recipe's own decision
-rule the report gives max/5 on the recordings' probabilities, the paper's max/5 on each patch with
-the union taken, per-class thresholds cross-fitted on the other folds' outputs, and per-class
-thresholds tuned on the pooled out-of-fold outputs themselves (an optimistic bound: tuned and
-scored on the same outputs).
+The recordings are split into folds (:func:`ecg12.fold_plan.plan_folds`): ``group_by="random"``, k
+multilabel-stratified folds; ``group_by="source"``, one fold per source database, so that each fold
+scores a database the model never saw. For each fold a model is trained on the other folds (which it
+splits again for early stopping and, with the per-class rule, threshold tuning) and classifies the
+held-out fold. Every recording so gets exactly one out-of-fold output; these are written as Challenge
+output files and scored per fold, pooled and per source database (:func:`pool_folds`). Alongside the
+recipe's own decision rule the scores give max/5 on the recordings' probabilities, the paper's max/5
+on each patch with the union taken, per-class thresholds cross-fitted on the other folds' outputs,
+and per-class thresholds tuned on the pooled out-of-fold outputs themselves (an optimistic bound:
+tuned and scored on the same outputs). The table and the report are ecg12.crossval_report's.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
+import torch
 
 from ecg12.checkpoints import SKIPPED_FILE, has_checkpoint, report_skipped
-from ecg12.classes import abbreviate, scored_classes
+from ecg12.classes import ScoredClasses, scored_classes
 from ecg12.config import TrainConfig
+from ecg12.crossval_report import (
+    CLASS_SCORES_FILE,
+    CROSSFITTED_ROW,
+    MAX_FRACTION_ROW,
+    MEAN_ROW,
+    PATCH_FRACTION_ROW,
+    POOLED_ROW,
+    REPORT_FILE,
+    SCORES_FILE,
+    SD_ROW,
+    TUNED_ROW,
+    CrossValidationResults,
+    source_row,
+    write_markdown_report,
+    write_scores_table,
+)
 from ecg12.data import SignalCache
-from ecg12.devices import resolve_device
+from ecg12.distributed import Rank
 from ecg12.files import atomic_write, atomic_write_text, one_run, printable
+from ecg12.fold_plan import DEFAULT_FOLDS, FoldPlan, GroupBy, check_group_by, plan_folds, title
 from ecg12.inference import load_classifier
-from ecg12.metrics import ChallengeScores, score
+from ecg12.metrics import score
 from ecg12.outputs import save_outputs
-from ecg12.plots import plot_class_scores
 from ecg12.runs import fit, load_cache
-from ecg12.split import k_folds, source_folds, source_label
 from ecg12.thresholds import DecisionRule, tune_class_thresholds
 from ecg12.training import score_columns
+from ecg12.training_run import TrainingRun, where_to_train
 
 log = logging.getLogger(__name__)
 
 
 HELD_OUT_FILE = "held_out.npz"  # in each fold folder: the fold's out-of-fold outputs, for the pooling step
 GROUPING_FILE = "grouping.json"  # how the folds were made, so that folds of another grouping are not mixed in
-GroupBy = Literal["random", "source"]
-GROUPINGS: tuple[str, ...] = ("random", "source")
-DEFAULT_FOLDS = 5  # of the random grouping
+OUT_OF_FOLD_FILE = "oof.npz"  # every recording's out-of-fold outputs, labels and fold
+OUTPUTS_FOLDER = "outputs"  # the out-of-fold outputs as Challenge output files
+RESULT_FILES = (
+    OUTPUTS_FOLDER,
+    SCORES_FILE,
+    OUT_OF_FOLD_FILE,
+    REPORT_FILE,
+    CLASS_SCORES_FILE,
+    SKIPPED_FILE,
+    GROUPING_FILE,
+)
 
 
 @dataclass(frozen=True)
-class FoldPlan:
-    """How the recordings of a signal cache are split into folds (:func:`plan_folds`).
+class CrossValidation:
+    """A cross-validation into ``folder``, worked out once for all its steps: the data folder's signal cache, its
+    scored labels (every recording's, in the cache's order) and the fold plan."""
 
-    ``count``: the number of folds; ``fold_of``: the fold (0-based) of every recording, in the cache's
-    order; ``sources``: the source database of every recording (:func:`ecg12.split.source_of`),
-    whatever the grouping; ``source_names``: the sources present, in their stable order;
-    ``fold_sources``: with the source grouping, the source each fold holds out (empty with the
-    random grouping).
-    """
+    folder: Path
+    config: TrainConfig
+    cache: SignalCache
+    classes: ScoredClasses
+    labels: np.ndarray
+    plan: FoldPlan
 
-    group_by: GroupBy
-    count: int
-    fold_of: np.ndarray
-    sources: tuple[str, ...]
-    source_names: tuple[str, ...]
-    fold_sources: tuple[str, ...]
+    @classmethod
+    def open(
+        cls,
+        data_folder: str | os.PathLike[str],
+        output_folder: Path,
+        config: TrainConfig,
+        folds: int | None,
+        group_by: str,
+    ) -> CrossValidation:
+        """The cross-validation of ``data_folder`` (its signal cache built if needed) into ``output_folder``;
+        ``folds`` and ``group_by`` as for :func:`cross_validate`."""
+        cache = load_cache(data_folder, config)
+        classes = scored_classes()
+        labels = classes.encode(cache.codes)
+        plan = plan_folds(cache.names, labels, config.seed, folds, group_by)
+        return cls(output_folder, config, cache, classes, labels, plan)
 
-    @property
-    def title(self) -> str:
-        """``"leave-one-source-out cross-validation"`` or ``"5-fold cross-validation"``."""
-        return _title(self.group_by, self.count)
+    def fold_folder(self, fold: int) -> Path:
+        """The folder of fold ``fold`` (1 to the number of folds): its model and its out-of-fold outputs."""
+        return self.folder / f"fold{fold}"
 
-    def fold_name(self, fold: int) -> str:
-        """The report's name of fold ``fold`` (0-based): ``"fold 3"``, or ``"held out: PTB (S), 7 recordings"``."""
-        if self.group_by == "random":
-            return f"fold {fold + 1}"
-        return f"held out: {source_label(self.fold_sources[fold])}, {_recordings(np.sum(self.fold_of == fold))}"
-
-    def fold_label(self, fold: int) -> str:
-        """Fold ``fold`` (0-based) for a log line: ``"fold 3 of 5"``, or ``"fold 3 of 6 (held out: PTB (S), ...)"``."""
-        label = f"fold {fold + 1} of {self.count}"
-        return label if self.group_by == "random" else f"{label} ({self.fold_name(fold)})"
-
-    def describe(self) -> str:
-        """Every fold by number and name, on one line: ``"1: held out: CPSC 2018 (A, Q), 122 recordings; 2: ..."``."""
-        return "; ".join(f"{fold + 1}: {self.fold_name(fold)}" for fold in range(self.count))
-
-
-def plan_folds(
-    names: Sequence[str], labels: np.ndarray, seed: int, folds: int | None = None, group_by: str = "random"
-) -> FoldPlan:
-    """The folds of a cross-validation: the one place that assigns recordings to folds, for every step.
-
-    ``group_by="random"``: ``folds`` (default 5) multilabel-stratified folds of the (recordings,
-    classes) ``labels``, drawn from ``seed``. ``group_by="source"``: one fold per source database
-    of the recording ``names``, in :func:`ecg12.split.source_folds`' order; ``folds``, if given,
-    must be that number. Refused: an unknown grouping, fewer than 2 sources (a source that holds
-    every recording leaves nothing to train on), or a number of folds that does not fit.
-    """
-    _check_group_by(group_by)
-    source_of_recording, source_names = source_folds(names)
-    sources = tuple(source_names[int(i)] for i in source_of_recording)
-    if group_by == "random":
-        count = DEFAULT_FOLDS if folds is None else folds
-        return FoldPlan("random", count, k_folds(labels, count, seed), sources, tuple(source_names), ())
-    if not source_names:
-        raise ValueError("there are no readable recordings to cross-validate")
-    if len(source_names) < 2:
-        raise ValueError(
-            f"all {_recordings(len(names))} come from one source, {source_label(source_names[0])}: "
-            "leave-one-source-out cross-validation needs at least 2 sources (holding it out leaves nothing to train on)"
-        )
-    if folds is not None and folds != len(source_names):
-        listed = ", ".join(source_label(source) for source in source_names)
-        raise ValueError(
-            f"leave-one-source-out cross-validation has one fold per source, {len(source_names)} here ({listed}), "
-            f"not {folds}: leave out --folds"
-        )
-    return FoldPlan("source", len(source_names), source_of_recording, sources, tuple(source_names), tuple(source_names))
+    def fold_run(self, fold: int, rank: Rank, device: torch.device, resume: bool) -> TrainingRun:
+        """The training run of fold ``fold`` into its folder, by the process ecg12.training_run.where_to_train
+        placed (on this cross-validation's data: the fold's recordings are chosen by the caller)."""
+        folder = self.fold_folder(fold)
+        return TrainingRun(self.cache, self.config, folder, rank, device, self.classes, self.labels, resume)
 
 
 def cross_validate(
@@ -143,23 +133,25 @@ def cross_validate(
     same as :func:`run_fold` for every fold, then :func:`pool_folds`. An output folder that holds an
     earlier run's results is refused, or with ``overwrite`` emptied of them first: fold folders of a
     run with more folds must not sit beside the new report. ``resume`` continues an interrupted
-    cross-validation instead: its finished folds are kept, the others continued or run.
+    cross-validation instead: its finished folds are kept, the others continued or run. Returns the
+    table's rows (ecg12.crossval_report).
     """
-    _check_group_by(group_by)
-    resolve_device(config.device)  # an unusable device is reported before the (long) cache build
+    check_group_by(group_by)
+    place = where_to_train(config)  # an unusable device is reported before the (long) cache build
     output_folder = Path(output_folder)
     earlier = [] if resume else earlier_results(output_folder)
     _refuse(output_folder, earlier, overwrite, "an earlier cross-validation")
     if resume:
         _check_grouping(output_folder, group_by, folds)
-    cache = load_cache(data_folder, config)  # once for all folds: listing and opening it costs seconds at full size
-    plan = plan_folds(cache.names, scored_classes().encode(cache.codes), config.seed, folds, group_by)
+    # Once for all folds: listing and opening the cache costs seconds at full size.
+    cv = CrossValidation.open(data_folder, output_folder, config, folds, group_by)
     _clear(output_folder, earlier, overwrite, "an earlier cross-validation")  # only once the folds are possible
     if group_by == "source":
-        log.info("Leave-one-source-out folds: %s", plan.describe())
-    for fold in range(1, plan.count + 1):
-        run_fold(data_folder, output_folder, config, plan.count, fold, cache=cache, group_by=group_by, resume=resume)
-    return pool_folds(data_folder, output_folder, config, plan.count, cache=cache, group_by=group_by)
+        log.info("Leave-one-source-out folds: %s", cv.plan.describe())
+    for fold in range(1, cv.plan.count + 1):
+        with _fold_lock(output_folder, fold):
+            _run_fold(cv, fold, place, overwrite=False, resume=resume)
+    return _pool(cv)
 
 
 def run_fold(
@@ -170,7 +162,6 @@ def run_fold(
     fold: int,
     overwrite: bool = False,
     *,
-    cache: SignalCache | None = None,
     group_by: GroupBy = "random",
     resume: bool = False,
 ) -> FoldPlan:
@@ -183,51 +174,191 @@ def run_fold(
     fold of another grouping (or number of folds) than the folds already in ``output_folder`` is
     refused, and a fold already there unless ``overwrite`` (run it again) or ``resume``: a finished
     fold is kept, an interrupted one continued from its checkpoint (or run again, without one), and
-    one whose out-of-fold outputs cannot be read classifies them again. ``cache``: the data folder's
-    signal cache, when the caller has it open already. Returns the fold plan.
+    one whose out-of-fold outputs cannot be read classifies them again. Returns the fold plan.
     """
-    _check_group_by(group_by)
+    check_group_by(group_by)
     if group_by == "random" and not 1 <= fold <= (DEFAULT_FOLDS if folds is None else folds):
         raise ValueError(f"fold {fold} does not exist: choose 1 to {DEFAULT_FOLDS if folds is None else folds}")
     output_folder = Path(output_folder)
     _check_grouping(output_folder, group_by, folds)
-    resolve_device(config.device)
+    place = where_to_train(config)
     fold_folder = output_folder / f"fold{fold}"
-    earlier = [fold_folder] if fold_folder.exists() else []
     if not resume:
-        _refuse(output_folder, earlier, overwrite, f"fold {fold}")
+        _refuse(output_folder, [fold_folder] if fold_folder.exists() else [], overwrite, f"fold {fold}")
+    with _fold_lock(output_folder, fold):
+        cv = CrossValidation.open(data_folder, output_folder, config, folds, group_by)
+        if group_by == "source":
+            log.info("Leave-one-source-out folds: %s", cv.plan.describe())
+        if not 1 <= fold <= cv.plan.count:
+            raise ValueError(f"fold {fold} does not exist: choose 1 to {cv.plan.count} ({cv.plan.describe()})")
+        _run_fold(cv, fold, place, overwrite, resume)
+    return cv.plan
+
+
+@contextmanager
+def _fold_lock(output_folder: Path, fold: int) -> Iterator[None]:
+    """The lock of fold ``fold`` in ``output_folder``, held by the one run that runs it."""
     with one_run(output_folder, [f".fold{fold}.lock"], f"fold {fold} in {output_folder}"):
-        started = time.time()
-        alone = cache is None  # as cross_validate.py --fold K runs it, not one of cross_validate's folds
-        if cache is None:
-            cache = load_cache(data_folder, config)
-        plan = plan_folds(cache.names, scored_classes().encode(cache.codes), config.seed, folds, group_by)
-        if alone and group_by == "source":
-            log.info("Leave-one-source-out folds: %s", plan.describe())
-        if not 1 <= fold <= plan.count:
-            raise ValueError(f"fold {fold} does not exist: choose 1 to {plan.count} ({plan.describe()})")
-        _check_grouping(output_folder, group_by, plan.count)
-        if resume and _readable_held_out(fold_folder / HELD_OUT_FILE):
-            log.info("%s is done: kept", plan.fold_label(fold - 1))
-            return plan
-        continuing = resume and has_checkpoint(fold_folder)
-        if not continuing:  # nothing to continue from: the fold starts over
-            _clear(output_folder, earlier, overwrite or resume, f"fold {fold}")
-        _record_grouping(output_folder, plan)
-        held_out = np.flatnonzero(plan.fold_of == fold - 1)
-        log.info("%s: training on %d recordings", plan.fold_label(fold - 1), len(cache) - len(held_out))
-        fit(cache, np.flatnonzero(plan.fold_of != fold - 1), fold_folder, config, resume=continuing)
-        classifier = load_classifier(fold_folder, config.device)  # on the device it was trained on
-        scores = classifier.scores((cache.signal(int(i)), cache.features[int(i)]) for i in held_out)
-        _save_arrays(
-            fold_folder / HELD_OUT_FILE,
-            names=np.array([cache.names[i] for i in held_out]),
-            probabilities=scores.probabilities,
-            patch_fractions=scores.patch_fractions,
-            binary=scores.labels(classifier.decision_rule),
-            seconds=time.time() - started,
+        yield
+
+
+def _run_fold(cv: CrossValidation, fold: int, place: tuple[Rank, torch.device], overwrite: bool, resume: bool) -> None:
+    """Fold ``fold`` of ``cv``, its lock held, as :func:`run_fold` tells; ``place``: where_to_train's."""
+    plan, fold_folder = cv.plan, cv.fold_folder(fold)
+    _check_grouping(cv.folder, plan.group_by, plan.count)
+    if resume and _readable_held_out(fold_folder / HELD_OUT_FILE):
+        log.info("%s is done: kept", plan.fold_label(fold - 1))
+        return
+    started = time.time()
+    continuing = resume and has_checkpoint(fold_folder)
+    if not continuing:  # nothing to continue from: the fold starts over
+        _clear(cv.folder, [fold_folder] if fold_folder.exists() else [], overwrite or resume, f"fold {fold}")
+    _record_grouping(cv.folder, plan)
+    held_out = np.flatnonzero(plan.fold_of == fold - 1)
+    log.info("%s: training on %d recordings", plan.fold_label(fold - 1), len(cv.cache) - len(held_out))
+    fit(cv.fold_run(fold, *place, resume=continuing), np.flatnonzero(plan.fold_of != fold - 1))
+    classifier = load_classifier(fold_folder, cv.config.device)  # on the device it was trained on
+    scores = classifier.scores((cv.cache.signal(int(i)), cv.cache.features[int(i)]) for i in held_out)
+    _save_arrays(
+        fold_folder / HELD_OUT_FILE,
+        names=np.array([cv.cache.names[i] for i in held_out]),
+        probabilities=scores.probabilities,
+        patch_fractions=scores.patch_fractions,
+        binary=scores.labels(classifier.decision_rule),
+        seconds=time.time() - started,
+    )
+
+
+def pool_folds(
+    data_folder: str | os.PathLike[str],
+    output_folder: str | os.PathLike[str],
+    config: TrainConfig,
+    folds: int | None = None,
+    *,
+    group_by: GroupBy = "random",
+) -> dict[str, dict[str, float]]:
+    """Score the out-of-fold outputs per fold, pooled and per source; write the outputs, tables and report.
+
+    ``folds`` and ``group_by`` as for :func:`cross_validate`; folds of another grouping are refused.
+    Returns the table's rows (ecg12.crossval_report).
+    """
+    check_group_by(group_by)
+    output_folder = Path(output_folder)
+    _check_grouping(output_folder, group_by, folds)
+    return _pool(CrossValidation.open(data_folder, output_folder, config, folds, group_by))
+
+
+def _pool(cv: CrossValidation) -> dict[str, dict[str, float]]:
+    _check_grouping(cv.folder, cv.plan.group_by, cv.plan.count)
+    outputs = load_out_of_fold(cv)
+    results = score_out_of_fold(cv, outputs)
+    write_results(cv, outputs, results)
+    return results.rows
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    """Every recording's out-of-fold outputs (in the cache's order), as its fold classified it."""
+
+    probabilities: np.ndarray
+    patch_fractions: np.ndarray | None  # None: a fold run before they were kept (ecg12 1.0)
+    binary: np.ndarray  # the labels the fold's model gave, by its own decision rule
+    seconds: tuple[float, ...]  # each fold's time, wherever it ran
+
+
+def load_out_of_fold(cv: CrossValidation) -> OutOfFold:
+    """The folds' out-of-fold outputs (HELD_OUT_FILE), pooled; refused where a fold is not done, cannot be read,
+    or held out other recordings than the plan's."""
+    plan, folder = cv.plan, cv.folder
+    missing = [k for k in range(1, plan.count + 1) if not (cv.fold_folder(k) / HELD_OUT_FILE).is_file()]
+    if missing:
+        raise ValueError(
+            f"{folder}: folds {', '.join(map(str, missing))} of {plan.count} are not done: run them first (--fold K)"
         )
-    return plan
+    index = {name: position for position, name in enumerate(cv.cache.names)}
+    probabilities = np.zeros(cv.labels.shape)
+    fractions: np.ndarray | None = np.zeros(cv.labels.shape)
+    binary = np.zeros(cv.labels.shape, dtype=bool)
+    seconds = []
+    for fold in range(plan.count):
+        saved = load_arrays(
+            cv.fold_folder(fold + 1) / HELD_OUT_FILE,
+            f"run the fold again with --fold {fold + 1} --resume (which keeps its model)",
+        )
+        held_out = np.array([index.get(str(name), -1) for name in saved["names"]], dtype=np.int64)
+        if not np.array_equal(np.sort(held_out), np.flatnonzero(plan.fold_of == fold)):
+            raise ValueError(f"{folder}/fold{fold + 1} was run on other data or with other folds: run it again")
+        probabilities[held_out] = saved["probabilities"]
+        if fractions is not None and "patch_fractions" in saved:
+            fractions[held_out] = saved["patch_fractions"]
+        else:
+            fractions = None
+        binary[held_out] = saved["binary"]
+        seconds.append(float(saved["seconds"]))
+    return OutOfFold(probabilities, fractions, binary, tuple(seconds))
+
+
+def score_out_of_fold(cv: CrossValidation, outputs: OutOfFold) -> CrossValidationResults:
+    """The table's rows: each fold, their mean and standard deviation, the pooled outputs by the folds' own rule
+    and by the others, and each source database's pooled outputs."""
+    classes, labels, plan = cv.classes, cv.labels, cv.plan
+    probabilities, binary = outputs.probabilities, outputs.binary
+    rows: dict[str, dict[str, float]] = {}
+    for fold in range(plan.count):
+        mine = plan.fold_of == fold
+        fold_scores = score(labels[mine], binary[mine], probabilities[mine], classes)
+        rows[plan.fold_name(fold)] = {**score_columns(fold_scores), "seconds": outputs.seconds[fold]}
+        log.info("%s: Challenge metric %.4f", plan.fold_label(fold), fold_scores.challenge_metric)
+    fold_rows = list(rows.values())
+    rows[MEAN_ROW] = {key: float(np.mean([r[key] for r in fold_rows])) for key in fold_rows[0]}
+    rows[SD_ROW] = {key: float(np.std([r[key] for r in fold_rows], ddof=1)) for key in fold_rows[0]}
+    pooled = score(labels, binary, probabilities, classes)
+    rows[POOLED_ROW] = {**score_columns(pooled), "seconds": float(sum(outputs.seconds))}
+
+    def scored(rule_binary: np.ndarray) -> dict[str, float]:
+        return score_columns(score(labels, rule_binary, probabilities, classes))
+
+    rows[MAX_FRACTION_ROW] = scored(DecisionRule("max-fraction").apply(probabilities))
+    if outputs.patch_fractions is not None:
+        rows[PATCH_FRACTION_ROW] = scored(DecisionRule("patch-fraction").apply(probabilities, outputs.patch_fractions))
+    rows[CROSSFITTED_ROW] = scored(crossfitted_thresholds(labels, probabilities, plan.fold_of))
+    tuned = tune_class_thresholds(labels, probabilities, classes.weights, classes.normal_index)
+    rows[TUNED_ROW] = scored(DecisionRule("per-class", class_thresholds=tuple(tuned)).apply(probabilities))
+    sources = np.array(plan.sources)
+    for source in plan.source_names:  # the pooled outputs of each source, for either grouping
+        mine = sources == source
+        rows[source_row(source, mine.sum())] = score_columns(
+            score(labels[mine], binary[mine], probabilities[mine], classes)
+        )
+    return CrossValidationResults(plan, cv.config, rows, pooled, labels, len(cv.cache.skipped))
+
+
+def write_results(cv: CrossValidation, outputs: OutOfFold, results: CrossValidationResults) -> None:
+    """Every result of a pooled cross-validation into its folder: the out-of-fold outputs as Challenge output files
+    and OUT_OF_FOLD_FILE, the unreadable recordings, the table and the report."""
+    folder, classes, plan = cv.folder, cv.classes, cv.plan
+    shutil.rmtree(folder / OUTPUTS_FOLDER, ignore_errors=True)  # an earlier pooling's, maybe of other recordings
+    _write_outputs(
+        folder / OUTPUTS_FOLDER, cv.cache.names, classes.expand(outputs.binary), classes.expand(outputs.probabilities)
+    )
+    # Like the driver, every recording gets an output: the unreadable ones all-negative, listed with the reason.
+    unreadable = tuple(name for name, _ in cv.cache.skipped)
+    negative = np.zeros((len(unreadable), len(classes.output_codes)))
+    _write_outputs(folder / OUTPUTS_FOLDER, unreadable, negative.astype(bool), negative)
+    report_skipped(cv.cache, folder)
+    write_scores_table(folder / SCORES_FILE, results.rows)
+    _save_arrays(
+        folder / OUT_OF_FOLD_FILE,
+        names=np.array(cv.cache.names),
+        labels=cv.labels,
+        probabilities=outputs.probabilities,
+        binary=outputs.binary,
+        folds=plan.fold_of,
+        sources=np.array(plan.sources),
+        fold_names=np.array([plan.fold_name(fold) for fold in range(plan.count)]),
+        group_by=np.array(plan.group_by),
+    )
+    write_markdown_report(folder, results)
 
 
 def _save_arrays(path: Path, **arrays: np.ndarray | float) -> None:
@@ -255,127 +386,6 @@ def _readable_held_out(path: Path) -> bool:
         log.warning("%s: its fold classifies its held-out recordings again", error)
         return False
     return True
-
-
-def pool_folds(
-    data_folder: str | os.PathLike[str],
-    output_folder: str | os.PathLike[str],
-    config: TrainConfig,
-    folds: int | None = None,
-    *,
-    cache: SignalCache | None = None,
-    group_by: GroupBy = "random",
-) -> dict[str, dict[str, float]]:
-    """Score the out-of-fold outputs per fold, pooled and per source; write the outputs, tables and report.
-
-    ``folds`` and ``group_by`` as for :func:`cross_validate`; folds of another grouping are refused.
-    ``cache``: the data folder's signal cache, when the caller has it open already.
-    """
-    _check_group_by(group_by)
-    output_folder = Path(output_folder)
-    _check_grouping(output_folder, group_by, folds)
-    classes = scored_classes()
-    if cache is None:
-        cache = load_cache(data_folder, config)
-    labels = classes.encode(cache.codes)
-    plan = plan_folds(cache.names, labels, config.seed, folds, group_by)
-    _check_grouping(output_folder, group_by, plan.count)
-    missing = [k for k in range(1, plan.count + 1) if not (output_folder / f"fold{k}" / HELD_OUT_FILE).is_file()]
-    if missing:
-        raise ValueError(
-            f"{output_folder}: folds {', '.join(map(str, missing))} of {plan.count} are not done: "
-            "run them first (--fold K)"
-        )
-    fold_of = plan.fold_of
-    index = {name: position for position, name in enumerate(cache.names)}
-    probabilities = np.zeros(labels.shape)
-    fractions: np.ndarray | None = np.zeros(labels.shape)  # None: a fold run before they were kept (ecg12 1.0)
-    binary = np.zeros(labels.shape, dtype=bool)
-    rows: dict[str, dict[str, float]] = {}
-    for fold in range(plan.count):
-        saved = load_arrays(
-            output_folder / f"fold{fold + 1}" / HELD_OUT_FILE,
-            f"run the fold again with --fold {fold + 1} --resume (which keeps its model)",
-        )
-        held_out = np.array([index.get(str(name), -1) for name in saved["names"]], dtype=np.int64)
-        if not np.array_equal(np.sort(held_out), np.flatnonzero(fold_of == fold)):
-            raise ValueError(f"{output_folder}/fold{fold + 1} was run on other data or with other folds: run it again")
-        probabilities[held_out] = saved["probabilities"]
-        if fractions is not None and "patch_fractions" in saved:
-            fractions[held_out] = saved["patch_fractions"]
-        else:
-            fractions = None
-        binary[held_out] = saved["binary"]
-        fold_scores = score(labels[held_out], binary[held_out], probabilities[held_out], classes)
-        rows[plan.fold_name(fold)] = {**score_columns(fold_scores), "seconds": float(saved["seconds"])}
-        log.info("%s: Challenge metric %.4f", plan.fold_label(fold), fold_scores.challenge_metric)
-
-    fold_rows = list(rows.values())
-    rows["mean of folds"] = {key: float(np.mean([r[key] for r in fold_rows])) for key in fold_rows[0]}
-    rows["sd of folds"] = {key: float(np.std([r[key] for r in fold_rows], ddof=1)) for key in fold_rows[0]}
-    pooled = score(labels, binary, probabilities, classes)
-    seconds = float(sum(r["seconds"] for r in fold_rows))  # the folds' own times, wherever they ran
-    rows["pooled out-of-fold"] = {**score_columns(pooled), "seconds": seconds}
-    max_fraction = DecisionRule("max-fraction").apply(probabilities)
-    rows["pooled, max/5 rule"] = score_columns(score(labels, max_fraction, probabilities, classes))
-    if fractions is not None:
-        patch_wise = DecisionRule("patch-fraction").apply(probabilities, fractions)
-        rows["pooled, max/5 of each patch, the union (the paper's)"] = score_columns(
-            score(labels, patch_wise, probabilities, classes)
-        )
-    crossfitted = crossfitted_thresholds(labels, probabilities, fold_of)
-    rows["pooled, per-class thresholds cross-fitted on OOF"] = score_columns(
-        score(labels, crossfitted, probabilities, classes)
-    )
-    tuned = tune_class_thresholds(labels, probabilities, classes.weights, classes.normal_index)
-    tuned_binary = DecisionRule("per-class", class_thresholds=tuple(tuned)).apply(probabilities)
-    rows["pooled, thresholds tuned on OOF (optimistic)"] = score_columns(
-        score(labels, tuned_binary, probabilities, classes)
-    )
-    sources = np.array(plan.sources)
-    for source in plan.source_names:  # the pooled outputs of each source, for either grouping
-        mine = sources == source
-        rows[f"{SOURCE_ROW}{source_label(source)}, {_recordings(mine.sum())}"] = score_columns(
-            score(labels[mine], binary[mine], probabilities[mine], classes)
-        )
-
-    shutil.rmtree(output_folder / "outputs", ignore_errors=True)  # an earlier pooling's, maybe of other recordings
-    _write_outputs(output_folder / "outputs", cache.names, classes.expand(binary), classes.expand(probabilities))
-    # Like the driver, every recording gets an output: the unreadable ones all-negative, listed with the reason.
-    unreadable = tuple(name for name, _ in cache.skipped)
-    negative = np.zeros((len(unreadable), len(classes.output_codes)))
-    _write_outputs(output_folder / "outputs", unreadable, negative.astype(bool), negative)
-    report_skipped(cache, output_folder)
-    _write_table(output_folder / "cv_scores.csv", rows)
-    _save_arrays(
-        output_folder / "oof.npz",
-        names=np.array(cache.names),
-        labels=labels,
-        probabilities=probabilities,
-        binary=binary,
-        folds=fold_of,
-        sources=sources,
-        fold_names=np.array([plan.fold_name(fold) for fold in range(plan.count)]),
-        group_by=np.array(plan.group_by),
-    )
-    write_report(output_folder, config, plan, rows, pooled, labels, len(unreadable), seconds)
-    return rows
-
-
-SOURCE_ROW = "source "  # how the per-source rows' names begin
-
-
-def _recordings(count: int | np.integer) -> str:
-    return f"{int(count)} recording{'' if count == 1 else 's'}"
-
-
-def _title(group_by: str, folds: int) -> str:
-    return "leave-one-source-out cross-validation" if group_by == "source" else f"{folds}-fold cross-validation"
-
-
-def _check_group_by(group_by: str) -> None:
-    if group_by not in GROUPINGS:
-        raise ValueError(f"unknown grouping {group_by!r}: choose one of {', '.join(GROUPINGS)}")
 
 
 def _record_grouping(output_folder: Path, plan: FoldPlan) -> None:
@@ -413,8 +423,8 @@ def _check_grouping(output_folder: Path, group_by: str, folds: int | None) -> No
         )
     options = "--group-by source" if theirs == "source" else f"--group-by random --folds {their_folds}"
     raise ValueError(
-        f"{output_folder} holds the folds of a {_title(theirs, their_folds)} ({options}), "
-        f"not of a {_title(group_by, folds or 0)}: give the same options, or use another folder"
+        f"{output_folder} holds the folds of a {title(theirs, their_folds)} ({options}), "
+        f"not of a {title(group_by, folds or 0)}: give the same options, or use another folder"
     )
 
 
@@ -436,9 +446,6 @@ def _clear(folder: Path, earlier: list[Path], overwrite: bool, what: str) -> Non
         else:
             path.unlink()
     folder.mkdir(parents=True, exist_ok=True)
-
-
-RESULT_FILES = ("outputs", "cv_scores.csv", "oof.npz", "report.md", "class_scores.png", SKIPPED_FILE, GROUPING_FILE)
 
 
 def earlier_results(output_folder: Path) -> list[Path]:
@@ -468,114 +475,3 @@ def _write_outputs(folder: Path, names: tuple[str, ...], binary: np.ndarray, pro
     codes = list(scored_classes().output_codes)
     for name, labels, scores in zip(names, binary, probabilities, strict=True):
         save_outputs(folder / f"{name}.csv", printable(name), codes, labels, scores)
-
-
-def _write_table(path: Path, rows: dict[str, dict[str, float]]) -> None:
-    columns = list(next(iter(rows.values())))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["run", *columns])
-    for name, row in rows.items():
-        writer.writerow([name, *(f"{row[c]:.4f}" if c in row else "" for c in columns)])
-    atomic_write_text(path, buffer.getvalue())
-
-
-def write_report(
-    folder: Path,
-    config: TrainConfig,
-    plan: FoldPlan,
-    rows: dict[str, dict[str, float]],
-    pooled: ChallengeScores,
-    labels: np.ndarray,
-    unreadable: int,
-    seconds: float,
-) -> None:
-    """report.md (tables) and class_scores.png (per-class AUROC and F-measure of the pooled outputs)."""
-    classes = scored_classes()
-    names = abbreviate(classes.codes)
-    positives = labels.sum(axis=0)
-    plot_class_scores(
-        names,
-        pooled.auroc_classes,
-        pooled.f_measure_classes,
-        positives,
-        folder / "class_scores.png",
-        f"{plan.title}, pooled out-of-fold outputs",
-    )
-    headline = ["challenge_metric", "auroc", "auprc", "f_measure", "f_beta", "g_beta", "accuracy"]
-    if plan.group_by == "source":
-        how = (
-            "Each fold holds out one source database (told by the recording names' prefix) and is classified by a "
-            "model trained on the other sources only: its row scores a database the model never saw."
-        )
-    else:
-        how = (
-            f"{plan.count} multilabel-stratified random folds, regardless of source database: the models train on "
-            "recordings of the databases they are scored on."
-        )
-    table = ["| run | " + " | ".join(headline) + " |", "|---|" + "---|" * len(headline)]
-
-    def table_rows(names: list[str]) -> list[str]:
-        return [
-            f"| {name} | " + " | ".join(f"{rows[name].get(k, float('nan')):.3f}" for k in headline) + " |"
-            for name in names
-        ]
-
-    lines = [
-        f"# {plan.title[0].upper()}{plan.title[1:]}",
-        "",
-        how,
-        "",
-        f"{labels.shape[0]} recordings, {seconds / 60:.1f} min of fold time. Recipe: `{json.dumps(asdict(config))}`",
-        "",
-        f"{unreadable} recordings could not be read: listed with the reason in {SKIPPED_FILE}; their outputs are "
-        "all-negative and they are not in the scores below."
-        if unreadable
-        else "Every recording could be read.",
-        "",
-        *table,
-        *table_rows([name for name in rows if not name.startswith(SOURCE_ROW)]),
-        "",
-        "## Per source (pooled out-of-fold outputs)",
-        "",
-        "The pooled out-of-fold outputs of each source database (told by the recording names' prefix), "
-        "with the recipe's decision rule. "
-        + (
-            "Here each is its held-out fold: the score on a database the model never saw."
-            if plan.group_by == "source"
-            else "Compare with a leave-one-source-out cross-validation (`--group-by source`), whose models never "
-            "saw the source they classify."
-        ),
-        "",
-        *table,
-        *table_rows([name for name in rows if name.startswith(SOURCE_ROW)]),
-    ]
-    lines += [
-        "",
-        "## Per class (pooled out-of-fold outputs)",
-        "",
-        "![per-class scores](class_scores.png)",
-        "",
-        "| class | code | positives | AUROC | AUPRC | F-measure |",
-        "|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {name} | {code} | {int(n)} | {a:.3f} | {p:.3f} | {f:.3f} |"
-        for name, code, n, a, p, f in zip(
-            names,
-            classes.codes,
-            positives,
-            pooled.auroc_classes,
-            pooled.auprc_classes,
-            pooled.f_measure_classes,
-            strict=True,
-        )
-    ]
-    too_few = [f"{name} ({int(n)})" for name, n in zip(names, positives, strict=True) if n < 2]
-    lines += [
-        "",
-        "Classes with fewer than 2 positive recordings cannot be scored meaningfully "
-        f"(AUROC needs positives, F-measure is all-or-nothing): {', '.join(too_few) or 'none'}.",
-        "",
-    ]
-    atomic_write_text(folder / "report.md", "\n".join(lines))

@@ -24,16 +24,15 @@ from ecg12.checkpoints import (
     set_previous_run_aside,
     settle_previous_run,
 )
-from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import SignalCache, default_cache_root, load_or_build_cache
-from ecg12.devices import resolve_device
-from ecg12.distributed import Rank, current_rank, device_of_rank, process_group
+from ecg12.distributed import Rank, process_group
 from ecg12.ensemble import fit_fold_ensemble
 from ecg12.files import one_run
 from ecg12.model import network_size
 from ecg12.split import train_validation_split
 from ecg12.training import fit_network
+from ecg12.training_run import TrainingRun, where_to_train
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +57,7 @@ def train(
     ``resume`` then assembles the finished members. Ctrl-C raises :class:`TrainingInterrupted`.
     """
     config = config or TrainConfig()
-    rank = current_rank()  # several processes under torchrun: rank 0 alone writes
-    device = device_of_rank(resolve_device(config.device), rank)  # an unusable device: before the cache build
+    rank, device = where_to_train(config)  # under torchrun rank 0 alone writes; an unusable device: before the cache
     model_folder = Path(model_folder)
     if member is not None and not 1 <= member <= config.members:
         raise ValueError(f"member {member} does not exist: choose 1 to --members ({config.members})")
@@ -77,8 +75,9 @@ def train(
                 report_skipped(cache, model_folder)
             if len(cache) == 0:
                 raise ValueError(f"{data_folder}: no usable recording (see {model_folder / SKIPPED_FILE})")
+            run = TrainingRun.of(cache, config, model_folder, rank, device, resume)
             with process_group(rank, device):
-                return fit(cache, np.arange(len(cache)), model_folder, config, resume, member)
+                return fit(run, np.arange(len(cache)), member)
         except KeyboardInterrupt:
             folder = model_folder if member is None else member_folder(model_folder, member)
             raise TrainingInterrupted(folder, resume or has_checkpoint(folder)) from None
@@ -116,17 +115,10 @@ def load_cache(data_folder: str | os.PathLike[str], config: TrainConfig) -> Sign
     return load_or_build_cache(data_folder, config.cache_dir or default_cache_root(), workers=workers)
 
 
-def fit(
-    cache: SignalCache,
-    records: np.ndarray,
-    model_folder: str | os.PathLike[str],
-    config: TrainConfig,
-    resume: bool = False,
-    member: int | None = None,
-) -> dict[str, object]:
-    """Train on the cache's ``records`` into ``model_folder``: one network, or ``config.members`` fold models."""
-    classes = scored_classes()
-    labels = classes.encode(cache.codes)
+def fit(run: TrainingRun, records: np.ndarray, member: int | None = None) -> dict[str, object]:
+    """Train on the run's ``records`` into ``run.folder``: one network, or ``run.config.members`` fold models
+    (``member``: that one alone)."""
+    config = run.config
     departures = ", ".join(f"{name}={value!r}" for name, value in config.departures().items())
     parameters, flops = network_size(config.model_config())
     log.info(
@@ -138,9 +130,9 @@ def fit(
         parameters / 1e6,
         flops / 1e9,
     )
-    if not labels[records].any():
-        raise ValueError(f"no recording carries any of the {len(classes.codes)} scored classes")
+    if not run.labels[records].any():
+        raise ValueError(f"no recording carries any of the {len(run.classes.codes)} scored classes")
     if config.members > 1:
-        return fit_fold_ensemble(cache, records, model_folder, config, resume, member)
-    validation_mask = train_validation_split(labels[records], config.validation_fraction, config.seed)
-    return fit_network(cache, records[~validation_mask], records[validation_mask], model_folder, config, resume)
+        return fit_fold_ensemble(run, records, member)
+    validation_mask = train_validation_split(run.labels[records], config.validation_fraction, config.seed)
+    return fit_network(run, records[~validation_mask], records[validation_mask])

@@ -1,11 +1,12 @@
 """Decision rules: from per-class probabilities to binary labels.
 
-Three rules, recorded in the model folder:
+Four rules (ecg12.config.DECISION_RULES), recorded in the model folder under these names:
 - ``patch-fraction`` (the paper's, exactly): each 10 s patch is decided on its own, positive for every
   class whose probability is at least 1/5 of that patch's largest class probability, and the
   recording's labels are the union of its patches' (one vote in favour is enough);
 - ``max-fraction``: the same fraction applied once to the recording's probabilities (each class's
-  maximum over the patches); a subset of the patch-wise union, and the rule the fraction is tuned for;
+  maximum over the patches); a subset of the patch-wise union;
+- ``tuned-fraction``: ``max-fraction`` with the fraction tuned on validation outputs;
 - ``per-class``: one threshold per class, tuned on validation outputs to maximise the Challenge metric.
 Every rule gives each recording at least one label except ``per-class``.
 """
@@ -18,30 +19,36 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ecg12.classes import scored_classes
+from ecg12.config import AUTO_RULE, DECISION_RULES
 from ecg12.metrics import ChallengeMetric
 
 MAX_FRACTION = 0.2  # the paper: threshold = max probability over classes / 5
 THRESHOLD_GRID = np.round(np.arange(0.02, 0.99, 0.01), 2)  # candidate per-class thresholds
 FRACTION_GRID = np.round(np.arange(0.1, 0.71, 0.05), 2)  # candidate fractions of the max-fraction rule
 DEFAULT_THRESHOLD = 0.5
-RULE_MODES = ("max-fraction", "patch-fraction", "per-class")
+_PAPERS_FRACTION = ("max-fraction", "patch-fraction")  # the rules whose fraction is the paper's 1/5
 
 
 @dataclass(frozen=True)
 class DecisionRule:
     """How probabilities become labels; stored in the model folder."""
 
-    mode: str = "max-fraction"  # or "patch-fraction", "per-class"
+    mode: str = "max-fraction"  # one of ecg12.config.DECISION_RULES
     fraction: float = MAX_FRACTION
     class_thresholds: tuple[float, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        if self.mode not in RULE_MODES:
-            raise ValueError(f"unknown decision rule {self.mode!r}")
+        if self.mode not in DECISION_RULES:
+            raise ValueError(f"unknown decision rule {self.mode!r} (choose from {', '.join(DECISION_RULES)})")
         if self.mode == "per-class" and not self.class_thresholds:
             raise ValueError("the per-class rule needs class thresholds")
         if not 0 < self.fraction <= 1:  # NaN too: every comparison with it is false, every label negative
             raise ValueError(f"the fraction of the largest probability must be in (0, 1], not {self.fraction!r}")
+        if self.mode in _PAPERS_FRACTION and self.fraction != MAX_FRACTION:
+            raise ValueError(
+                f"the {self.mode} rule's fraction is the paper's {MAX_FRACTION:g}, not {self.fraction:g} "
+                "(a tuned fraction is the tuned-fraction rule)"
+            )
 
     def apply(self, probabilities: np.ndarray, patch_fractions: np.ndarray | None = None) -> np.ndarray:
         """(n, classes) probabilities -> (n, classes) bool labels; ``patch_fractions`` (n, classes), what
@@ -78,6 +85,8 @@ class DecisionRule:
         wrong = [t for t in thresholds if not (_is_number(t) and 0 <= t <= 1)]
         if wrong:
             raise ValueError(f"class thresholds must be numbers in [0, 1], not {wrong[0]!r}")
+        if mode == "max-fraction" and fraction != MAX_FRACTION:  # written before tuned-fraction had its own name
+            mode = "tuned-fraction"
         return cls(mode, float(fraction), tuple(float(t) for t in thresholds))
 
 
@@ -161,7 +170,7 @@ PER_CLASS_MIN_VALIDATION = 1000
 
 def resolve_rule(rule: str, validation_size: int) -> str:
     """The decision rule a run uses: "auto" is "per-class" from 1,000 validation recordings, else "max-fraction"."""
-    if rule != "auto":
+    if rule != AUTO_RULE:
         return rule
     return "per-class" if validation_size >= PER_CLASS_MIN_VALIDATION else "max-fraction"
 
@@ -175,7 +184,7 @@ def choose_decision_rule(truth: np.ndarray, probabilities: np.ndarray, rule: str
         return DecisionRule("per-class", class_thresholds=tuple(float(t) for t in thresholds))
     if resolved == "tuned-fraction":
         fraction = tune_max_fraction(truth, probabilities, classes.weights, classes.normal_index)
-        return DecisionRule("max-fraction", fraction)
+        return DecisionRule("tuned-fraction", fraction)
     if resolved == "patch-fraction":
         return DecisionRule("patch-fraction")
     return DecisionRule("max-fraction")

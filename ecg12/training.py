@@ -38,25 +38,9 @@ from ecg12.checkpoints import (
 )
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
-from ecg12.data import EpochBatchSampler, SignalCache, WindowDataset, millivolts
-from ecg12.devices import (
-    autocast,
-    autocast_dtype,
-    configure_reproducibility,
-    gradient_scaler,
-    random_generator,
-    resolve_device,
-)
-from ecg12.distributed import (
-    SINGLE_PROCESS,
-    Rank,
-    ShardedBatches,
-    current_rank,
-    device_of_rank,
-    mean_over_ranks,
-    share,
-    wait_for_all,
-)
+from ecg12.data import EpochBatchSampler, WindowDataset, millivolts
+from ecg12.devices import autocast, autocast_dtype, configure_reproducibility, gradient_scaler, random_generator
+from ecg12.distributed import SINGLE_PROCESS, Rank, ShardedBatches, mean_over_ranks, share, wait_for_all
 from ecg12.inference import predict_scores, save_model_folder
 from ecg12.loss import HardExampleBCELoss, SoftChallengeMetric, TrainingLoss, class_weights
 from ecg12.measurement_model import MeasuredNetwork, MeasurementModel, choose_share
@@ -66,6 +50,7 @@ from ecg12.network import ECGNetwork
 from ecg12.plots import plot_training_curves
 from ecg12.split import unlabelled_classes
 from ecg12.thresholds import DecisionRule, choose_decision_rule
+from ecg12.training_run import TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +71,7 @@ class Validation:
     probabilities: np.ndarray
     rule: DecisionRule
     scores: ChallengeScores
+    model: torch.nn.Module  # what the epoch saves if it is the best: the network, at its measurement share if any
     measurement_share: float | None = None  # the measurement model's share of the average, where there is one
 
 
@@ -102,80 +88,23 @@ def score_columns(scores: ChallengeScores) -> dict[str, float]:
     }
 
 
-def validate(
-    model: ECGNetwork | MeasuredNetwork,
-    cache: SignalCache,
-    records: np.ndarray,
-    labels: np.ndarray,
-    criterion: TrainingLoss,
-    config: TrainConfig,
-    device: torch.device,
-) -> Validation:
-    """Record-level probabilities of the validation records, their loss, decision rule and Challenge scores.
-
-    With a measurement model (a :class:`~ecg12.measurement_model.MeasuredNetwork`), its share of the average is
-    chosen here (:func:`~ecg12.measurement_model.choose_share`; ``model``'s own share is not read): the one of the
-    lowest validation loss, which weighs every recording and class, where the Challenge metric of a few dozen
-    validation recordings turns on a handful of labels.
-    """
-    classes = scored_classes()
-    measured = isinstance(model, MeasuredNetwork)
-    # With a measurement model, the network's own probabilities as its share 0 gives them: every average follows.
-    alone = model.with_share(0.0) if measured else model
-    inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records)
-    scores = predict_scores(alone, inputs, device, config.window_stride)
-    if not np.isfinite(scores.probabilities).all():
-        raise TrainingDiverged("validation outputs that are not finite")
-    truth = labels[records]
-    targets = torch.from_numpy(truth).to(device)
-
-    def loss_of(probabilities: np.ndarray) -> float:
-        clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
-        return float(criterion.per_sample(torch.from_numpy(np.log(clipped / (1 - clipped))).to(device), targets).mean())
-
-    share = None
-    probabilities, patch_fractions = scores.probabilities, scores.patch_fractions
-    if measured:
-        # The network's maximum over windows plus a constant per recording: each average's record probabilities
-        # are the average of the record probabilities. (The patch-fraction rule, needing each window's, is refused.)
-        measurements = model.measurement.probabilities(cache.features[records])
-        share, probabilities, loss = choose_share(probabilities, measurements, loss_of)
-    else:
-        loss = loss_of(probabilities)
-    rule = choose_decision_rule(truth, probabilities, config.decision_rule)
-    labels_given = rule.apply(probabilities, patch_fractions)  # only the patch-fraction rule reads the fractions
-    return Validation(loss, probabilities, rule, score(truth, labels_given, probabilities, classes), share)
-
-
-def fit_network(
-    cache: SignalCache,
-    train_records: np.ndarray,
-    validation_records: np.ndarray,
-    model_folder: str | os.PathLike[str],
-    config: TrainConfig,
-    resume: bool = False,
-) -> dict[str, object]:
-    """Train one network on ``train_records``, early-stopped on ``validation_records``; returns the best epoch's row.
+def fit_network(run: TrainingRun, train_records: np.ndarray, validation_records: np.ndarray) -> dict[str, object]:
+    """Train one network into ``run.folder`` on ``train_records``, early-stopped on ``validation_records``; returns
+    the best epoch's row.
 
     Under torchrun every rank runs this: each trains on its share of the global batches, rank 0
     alone validates and writes, and sends the run's state to the others after every epoch.
     """
-    rank = current_rank()
-    model_folder = Path(model_folder)
+    config, cache, rank = run.config, run.cache, run.rank
     if len(train_records) < 2 or len(validation_records) < 1:
         raise ValueError(f"too few recordings ({len(train_records) + len(validation_records)}) for a validation split")
-    recordings = recordings_summary(cache, train_records, validation_records)
-    data = data_summary(cache, np.concatenate([train_records, validation_records]))
-    device = device_of_rank(resolve_device(config.device), rank)
     log.info(
         "%d recordings for training, %d for validation; device %s%s",
         len(train_records),
         len(validation_records),
-        device,
+        run.device,
         f", {rank.world} processes" if rank.distributed else "",
     )
-
-    labels = scored_classes().encode(cache.codes)
     batches = EpochBatchSampler(
         cache.lengths,
         train_records,
@@ -184,29 +113,21 @@ def fit_network(
         max_shift=config.max_shift,
         seed=config.seed,
     )
-    weights = class_weights(labels[train_records].sum(axis=0), config.class_count_floor)
-    step = training_step(cache.features[train_records], weights, config, device, len(batches), rank)
+    weights = class_weights(run.labels[train_records].sum(axis=0), config.class_count_floor)
+    targets = loss_targets(run, train_records)
+    step = network_step(run, train_records, weights, targets, len(batches))
     rank_batches = ShardedBatches(batches, rank) if rank.distributed else batches
-    targets = labels.astype(np.float32)
-    if config.mask_unlabelled_classes:
-        unlabelled = unlabelled_classes([cache.names[int(r)] for r in train_records])
-        # A class the recording does carry is kept: the table says its database did label it after all.
-        unlabelled &= ~labels[train_records]
-        targets[train_records] = np.where(unlabelled, -1.0, targets[train_records])
-        log.info("Left out of the loss: %d class labels that the recordings' databases do not give", unlabelled.sum())
-    if config.measurement_model:  # deterministic: every rank, and a resumed run, fits the same model
-        model_features = step.network.config.num_record_features
-        fitted = MeasurementModel.fit(cache.features[train_records], targets[train_records], model_features)
-        step.measurement = fitted.to(device)
-    loader = training_loader(WindowDataset(cache, targets), rank_batches, config.workers, device)
-    checkpoint = model_folder / CHECKPOINT_FILE
-    state = TrainingState()
-    if resume:  # checked before anything is written: a refused resume leaves the folder as it was
-        state = resume_run(checkpoint, config, recordings, step, rank)
+    loader = training_loader(WindowDataset(cache, targets), rank_batches, config.workers, run.device)
+
+    recordings = recordings_summary(cache, train_records, validation_records)
+    data = data_summary(cache, np.concatenate([train_records, validation_records]))
+    checkpoint = run.folder / CHECKPOINT_FILE
+    # Checked before anything is written: a refused resume leaves the folder as it was.
+    state = resume_run(checkpoint, config, recordings, step, rank) if run.resume else TrainingState()
     if rank.is_main:
-        model_folder.mkdir(parents=True, exist_ok=True)
-        remove_run_temporaries(model_folder)
-        write_split(model_folder, cache, train_records, validation_records)
+        run.folder.mkdir(parents=True, exist_ok=True)
+        remove_run_temporaries(run.folder)
+        write_split(run.folder, cache, train_records, validation_records)
     training_info = {
         "train_config": asdict(config),
         "cache": str(cache.folder),
@@ -223,75 +144,129 @@ def fit_network(
             break
         started = time.time()
         batches.set_epoch(epoch)
-        step.noise = random_generator(device, config.seed * 100_003 + epoch)
+        step.noise = random_generator(run.device, config.seed * 100_003 + epoch)
         train_loss = train_epoch(step, loader, f"epoch {epoch}/{config.epochs}")
-        failure = None
+        failure = None  # what diverged, as rank 0 tells every rank
         if rank.is_main:
             try:
-                result = end_of_epoch(
-                    epoch, train_loss, started, step, state, cache, validation_records, labels, config
-                )
+                if not math.isfinite(train_loss):
+                    raise TrainingDiverged(f"training loss {train_loss}")
+                result = validate(step.classifier(), run, validation_records, step.criterion)
             except TrainingDiverged as error:
                 failure = str(error)
-            else:  # model.pt before the checkpoint: a kill in between repeats this epoch, to the same model
-                if state.best_epoch == epoch:
+            else:
+                row = epoch_row(epoch, train_loss, result, step.scheduler.get_last_lr()[0], time.time() - started)
+                improved = state.record(epoch, row, result.scores.challenge_metric)
+                log_epoch(row, improved)
+                if improved:  # model.pt before the checkpoint: a kill in between repeats this epoch, to the same model
                     info = {**training_info, "best_epoch": epoch}
-                    saved = step.classifier(result.measurement_share or 0.0)
-                    save_model_folder(model_folder, saved, result.rule, config.window_stride, info)
+                    save_model_folder(run.folder, result.model, result.rule, config.window_stride, info)
                 save_checkpoint(checkpoint, state, config, recordings, data, step)
-                write_history(model_folder, state.history)
+                write_history(run.folder, state.history)
         state, failure = share((state, failure), rank)  # type: ignore[misc]
         if failure is not None:
-            raise TrainingDiverged(failure)
+            raise TrainingDiverged.in_epoch(epoch, failure, config.learning_rate)
 
     if rank.is_main:
-        plot_training_curves(state.history, model_folder / CURVES_FILE)
+        plot_training_curves(state.history, run.folder / CURVES_FILE)
         log.info("Best epoch %d: validation Challenge metric %.4f", state.best_epoch, state.best_score)
     wait_for_all(rank)  # the others may read what rank 0 wrote (a fold ensemble loads its member)
     return next(row for row in state.history if row["epoch"] == state.best_epoch)
 
 
-def end_of_epoch(
-    epoch: int,
-    train_loss: float,
-    started: float,
-    step: TrainingStep,
-    state: TrainingState,
-    cache: SignalCache,
-    validation_records: np.ndarray,
-    labels: np.ndarray,
-    config: TrainConfig,
+def validate(
+    model: ECGNetwork | MeasuredNetwork, run: TrainingRun, records: np.ndarray, criterion: TrainingLoss
 ) -> Validation:
-    """Validate the network after ``epoch``, record the epoch in ``state`` and log it; TrainingDiverged if it did."""
-    if not math.isfinite(train_loss):
-        raise TrainingDiverged.in_epoch(epoch, f"training loss {train_loss}", config.learning_rate)
-    try:
-        result = validate(step.classifier(), cache, validation_records, labels, step.criterion, config, step.device)
-    except TrainingDiverged as error:
-        raise TrainingDiverged.in_epoch(epoch, str(error), config.learning_rate) from None
+    """Record-level probabilities of the validation ``records``, their loss, decision rule and Challenge scores.
+
+    With a measurement model (a :class:`~ecg12.measurement_model.MeasuredNetwork`), its share of the average is
+    chosen here (:func:`~ecg12.measurement_model.choose_share`; ``model``'s own share is not read): the one of the
+    lowest validation loss, which weighs every recording and class, where the Challenge metric of a few dozen
+    validation recordings turns on a handful of labels.
+    """
+    cache, config, device = run.cache, run.config, run.device
+    measured = isinstance(model, MeasuredNetwork)
+    # With a measurement model, the network's own probabilities as its share 0 gives them: every average follows.
+    alone = model.with_share(0.0) if measured else model
+    inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records)
+    scores = predict_scores(alone, inputs, device, config.window_stride)
+    if not np.isfinite(scores.probabilities).all():
+        raise TrainingDiverged("validation outputs that are not finite")
+    truth = run.labels[records]
+    targets = torch.from_numpy(truth).to(device)
+
+    def loss_of(probabilities: np.ndarray) -> float:
+        clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
+        return float(criterion.per_sample(torch.from_numpy(np.log(clipped / (1 - clipped))).to(device), targets).mean())
+
+    chosen, share, probabilities = model, None, scores.probabilities
+    if measured:
+        # The network's maximum over windows plus a constant per recording: each average's record probabilities
+        # are the average of the record probabilities. (The patch-fraction rule, needing each window's, is refused.)
+        measurements = model.measurement.probabilities(cache.features[records])
+        share, probabilities, loss = choose_share(probabilities, measurements, loss_of)
+        chosen = model.with_share(share)
+    else:
+        loss = loss_of(probabilities)
+    rule = choose_decision_rule(truth, probabilities, config.decision_rule)
+    labels_given = rule.apply(probabilities, scores.patch_fractions)  # only the patch-fraction rule reads fractions
+    return Validation(loss, probabilities, rule, score(truth, labels_given, probabilities, run.classes), chosen, share)
+
+
+def epoch_row(epoch: int, train_loss: float, result: Validation, learning_rate: float, seconds: float) -> dict:
+    """The epoch's row of metrics.csv."""
     row = {
         "epoch": epoch,
         "train_loss": train_loss,
         "validation_loss": result.loss,
         **{f"validation_{key}": value for key, value in score_columns(result.scores).items()},
-        "learning_rate": step.scheduler.get_last_lr()[0],
-        "seconds": time.time() - started,
+        "learning_rate": learning_rate,
+        "seconds": seconds,
     }
     if result.measurement_share is not None:
         row["measurement_share"] = result.measurement_share
-    improved = state.record(epoch, row, result.scores.challenge_metric)
+    return row
+
+
+def log_epoch(row: dict, improved: bool) -> None:
+    share = row.get("measurement_share")
     log.info(
         "epoch %d: train loss %.4f, validation loss %.4f, Challenge metric %.4f, AUROC %.3f%s%s (%.0f s)",
-        epoch,
-        train_loss,
-        result.loss,
-        result.scores.challenge_metric,
-        result.scores.auroc,
-        "" if result.measurement_share is None else f", measurement share {result.measurement_share:g}",
+        row["epoch"],
+        row["train_loss"],
+        row["validation_loss"],
+        row["validation_challenge_metric"],
+        row["validation_auroc"],
+        "" if share is None else f", measurement share {share:g}",
         " *best*" if improved else "",
         row["seconds"],
     )
-    return result
+
+
+def loss_targets(run: TrainingRun, train_records: np.ndarray) -> np.ndarray:
+    """The (recordings, classes) float32 targets of the loss: the labels, and with ``mask_unlabelled_classes`` -1
+    (left out) for the training recordings' classes that their databases do not give."""
+    targets = run.labels.astype(np.float32)
+    if run.config.mask_unlabelled_classes:
+        unlabelled = unlabelled_classes([run.cache.names[int(r)] for r in train_records])
+        # A class the recording does carry is kept: the table says its database did label it after all.
+        unlabelled &= ~run.labels[train_records]
+        targets[train_records] = np.where(unlabelled, -1.0, targets[train_records])
+        log.info("Left out of the loss: %d class labels that the recordings' databases do not give", unlabelled.sum())
+    return targets
+
+
+def network_step(
+    run: TrainingRun, train_records: np.ndarray, weights: np.ndarray, targets: np.ndarray, steps_per_epoch: int
+) -> TrainingStep:
+    """The training step of ``run``'s network (:func:`training_step`) on ``train_records``, with its measurement
+    model fitted to their ``targets`` where the recipe has one."""
+    features = run.cache.features[train_records]
+    step = training_step(features, weights, run.config, run.device, steps_per_epoch, run.rank)
+    if run.config.measurement_model:  # deterministic: every rank, and a resumed run, fits the same model
+        fitted = MeasurementModel.fit(features, targets[train_records], step.network.config.num_record_features)
+        step.measurement = fitted.to(run.device)
+    return step
 
 
 def training_step(
@@ -404,12 +379,12 @@ class TrainingStep:
         """The network itself (inside DistributedDataParallel under torchrun)."""
         return self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
 
-    def classifier(self, measurement_share: float = 0.0) -> torch.nn.Module:
-        """What is validated and saved: the network, with its measurement model at ``measurement_share`` where it
-        has one."""
+    def classifier(self) -> torch.nn.Module:
+        """What is validated: the network, with its measurement model where it has one (at a share that
+        :func:`validate` chooses)."""
         if self.measurement is None:
             return self.network
-        return MeasuredNetwork(self.network, self.measurement, measurement_share)
+        return MeasuredNetwork(self.network, self.measurement, 0.0)
 
     def __call__(self, windows: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """One step on a batch as the loader gives it (int16 µV windows, on the host); returns the loss."""

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bench_scripts import load_bench_script
-from synthetic import make_learnable_dataset
 
 from ecg12.classes import scored_classes
+from ecg12.synthetic import make_learnable_dataset
 
 
 @pytest.mark.slow

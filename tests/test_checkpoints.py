@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from trained_model import EPOCHS, TrainedModel, train_arguments
 
 import train_model
 from ecg12 import checkpoints
+from ecg12.config import TrainConfig
 
 
 def copy_model(shared: TrainedModel, tmp_path: Path) -> Path:
@@ -25,6 +27,17 @@ def copy_model(shared: TrainedModel, tmp_path: Path) -> Path:
 def folder_state(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` (hidden ones too) with its bytes."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_where_a_run_goes_may_change_on_resume_and_is_no_departure_from_its_recipe(tmp_path: Path) -> None:
+    """One list (config.WHERE_TO_RUN) says both: a resumed run may move, and a recipe says nothing of where it runs."""
+    saved = TrainConfig(model_size="tiny")
+    moved = replace(saved, device="cpu", workers=0, deterministic=True, cache_dir=str(tmp_path), epochs=80)
+    checkpoint, path = {"train_config": asdict(saved)}, tmp_path / "checkpoint.pt"
+    checkpoints.check_same_run(checkpoint, path, moved)
+    assert moved.departures() == {"model_size": "tiny", "epochs": 80}
+    with pytest.raises(ValueError, match="the run used different amp"):
+        checkpoints.check_same_run(checkpoint, path, replace(saved, amp=False))
 
 
 def test_a_checkpoint_is_plain_data_that_loads_without_allowing_any_code(shared: TrainedModel) -> None:

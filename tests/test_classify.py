@@ -29,7 +29,6 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
-from synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 from trained_model import REPOSITORY, TrainedModel, subprocess_env
 
 import driver
@@ -42,6 +41,7 @@ from ecg12.inference import MODEL_FILE, MODEL_FORMAT, load_classifier, prepare_r
 from ecg12.outputs import load_outputs, save_outputs
 from ecg12.preprocess import SEGMENT_SAMPLES, MissingLeadsWarning, window_starts
 from ecg12.recordings import load_counts
+from ecg12.synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 from team_code import load_12ECG_model, run_12ECG_classifier
 
 LONG = "good_incart_30min"

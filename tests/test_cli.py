@@ -121,7 +121,7 @@ def test_threads_zero_is_one_per_core_less_the_cores_a_command_keeps_busy(spare_
         torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("script", ["driver.py", "train_model.py", "cross_validate.py", "report.py"])
+@pytest.mark.parametrize("script", ["driver.py", "train_model.py", "cross_validate.py", "report.py", "table1.py"])
 def test_every_script_describes_threads_zero_by_the_one_rule(script: str) -> None:
     result = subprocess.run(
         [sys.executable, script, "--help"], cwd=REPOSITORY, capture_output=True, text=True, check=True

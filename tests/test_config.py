@@ -67,7 +67,9 @@ def test_model_configurations_read_back_from_json_lists() -> None:
         assert ModelConfig.from_dict(as_json) == config
 
 
-@pytest.mark.parametrize("script", ["train_model.py", "driver.py", "cross_validate.py", "evaluate_model.py"])
+@pytest.mark.parametrize(
+    "script", ["train_model.py", "driver.py", "cross_validate.py", "evaluate_model.py", "table1.py"]
+)
 def test_option_parsing_does_not_import_torch(script: str) -> None:
     """--help (and any usage error) answers at once: torch, which takes seconds to import, is not loaded."""
     probe = (

@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from payloads import Payload
-from synthetic import make_learnable_dataset
 
 import cross_validate as cross_validate_script
 from ecg12 import crossval, files
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
-from ecg12.crossval import GROUPING_FILE, cross_validate, crossfitted_thresholds, plan_folds
+from ecg12.crossval import GROUPING_FILE, cross_validate, crossfitted_thresholds
 from ecg12.evaluation import evaluate_folders
 from ecg12.metrics import score
-from ecg12.split import k_folds, source_of
+from ecg12.split import source_of
+from ecg12.synthetic import make_learnable_dataset
 from ecg12.thresholds import DecisionRule
 
 
@@ -190,10 +190,10 @@ def test_ctrl_c_keeps_the_finished_folds_and_advises_resume(
     arguments = cv_arguments(data, out, together / "cache")
     trained = crossval.fit
 
-    def interrupted_in_fold_2(cache, records, folder, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if Path(folder).name == "fold2":
+    def interrupted_in_fold_2(run, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if run.folder.name == "fold2":
             raise KeyboardInterrupt
-        return trained(cache, records, folder, *args, **kwargs)
+        return trained(run, *args, **kwargs)
 
     with monkeypatch.context() as patch:
         patch.setattr(crossval, "fit", interrupted_in_fold_2)
@@ -305,35 +305,6 @@ def loso(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str
         make_learnable_dataset(data, count, seed=10 + seed, prefix=prefix)
     out = tmp_path_factory.mktemp("loso")
     return data, out, cross_validate(data, out, tiny_config(out / "cache"), group_by="source")
-
-
-def test_the_random_plan_is_the_stratified_k_fold_split_and_the_source_plan_one_fold_per_source() -> None:
-    rng = np.random.default_rng(0)
-    labels = rng.random((30, 24)) < 0.2
-    names = [f"{prefix}{i:04d}" for i, prefix in enumerate(["A", "HR", "Q", "E", "SYN"] * 6)]
-    random = plan_folds(names, labels, seed=4, folds=3)
-    assert random.count == 3 and random.title == "3-fold cross-validation" and random.fold_name(0) == "fold 1"
-    np.testing.assert_array_equal(random.fold_of, k_folds(labels, 3, 4))
-    assert plan_folds(names, labels, seed=4).count == 5
-    by_source = plan_folds(names, labels, seed=4, group_by="source")
-    assert by_source.count == 4 and by_source.title == "leave-one-source-out cross-validation"
-    assert by_source.fold_sources == ("CPSC 2018", "PTB-XL", "Georgia", "SYN")
-    assert [by_source.fold_sources[k] for k in by_source.fold_of] == [source_of(name) for name in names]
-    assert by_source.fold_name(0) == "held out: CPSC 2018 (A, Q), 12 recordings"
-    assert random.sources == by_source.sources  # the per-source rows of either grouping
-    assert plan_folds(names, labels, seed=9, folds=4, group_by="source").fold_of.tolist() == by_source.fold_of.tolist()
-
-
-def test_a_source_plan_that_cannot_be_made_is_refused() -> None:
-    labels = np.zeros((6, 24), dtype=bool)
-    with pytest.raises(ValueError, match=r"one fold per source, 2 here \(CPSC 2018 \(A, Q\), PTB-XL \(HR\)\), not 5"):
-        plan_folds(["A1", "A2", "Q1", "HR1", "HR2", "HR3"], labels, seed=0, folds=5, group_by="source")
-    with pytest.raises(
-        ValueError, match=r"all 6 recordings come from one source, CPSC 2018 \(A, Q\).*nothing to train"
-    ):
-        plan_folds(["A1", "A2", "Q1", "Q2", "Q3", "A3"], labels, seed=0, group_by="source")
-    with pytest.raises(ValueError, match="unknown grouping 'hospital'"):
-        plan_folds(["A1", "HR1"], labels[:2], seed=0, group_by="hospital")
 
 
 @pytest.mark.slow

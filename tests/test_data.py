@@ -25,7 +25,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from payloads import Payload
-from synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 
 import train_model
 from ecg12 import data, logs
@@ -34,6 +33,7 @@ from ecg12.features import record_features
 from ecg12.headers import read_header
 from ecg12.preprocess import prepare_signal, resampled_length
 from ecg12.recordings import DataFolderError, list_recordings, load_counts, signal_file, to_millivolts
+from ecg12.synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 
 
 @pytest.fixture(scope="module")

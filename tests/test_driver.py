@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import LIMB_LEADS, SINUS_RHYTHM, write_record
 from trained_model import REPOSITORY, TrainedModel, subprocess_env
 
 import driver
@@ -35,6 +34,7 @@ from ecg12.inference import MODEL_FILE, RecordingScores, load_classifier
 from ecg12.outputs import load_outputs
 from ecg12.preprocess import STANDARD_LEADS, DegradedRecordingWarning, PreparedSignal
 from ecg12.recordings import CountsReader
+from ecg12.synthetic import LIMB_LEADS, SINUS_RHYTHM, write_record
 
 ERRORS_HEADER = ["recording", "stage", "message"]
 PROGRESS = r"classifying \d+/\d+ recordings \(\d+\.\d/s\)"

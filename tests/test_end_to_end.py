@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from synthetic import make_learnable_dataset
 
 from ecg12.classes import scored_classes
 from ecg12.outputs import save_outputs
+from ecg12.synthetic import make_learnable_dataset
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SAMPLE = REPOSITORY / "data" / "sample"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.signal import sosfreqz
-from synthetic import synthesize_ecg
 
 from ecg12.feature_names import MORPHOLOGY_FEATURE_NAMES, NUM_DEMOGRAPHICS, NUM_RECORD_FEATURES, RHYTHM_FEATURE_NAMES
 from ecg12.features import (
@@ -19,6 +18,7 @@ from ecg12.features import (
     record_features,
     rhythm_features,
 )
+from ecg12.synthetic import synthesize_ecg
 
 QRS_DURATION = MORPHOLOGY_FEATURE_NAMES.index("QRS duration / 100 ms")
 

@@ -1,4 +1,4 @@
-"""bench/gpu_check.py, run on CUDA machines: its own logic as a dry run on the CPU, and its answer without CUDA."""
+"""gpu_check.py, run on CUDA machines: its own logic as a dry run on the CPU, and its answer without CUDA."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from trained_model import REPOSITORY, subprocess_env
 
 def run_check(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "bench/gpu_check.py", *arguments],
+        [sys.executable, "gpu_check.py", *arguments],
         cwd=REPOSITORY,
         env=subprocess_env(),
         capture_output=True,

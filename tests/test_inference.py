@@ -184,6 +184,26 @@ def test_a_measurement_share_outside_0_to_1_is_refused_at_load(tmp_path: Path) -
         load_classifier(tmp_path / "model")
 
 
+def test_a_tuned_fraction_rule_saved_under_its_former_name_loads_as_what_it_is(
+    network: MultiScaleSENet, tmp_path: Path
+) -> None:
+    """Model folders written before the tuned-fraction rule had a name of its own stored "max-fraction" with it."""
+    folder = tmp_path / "model"
+    save_model_folder(folder, network, DecisionRule("tuned-fraction", 0.35), WINDOW_SAMPLES, {})
+    bundle = torch.load(folder / MODEL_FILE, weights_only=True)
+    assert bundle["decision_rule"]["mode"] == "tuned-fraction"
+    bundle["decision_rule"]["mode"] = "max-fraction"  # as such a folder holds it
+    torch.save(bundle, folder / MODEL_FILE)
+    classifier = load_classifier(folder)
+    assert classifier.decision_rule == DecisionRule("tuned-fraction", 0.35)
+    scores = classifier.scores([recording(9000, seed=3)])
+    expected = scores.probabilities >= 0.35 * scores.probabilities.max()
+    np.testing.assert_array_equal(scores.labels(classifier.decision_rule), expected)
+    bundle["decision_rule"] = DecisionRule("max-fraction").to_dict()  # the paper's 1/5 stays max-fraction
+    torch.save(bundle, folder / MODEL_FILE)
+    assert load_classifier(folder).decision_rule == DecisionRule("max-fraction")
+
+
 def test_fold_ensemble_round_trip(network: MultiScaleSENet, tmp_path: Path) -> None:
     torch.manual_seed(1)
     ensemble = FoldEnsemble([network, MultiScaleSENet(MODEL_SIZES["tiny"]).eval()])

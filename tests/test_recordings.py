@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import scipy.io
 from conftest import STANDARD_LEADS, make_header_text, write_mat, write_wfdb_dat
-from synthetic import write_compressed_zeros_mat
 
 from ecg12.headers import RecordError, parse_header, read_header
 from ecg12.preprocess import FilledGapsWarning, prepare_signal
@@ -26,6 +25,7 @@ from ecg12.recordings import (
     signal_file,
     to_millivolts,
 )
+from ecg12.synthetic import write_compressed_zeros_mat
 
 MakeRecord = Callable[..., tuple[Path, Path]]
 

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.image import imread
-from synthetic import synthesize_ecg, write_record
 from trained_model import subprocess_env
 
 import report
@@ -26,6 +25,7 @@ from ecg12.preprocess import STANDARD_LEADS, window_starts
 from ecg12.recording_analysis import analyse_recording, decision_thresholds, header_path_of
 from ecg12.recordings import open_counts, signal_file
 from ecg12.report import page_count, report_pages, save_pages, write_recording_report
+from ecg12.synthetic import synthesize_ecg, write_record
 from ecg12.thresholds import DecisionRule, patch_fractions
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -383,7 +383,7 @@ def test_help_is_instant_without_torch_or_matplotlib():
 
 def test_a_class_is_predicted_exactly_when_its_probability_reaches_the_threshold_shown() -> None:
     rng = np.random.default_rng(4)
-    rules = [DecisionRule("patch-fraction"), DecisionRule("max-fraction", 0.3)]
+    rules = [DecisionRule("patch-fraction"), DecisionRule("max-fraction"), DecisionRule("tuned-fraction", 0.3)]
     for rule in rules:
         for _ in range(50):
             windows = rng.random((int(rng.integers(1, 5)), 24)) ** 3

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from model_folders import read_rows
-from synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
 
 import train_model
 from ecg12 import checkpoints, runs
 from ecg12.config import TrainConfig
 from ecg12.data import load_or_build_cache
+from ecg12.synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
 
 
 def write_broken(folder: Path, name: str, kind: str) -> None:
@@ -33,8 +33,8 @@ def test_unreadable_recordings_are_skipped_counted_and_listed(
     messy = make_messy_folder(tmp_path / "data", seed=4, include_long=False)
     used: dict[str, object] = {}
 
-    def fake_fit(cache, records, model_folder, config, resume=False, member=None):  # type: ignore[no-untyped-def]
-        used["names"] = [cache.names[i] for i in records]
+    def fake_fit(run, records, member=None):  # type: ignore[no-untyped-def]
+        used["names"] = [run.cache.names[i] for i in records]
         return {}
 
     monkeypatch.setattr(runs, "fit", fake_fit)  # the skipping happens before any training

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 from networks import with_batch_norm_statistics
-from synthetic import synthesize_ecg, write_record
 
 import driver
 from ecg12.config import MODEL_SIZES
@@ -26,6 +25,7 @@ from ecg12.model import FoldEnsemble, MultiScaleSENet
 from ecg12.outputs import load_outputs
 from ecg12.preprocess import prepare_signal
 from ecg12.recordings import load_counts, to_millivolts
+from ecg12.synthetic import synthesize_ecg, write_record
 from ecg12.thresholds import DecisionRule
 
 # Probabilities may differ from the plain path's by float32 rounding (measured: at most 6e-8 over 200 recordings);

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import scipy.io
 from conftest import STANDARD_LEADS
-from synthetic import (
+
+import helper_code
+from ecg12.headers import RecordError, read_header
+from ecg12.preprocess import prepare_signal
+from ecg12.recordings import load_counts, to_millivolts
+from ecg12.synthetic import (
     ATRIAL_FIBRILLATION,
     RBBB,
     SINUS_BRADYCARDIA,
@@ -21,11 +26,6 @@ from synthetic import (
     synthesize_ecg,
     write_record,
 )
-
-import helper_code
-from ecg12.headers import RecordError, read_header
-from ecg12.preprocess import prepare_signal
-from ecg12.recordings import load_counts, to_millivolts
 
 # --- an independent R-peak detector and beat template, for checking the labels ------------------------------------
 

@@ -1,4 +1,4 @@
-"""bench/table1.py: the paper's Table 1 from one cross-validation per architecture, runs reused, orderings told."""
+"""table1.py: the paper's Table 1 from one cross-validation per architecture, runs reused, orderings told."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import csv
 from pathlib import Path
 
 import pytest
-from bench_scripts import load_bench_script
-from synthetic import make_learnable_dataset
 from trained_model import one_torch_thread
+
+from ecg12 import table1
+from ecg12.synthetic import make_learnable_dataset
 
 
 @pytest.mark.slow
 def test_two_architectures_are_tabulated_beside_the_paper_and_a_done_run_is_reused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    table1 = load_bench_script("table1")
     data = tmp_path / "data"
     make_learnable_dataset(data, 16, seed=2)
     out = tmp_path / "table1"

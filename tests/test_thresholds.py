@@ -74,6 +74,8 @@ def test_decision_rule_round_trips_and_applies_per_class_thresholds() -> None:
         DecisionRule("per-class")
     with pytest.raises(ValueError):
         DecisionRule("majority")
+    with pytest.raises(ValueError, match="a tuned fraction is the tuned-fraction rule"):
+        DecisionRule("max-fraction", 0.35)  # the name says the paper's 1/5
 
 
 def test_thresholds_for_other_classes_are_refused_not_broadcast() -> None:
@@ -152,17 +154,18 @@ def test_tuned_fraction_keeps_second_diagnoses_and_drops_distractors() -> None:
     assert metric(0.2) < 0.9
 
 
-def test_tuned_fraction_rule_is_the_max_fraction_rule_with_the_tuned_fraction() -> None:
+def test_the_tuned_fraction_rule_is_the_max_fraction_rule_with_the_tuned_fraction() -> None:
     from ecg12.thresholds import choose_decision_rule
 
     classes = scored_classes()
     labels, probabilities = _second_diagnosis_problem()
     rule = choose_decision_rule(labels, probabilities, "tuned-fraction")
-    assert rule == DecisionRule("max-fraction", fraction=0.35)
+    assert rule == DecisionRule("tuned-fraction", fraction=0.35)
     assert choose_decision_rule(labels, probabilities, "max-fraction") == DecisionRule("max-fraction", fraction=0.2)
     restored = DecisionRule.from_dict(rule.to_dict(), 24)
     assert restored == rule
     outputs = restored.apply(probabilities)
+    np.testing.assert_array_equal(outputs, max_fraction_labels(probabilities, 0.35))
     assert challenge_metric(labels, outputs, classes.weights, classes.normal_index) == pytest.approx(1.0)
 
 

@@ -35,12 +35,14 @@ from ecg12 import checkpoints, files, inference, training
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
 from ecg12.data import load_or_build_cache
+from ecg12.distributed import SINGLE_PROCESS
 from ecg12.files import temporary_key
 from ecg12.inference import load_classifier, predict_scores
 from ecg12.loss import HardExampleBCELoss, class_weights
 from ecg12.measurement_model import SAVED_TENSORS, SHARES, MeasurementModel
 from ecg12.metrics import score
 from ecg12.thresholds import DecisionRule
+from ecg12.training_run import TrainingRun
 
 
 def temporaries(folder: Path) -> list[str]:
@@ -91,9 +93,8 @@ def test_classes_without_positive_examples_get_finite_weights_and_thresholds(sha
     classifier = load_classifier(shared.model)
     config = TrainConfig(model_size="tiny", device="cpu", decision_rule="per-class")
     criterion = HardExampleBCELoss(weights)
-    result = training.validate(
-        classifier.model, cache, np.arange(len(cache)), labels, criterion, config, torch.device("cpu")
-    )
+    run = TrainingRun.of(cache, config, shared.model, SINGLE_PROCESS, torch.device("cpu"))
+    result = training.validate(classifier.model, run, np.arange(len(cache)), criterion)
     thresholds = np.array(result.rule.class_thresholds)
     assert thresholds.shape == (len(classes.codes),)
     assert np.isfinite(thresholds).all() and ((thresholds > 0) & (thresholds < 1)).all()
@@ -108,9 +109,12 @@ def test_validation_chooses_the_measurement_share_of_the_lowest_loss(shared: Tra
     saved_share = float(model.share)
     config = TrainConfig(model_size="tiny", device="cpu", decision_rule="max-fraction")
     criterion = HardExampleBCELoss(class_weights(labels.sum(axis=0)))
-    result = training.validate(model, cache, records, labels, criterion, config, torch.device("cpu"))
+    run = TrainingRun.of(cache, config, shared.model, SINGLE_PROCESS, torch.device("cpu"))
+    result = training.validate(model, run, records, criterion)
     assert result.measurement_share in SHARES
     assert float(model.share) == saved_share  # the model validated is left as it was
+    # What the epoch would save: the same network and measurement model at the share chosen.
+    assert result.model.network is model.network and float(result.model.share) == result.measurement_share
     losses = {}
     for share in SHARES:  # each share through the classifier's own forward pass
         at_share = model.with_share(share)

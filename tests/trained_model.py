@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import make_learnable_dataset
 
 import train_model
+from ecg12.synthetic import make_learnable_dataset
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 EPOCHS = 4

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Replays the misuse cases of issue 23 (input, driver and reader half) end to end and prints what each now does.
 
-    python bench/misuse_inputs.py [--keep DIR]
+    python tests/misuse_inputs.py [--keep DIR]
 
 Trains a tiny model on data/sample/train (2 epochs of 64 windows, seed 0, CPU), then plays each case with the real
 scripts, each in a fresh process: crafted recordings beside 3 of data/sample/test (a 243-byte name, a 700 KB
@@ -35,9 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the tests' writer of compressed MAT v5 files
-
-from synthetic import write_compressed_zeros_mat  # noqa: E402
+from ecg12.synthetic import write_compressed_zeros_mat  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample"
 TRAINING = ["--model-size", "tiny", "--epochs", "2", "--epoch-windows", "64", "--seed", "0", "--device", "cpu"]

@@ -1,11 +1,10 @@
-#!/usr/bin/env python
 """GPU check: the whole product on a CUDA GPU in a few minutes, with numbers. Exits non-zero on any failure.
 
-    python bench/gpu_check.py                 # on a CUDA machine (or: make gpu-check; inside the image too)
-    python bench/gpu_check.py --device cpu --model-size tiny --records 24 --epoch-windows 32   # dry run
+    python gpu_check.py                 # on a CUDA machine (or: make gpu-check; inside the image too)
+    python gpu_check.py --device cpu --model-size tiny --records 24 --epoch-windows 32   # dry run
 
 Steps, each with the repository's own scripts in subprocesses, as a user runs them:
-1. synthetic learnable Challenge records (tests/synthetic.py);
+1. synthetic learnable Challenge records (ecg12.synthetic);
 2. ``train_model.py`` trains the network for 2 short epochs on the device (mixed precision, loader
    workers), is killed (SIGKILL) after its first checkpoint and resumed with ``--resume``;
 3. ``cross_validate.py`` on 2 folds;
@@ -37,22 +36,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # synthetic records: the tests' data generator
+from ecg12.classes import ScoredClasses
+from ecg12.config import MODEL_SIZES, TrainConfig
+from ecg12.devices import autocast_dtype, resolve_device
+from ecg12.feature_names import NUM_RECORD_FEATURES
+from ecg12.inference import load_classifier
+from ecg12.outputs import load_outputs
+from ecg12.preprocess import WINDOW_SAMPLES
+from ecg12.synthetic import make_learnable_dataset
+from ecg12.thresholds import DecisionRule
+from ecg12.training import training_step
 
-from synthetic import make_learnable_dataset  # noqa: E402
-
-from ecg12.classes import ScoredClasses  # noqa: E402
-from ecg12.config import MODEL_SIZES, TrainConfig  # noqa: E402
-from ecg12.devices import autocast_dtype, resolve_device  # noqa: E402
-from ecg12.feature_names import NUM_RECORD_FEATURES  # noqa: E402
-from ecg12.inference import load_classifier  # noqa: E402
-from ecg12.outputs import load_outputs  # noqa: E402
-from ecg12.preprocess import WINDOW_SAMPLES  # noqa: E402
-from ecg12.thresholds import DecisionRule  # noqa: E402
-from ecg12.training import training_step  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]  # the repository: the scripts the check runs
 PROBABILITY_TOLERANCE = 5e-3
 
 
@@ -216,7 +211,7 @@ def check(arguments: argparse.Namespace, scratch: Path) -> list[str]:
     return lines
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N, or cpu for a dry run of the check itself")
     parser.add_argument("--model-size", default="paper", choices=sorted(MODEL_SIZES))
@@ -226,7 +221,7 @@ def main() -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128, 256])
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per batch size")
     parser.add_argument("--inference-records", type=int, default=512)
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
     if arguments.device.startswith("cuda") and not torch.cuda.is_available():
         print(f"gpu-check: no CUDA device here (torch {torch.__version__}): nothing to check")
         return 0
@@ -239,7 +234,3 @@ def main() -> int:
         return 1
     print("\n".join(["", *lines, f"gpu-check PASSED in {time.perf_counter() - started:.0f} s"]))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

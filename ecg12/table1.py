@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """The paper's Table 1: k-fold cross-validation of its network (msse) and the ResNeXt and ResNeSt comparators.
 
-    python bench/table1.py DATA OUT [--architectures msse resnext resnest] [--folds 5] [training options]
+    python table1.py DATA OUT [--architectures msse resnext resnest] [--folds 5] [training options]
 
 Each architecture is cross-validated with the same recipe (the paper's unless --recipe says otherwise), folds,
 seed, input, record features, head, loss and decision rule, into OUT/ARCHITECTURE/ (a cross_validate.py
@@ -12,7 +11,7 @@ the paper's columns (F-beta, G-beta, Challenge metric of the pooled out-of-fold 
 numbers, AUROC, parameters, GFLOPs per 10 s window and the folds' time, and which of the paper's orderings hold.
 
 The full data on a GPU (the paper's setting, 43,101 recordings; its time there is not measured yet):
-    python bench/table1.py DATA OUT --recipe paper --model-size paper --device cuda
+    python table1.py DATA OUT --recipe paper --model-size paper --device cuda
 """
 
 from __future__ import annotations
@@ -25,19 +24,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from ecg12.cli import (  # noqa: E402
-    HelpFormatter,
-    add_threads_argument,
-    add_training_arguments,
-    apply_threads,
-    training_config,
-)
-from ecg12.config import ARCHITECTURES, TrainConfig  # noqa: E402
-from ecg12.files import atomic_write_text  # noqa: E402
-from ecg12.logs import configure_logging  # noqa: E402
+from ecg12.cli import HelpFormatter, add_threads_argument, add_training_arguments, apply_threads, training_config
+from ecg12.config import ARCHITECTURES, TrainConfig
+from ecg12.files import atomic_write_text
+from ecg12.logs import configure_logging
 
 # The paper's Table 1 (5-fold cross-validation on the 2020 training set): F-beta, G-beta, Challenge metric.
 PAPER = {
@@ -46,7 +36,6 @@ PAPER = {
     "msse": (0.5742, 0.3054, 0.6134),
 }
 COLUMNS = ("f_beta", "g_beta", "challenge_metric")
-POOLED = "pooled out-of-fold"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     apply_threads(arguments)
     from ecg12.crossval import cross_validate  # only now: torch takes seconds to import
+    from ecg12.crossval_report import SCORES_FILE
     from ecg12.model import network_size
 
     config = training_config(arguments)
@@ -71,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     for architecture in arguments.architectures:
         folder = output / architecture
         run = replace(config, architecture=architecture)
-        if arguments.overwrite or not (folder / "cv_scores.csv").is_file():
+        if arguments.overwrite or not (folder / SCORES_FILE).is_file():
             started = time.perf_counter()
             try:
                 cross_validate(arguments.data, folder, run, arguments.folds, overwrite=arguments.overwrite)
@@ -90,12 +80,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def pooled_scores(folder: Path) -> dict[str, float]:
-    """The pooled out-of-fold row of a cross-validation's cv_scores.csv."""
-    with open(folder / "cv_scores.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["run"] == POOLED:
-                return {key: float(value) for key, value in row.items() if key != "run" and value}
-    raise ValueError(f"{folder / 'cv_scores.csv'} has no {POOLED!r} row")
+    """The pooled out-of-fold row of a cross-validation's table."""
+    from ecg12.crossval_report import POOLED_ROW, SCORES_FILE, read_scores_table  # torch: not for --help
+
+    rows = read_scores_table(folder / SCORES_FILE)
+    if POOLED_ROW not in rows:
+        raise ValueError(f"{folder / SCORES_FILE} has no {POOLED_ROW!r} row")
+    return rows[POOLED_ROW]
 
 
 def format_table(rows: dict[str, dict[str, float]], config: TrainConfig, folds: int) -> str:
@@ -131,7 +122,3 @@ def table_csv(rows: dict[str, dict[str, float]]) -> str:
     for architecture, row in rows.items():
         writer.writerow([architecture, *(f"{row[k]:.6g}" for k in keys), *PAPER[architecture]])
     return buffer.getvalue()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

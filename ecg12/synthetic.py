@@ -1,4 +1,4 @@
-"""Synthetic Challenge-format records for tests and benchmarks.
+"""Synthetic Challenge-format records for tests, benchmarks and the GPU check (gpu_check.py).
 
 Three layers, all deterministic from a seed and needing only numpy and scipy.io:
 
@@ -293,7 +293,7 @@ def write_compressed_zeros_mat(path: str | os.PathLike[str], leads: int, samples
         parts.append(compressor.compress(block[: min(len(block), data_bytes + padding - start)]))
     parts.append(compressor.flush())
     compressed = b"".join(parts)
-    text = b"MATLAB 5.0 MAT-file, written by tests/synthetic.py".ljust(116, b" ")
+    text = b"MATLAB 5.0 MAT-file, written by ecg12/synthetic.py".ljust(116, b" ")
     destination = Path(path)
     destination.write_bytes(text + bytes(8) + b"\x00\x01IM" + struct.pack("<II", 15, len(compressed)) + compressed)
     return destination

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Misuse of training and cross-validation, replayed end to end: what each case of issue 23 now does.
 
-    python bench/misuse_training.py [--data data/sample/train] [--work DIR]
+    python tests/misuse_training.py [--data data/sample/train] [--work DIR]
 
 A tiny model is trained on DATA (and a 2-fold cross-validation run) once; then each case runs the real
 scripts (train_model.py, cross_validate.py) in a subprocess, as a user would, and prints its exit status,
@@ -27,9 +27,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the code payload the tests plant
-
-from payloads import Payload  # noqa: E402
+from payloads import Payload  # noqa: E402  (beside this script: the code payload the tests plant)
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 PREVIOUS = ".previous-run"  # ecg12.checkpoints.PREVIOUS_FOLDER (not imported: this script only runs the scripts)
