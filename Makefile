@@ -26,6 +26,8 @@ DEMO_CACHE ?= work/cache
 
 IMAGE ?= ecg12
 BASE_IMAGE ?=
+# cuda (PyPI's torch with its CUDA libraries) or cpu (PyTorch's CPU build): docs/docker.md.
+TORCH ?= cuda
 DOCKER ?= docker
 
 .PHONY: help venv venv-dev demo test test-fast lint format gpu-check docker-build clean distclean
@@ -37,7 +39,7 @@ help:
 	@echo "make lint          ruff check, ruff format --check, hadolint"
 	@echo "make format        ruff format and ruff check --fix"
 	@echo "make gpu-check     train, resume, cross-validate, classify and score on a CUDA GPU, with numbers (gpu_check.py)"
-	@echo "make docker-build  docker build -t $(IMAGE) . (IMAGE=..., BASE_IMAGE=... to override)"
+	@echo "make docker-build  docker build -t $(IMAGE) . (TORCH=cpu for the CPU image; IMAGE=..., BASE_IMAGE=...)"
 	@echo "make clean         remove $(DEMO_DIR), $(DEMO_CACHE), work/ci and caches; make distclean also removes $(VENV)"
 
 # The venv is (re)installed whenever a requirements file is newer than its stamp.
@@ -88,7 +90,7 @@ gpu-check: $(RUNTIME_STAMP)
 	"$(VPY)" gpu_check.py
 
 docker-build:
-	$(DOCKER) build $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t $(IMAGE) .
+	$(DOCKER) build $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg TORCH=$(TORCH) -t $(IMAGE) .
 
 clean:
 	rm -rf "$(DEMO_DIR)" "$(DEMO_CACHE)" work/ci .pytest_cache .ruff_cache

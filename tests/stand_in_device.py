@@ -20,7 +20,7 @@ Why not the bare ``meta`` device: its tensors have no values, so the code cannot
 ``.item()`` or ``.cpu().numpy()``; why not a structural check of the source: it would miss a tensor
 made by a library (NumPy, a DataLoader) that reaches the device code. The meta device has no random
 generator, so :func:`cpu_generator_for_stand_in` stands in for ``ecg12.devices.random_generator``;
-the generator's device itself is only checked on a real GPU (``bench/gpu_check.py``).
+the generator's device itself is only checked on a real GPU (``gpu_check.py``).
 """
 
 from __future__ import annotations

@@ -82,10 +82,15 @@ def test_one_step_of_two_processes_equals_one_step_of_one(tmp_path: Path) -> Non
     assert any(not torch.equal(t, torch.zeros_like(t)) for t in single.values())
 
 
+def torchrun_command(launcher: list[str], arguments: list[str]) -> list[str]:
+    """torchrun with the ``launcher`` options, training with train_model.py ``arguments``."""
+    return [sys.executable, "-m", "torch.distributed.run", *launcher, "train_model.py", *arguments]
+
+
 def torchrun(*arguments: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    """Two processes on this machine (one node)."""
     return subprocess.run(
-        [*command, "--master_port", str(free_port()), "train_model.py", *arguments],
+        torchrun_command(["--nproc_per_node", "2", "--master_port", str(free_port())], list(arguments)),
         cwd=REPOSITORY,
         env=subprocess_env(),
         capture_output=True,
@@ -93,6 +98,19 @@ def torchrun(*arguments: str) -> subprocess.CompletedProcess[str]:
         timeout=600,
         check=False,
     )
+
+
+def check_model_of_two_processes(model: Path, epochs: list[str]) -> None:
+    """``model`` is one complete model folder of a 2-process run, with one metrics row per epoch."""
+    with open(model / "metrics.csv", newline="") as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == epochs
+    assert not [p.name for p in model.iterdir() if p.name.endswith(".tmp")]
+    classifier = load_classifier(model)
+    bundle = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
+    assert bundle["training"]["processes"] == 2
+    assert not any(name.startswith("module.") for name in bundle["state_dicts"][0])  # the network, not its wrapper
+    silence = (np.zeros((12, 5000), np.float32), np.zeros(NUM_RECORD_FEATURES, np.float32))
+    assert classifier.probabilities([silence]).shape == (1, 24)
 
 
 @pytest.mark.slow
@@ -105,12 +123,38 @@ def test_torchrun_trains_one_model_folder_and_resumes(tmp_path_factory: pytest.T
     assert first.stderr.count("epoch 1: train loss") == 1  # rank 0 alone logs
     resumed = torchrun(*train_arguments(data, model, tmp_path / "cache", epochs=2), "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    with open(model / "metrics.csv", newline="") as handle:
-        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
-    assert not [p.name for p in model.iterdir() if p.name.endswith(".tmp")]
-    classifier = load_classifier(model)
-    bundle = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
-    assert bundle["training"]["processes"] == 2
-    assert not any(name.startswith("module.") for name in bundle["state_dicts"][0])  # the network, not its wrapper
-    silence = (np.zeros((12, 5000), np.float32), np.zeros(NUM_RECORD_FEATURES, np.float32))
-    assert classifier.probabilities([silence]).shape == (1, 24)
+    check_model_of_two_processes(model, ["1", "2"])
+
+
+def test_two_nodes_train_one_model_written_by_rank_0_alone(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """Two "machines" of one process each, as README's several-machines command starts them: two torchrun
+    launches meeting at a c10d rendezvous (here on this machine). Each is given its own model folder and
+    signal cache, as on machines without a shared disk: the rendezvous makes one of the two processes rank 0,
+    and only its folder may be written; the other launch must not even create its own."""
+    data = learnable_data(tmp_path_factory)
+    launcher = [
+        *("--nnodes", "2", "--nproc_per_node", "1", "--local_addr", "127.0.0.1"),
+        *("--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{free_port()}", "--rdzv_id", "two-nodes"),
+    ]
+    nodes, logs = [], []
+    for node in (0, 1):
+        machine = tmp_path / f"machine{node}"
+        machine.mkdir()
+        logs.append(machine / "torchrun.log")
+        with open(logs[-1], "w") as log:  # a file, not a pipe: neither launch may block on a full pipe
+            command = torchrun_command(launcher, train_arguments(data, machine / "model", machine / "cache", epochs=1))
+            nodes.append(subprocess.Popen(command, cwd=REPOSITORY, env=subprocess_env(), stdout=log, stderr=log))
+    try:
+        codes = [node.wait(timeout=600) for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    outputs = [log.read_text() for log in logs]
+    assert codes == [0, 0], "\n\n".join(output[-3000:] for output in outputs)
+    written = [node for node in (0, 1) if (tmp_path / f"machine{node}" / "model").exists()]
+    assert len(written) == 1, f"model folders written: {written}"
+    assert outputs[written[0]].count("epoch 1: train loss") == 1  # rank 0 alone logs
+    assert outputs[1 - written[0]].count("epoch 1: train loss") == 0
+    check_model_of_two_processes(tmp_path / f"machine{written[0]}" / "model", ["1"])
