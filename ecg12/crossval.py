@@ -46,7 +46,6 @@ from ecg12.crossval_report import (
     write_markdown_report,
     write_scores_table,
 )
-from ecg12.data import SignalCache
 from ecg12.distributed import Rank
 from ecg12.files import atomic_write, atomic_write_text, one_run, printable
 from ecg12.fold_plan import DEFAULT_FOLDS, FoldPlan, GroupBy, check_group_by, plan_folds, title
@@ -54,6 +53,7 @@ from ecg12.inference import load_classifier
 from ecg12.metrics import score
 from ecg12.outputs import save_outputs
 from ecg12.runs import fit, load_cache
+from ecg12.signal_cache import SignalCache
 from ecg12.thresholds import DecisionRule, tune_class_thresholds
 from ecg12.training import score_columns
 from ecg12.training_run import TrainingRun, where_to_train
