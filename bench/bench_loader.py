@@ -31,11 +31,12 @@ from torch.utils.data import DataLoader
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ecg12.batches import EpochBatchSampler, WindowDataset  # noqa: E402
 from ecg12.classes import scored_classes  # noqa: E402
 from ecg12.config import MODEL_SIZES, TrainConfig  # noqa: E402
-from ecg12.data import EpochBatchSampler, SignalCache, WindowDataset, load_or_build_cache  # noqa: E402
 from ecg12.model import network_size  # noqa: E402
 from ecg12.preprocess import WINDOW_SAMPLES  # noqa: E402
+from ecg12.signal_cache import SignalCache, load_or_build_cache  # noqa: E402
 from ecg12.synthetic import make_learnable_dataset  # noqa: E402
 from ecg12.training import training_loader  # noqa: E402
 

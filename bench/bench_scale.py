@@ -141,7 +141,7 @@ def child(step: str, data: str, cache: str, batches: str) -> None:
     """One measured step in this fresh process; prints a JSON line of its numbers."""
     import torch
 
-    from ecg12.data import load_or_build_cache
+    from ecg12.signal_cache import load_or_build_cache
 
     torch.set_num_threads(2)
     anonymous = AnonymousPeak()
@@ -162,8 +162,8 @@ def train_steps(cache: object, batches: int) -> dict[str, float]:
     """Open the cache, draw an epoch's batches, train the paper network on ``batches`` of them."""
     import torch
 
+    from ecg12.batches import EpochBatchSampler, WindowDataset
     from ecg12.config import TrainConfig
-    from ecg12.data import EpochBatchSampler, WindowDataset
     from ecg12.split import train_validation_split
     from ecg12.training import training_loader, training_step
 

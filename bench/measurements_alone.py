@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecg12.classes import scored_classes  # noqa: E402
-from ecg12.data import default_cache_root, load_or_build_cache  # noqa: E402
 from ecg12.feature_names import NUM_RECORD_FEATURES  # noqa: E402
 from ecg12.measurement_model import MeasurementModel  # noqa: E402
 from ecg12.metrics import score  # noqa: E402
+from ecg12.signal_cache import default_cache_root, load_or_build_cache  # noqa: E402
 from ecg12.thresholds import DecisionRule  # noqa: E402
 
 

@@ -18,7 +18,8 @@ Modules, one concern each:
     loss          class-weighted BCE with hard example mining
     feature_names the record features' names and counts (no SciPy: the configuration sizes the head with them)
     features      record features: age, sex and rhythm/morphology measurements
-    data          training cache (memory-mapped) and batches
+    signal_cache  the training recordings preprocessed once into a memory-mapped file: built, reused, evicted (no torch)
+    batches       the training loader's windows and batches of them, and each rank's share of a batch
     training_run  one training run's set-up, worked out once: the cache's labels, the recipe, folder, rank, device
     training      one network's training: the epoch loop, one optimiser step, validation, early stopping
     checkpoints   a run's model folder: checks before a run, the checkpoint and resume, metrics/split files

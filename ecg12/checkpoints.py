@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from ecg12.config import WHERE_TO_RUN, TrainConfig
-from ecg12.data import SignalCache
 from ecg12.devices import device_random_state, restore_device_random_state
 from ecg12.files import atomic_write, atomic_write_text, printable, remove_temporaries
 from ecg12.inference import MODEL_FILE, plain, unreadable_reason
 from ecg12.measurement_model import network_state
+from ecg12.signal_cache import SignalCache
 
 log = logging.getLogger(__name__)
 

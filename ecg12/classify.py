@@ -20,8 +20,8 @@ writes of a chunk run in a worker thread while the main thread reads and prepare
 written atomically: a write that fails leaves the file as it was (absent, or a previous run's) and is reported as
 a failure of stage ``write``; temporary files that a killed run left behind are removed by the next run.
 
-Before the first recording is read, the output folder is checked writable and locked (``flock`` on its
-``.driver.lock``, which stays there), so that a second run into the same folder stops at once instead of deleting
+Before the first recording is read, the output folder is checked writable and locked (its ``.driver.lock``, held
+for the run: ecg12.files.one_run), so that a second run into the same folder stops at once instead of deleting
 the first one's temporary files. Progress is a tqdm bar where stderr is a terminal and otherwise a log line every
 ``progress_interval`` seconds. Ctrl-C raises :class:`FolderInterrupted`, saying how many recordings were written.
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import errno
-import fcntl
 import io
 import logging
 import os
@@ -44,13 +43,13 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ecg12.files import atomic_write_text, printable, remove_temporaries
+from ecg12.files import FolderInUse, atomic_write_text, one_run, printable, remove_temporaries
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import COMPILE_FROM_RECORDINGS, Classifier, prepare_recording
 from ecg12.logs import Progress
@@ -134,28 +133,16 @@ def prepare_output_folder(folder: Path) -> None:
 
 @contextmanager
 def output_folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold ``folder`` for one run (``flock`` on its lock file); :class:`OutputFolderError` if another run holds it.
-
-    The lock file stays: removing it would let a third run lock a new file while the second still holds the old one.
-    """
-    path = Path(folder) / LOCK_FILE
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as error:
-        raise OutputFolderError(f"cannot open lock file {path}: {error.strerror or error}") from error
-    try:
+    """Hold ``folder`` for one run (ecg12.files.one_run on its LOCK_FILE); :class:`OutputFolderError` if another run
+    holds it or the lock file cannot be written."""
+    with ExitStack() as held:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OutputFolderError(
-                f"output folder {folder} is in use by another run (it holds {path}); "
-                "wait for it to end or choose another output folder"
-            ) from None
-        except OSError as error:  # a file system without locks (some network ones): go on unprotected, and say so
-            log.warning("Cannot lock %s (%s): make sure no other run writes into %s", path, error.strerror, folder)
+            held.enter_context(one_run(folder, [LOCK_FILE], f"output folder {folder}"))
+        except FolderInUse as error:
+            raise OutputFolderError(str(error)) from None
+        except OSError as error:
+            raise OutputFolderError(error.strerror or str(error)) from error
         yield
-    finally:
-        os.close(descriptor)
 
 
 @contextmanager

@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,6 @@ from ecg12.crossval_report import (
     write_markdown_report,
     write_scores_table,
 )
-from ecg12.data import SignalCache
 from ecg12.distributed import Rank
 from ecg12.files import atomic_write, atomic_write_text, one_run, printable
 from ecg12.fold_plan import DEFAULT_FOLDS, FoldPlan, GroupBy, check_group_by, plan_folds, title
@@ -54,6 +54,7 @@ from ecg12.inference import load_classifier
 from ecg12.metrics import score
 from ecg12.outputs import save_outputs
 from ecg12.runs import fit, load_cache
+from ecg12.signal_cache import SignalCache
 from ecg12.thresholds import DecisionRule, tune_class_thresholds
 from ecg12.training import score_columns
 from ecg12.training_run import TrainingRun, where_to_train
@@ -65,6 +66,7 @@ HELD_OUT_FILE = "held_out.npz"  # in each fold folder: the fold's out-of-fold ou
 GROUPING_FILE = "grouping.json"  # how the folds were made, so that folds of another grouping are not mixed in
 OUT_OF_FOLD_FILE = "oof.npz"  # every recording's out-of-fold outputs, labels and fold
 OUTPUTS_FOLDER = "outputs"  # the out-of-fold outputs as Challenge output files
+_FOLD_ENTRY = re.compile(r"fold(\d+)|\.fold(\d+)\.lock")  # a fold's folder, or the lock file of a run of it
 RESULT_FILES = (
     OUTPUTS_FOLDER,
     SCORES_FILE,
@@ -133,8 +135,10 @@ def cross_validate(
     same as :func:`run_fold` for every fold, then :func:`pool_folds`. An output folder that holds an
     earlier run's results is refused, or with ``overwrite`` emptied of them first: fold folders of a
     run with more folds must not sit beside the new report. ``resume`` continues an interrupted
-    cross-validation instead: its finished folds are kept, the others continued or run. Returns the
-    table's rows (ecg12.crossval_report).
+    cross-validation instead: its finished folds are kept, the others continued or run. The run holds
+    every fold's lock (see :func:`run_fold`) from before anything is removed to its end, so that a
+    ``--fold K`` run in progress refuses it and none starts meanwhile. Returns the table's rows
+    (ecg12.crossval_report).
     """
     check_group_by(group_by)
     place = where_to_train(config)  # an unusable device is reported before the (long) cache build
@@ -145,13 +149,14 @@ def cross_validate(
         _check_grouping(output_folder, group_by, folds)
     # Once for all folds: listing and opening the cache costs seconds at full size.
     cv = CrossValidation.open(data_folder, output_folder, config, folds, group_by)
-    _clear(output_folder, earlier, overwrite, "an earlier cross-validation")  # only once the folds are possible
-    if group_by == "source":
-        log.info("Leave-one-source-out folds: %s", cv.plan.describe())
-    for fold in range(1, cv.plan.count + 1):
-        with _fold_lock(output_folder, fold):
+    # Every fold's lock before anything is removed: a --fold K run in progress keeps its fold, and none starts.
+    with _fold_locks(output_folder, _every_fold(cv)):
+        _clear(output_folder, earlier, overwrite, "an earlier cross-validation")  # only once the folds are possible
+        if group_by == "source":
+            log.info("Leave-one-source-out folds: %s", cv.plan.describe())
+        for fold in range(1, cv.plan.count + 1):
             _run_fold(cv, fold, place, overwrite=False, resume=resume)
-    return _pool(cv)
+        return _pool(cv)
 
 
 def run_fold(
@@ -185,7 +190,7 @@ def run_fold(
     fold_folder = output_folder / f"fold{fold}"
     if not resume:
         _refuse(output_folder, [fold_folder] if fold_folder.exists() else [], overwrite, f"fold {fold}")
-    with _fold_lock(output_folder, fold):
+    with _fold_locks(output_folder, [fold]):
         cv = CrossValidation.open(data_folder, output_folder, config, folds, group_by)
         if group_by == "source":
             log.info("Leave-one-source-out folds: %s", cv.plan.describe())
@@ -196,10 +201,20 @@ def run_fold(
 
 
 @contextmanager
-def _fold_lock(output_folder: Path, fold: int) -> Iterator[None]:
-    """The lock of fold ``fold`` in ``output_folder``, held by the one run that runs it."""
-    with one_run(output_folder, [f".fold{fold}.lock"], f"fold {fold} in {output_folder}"):
+def _fold_locks(output_folder: Path, folds: Iterable[int]) -> Iterator[None]:
+    """The locks of ``folds`` in ``output_folder``, held by the one run that runs (or pools) them; FolderInUse names
+    the first fold that another run holds."""
+    with ExitStack() as held:
+        for fold in folds:
+            held.enter_context(one_run(output_folder, [f".fold{fold}.lock"], f"fold {fold} in {output_folder}"))
         yield
+
+
+def _every_fold(cv: CrossValidation) -> list[int]:
+    """The folds that a run over all of ``cv``'s folds, or their pooling, holds: its own, and every other that a fold
+    folder or a fold's lock file in its folder names (a ``--fold K`` run of another plan, done or in progress)."""
+    named = {int(found[1] or found[2]) for path in cv.folder.glob("*") if (found := _FOLD_ENTRY.fullmatch(path.name))}
+    return sorted(named | set(range(1, cv.plan.count + 1)))
 
 
 def _run_fold(cv: CrossValidation, fold: int, place: tuple[Rank, torch.device], overwrite: bool, resume: bool) -> None:
@@ -239,13 +254,16 @@ def pool_folds(
 ) -> dict[str, dict[str, float]]:
     """Score the out-of-fold outputs per fold, pooled and per source; write the outputs, tables and report.
 
-    ``folds`` and ``group_by`` as for :func:`cross_validate`; folds of another grouping are refused.
-    Returns the table's rows (ecg12.crossval_report).
+    ``folds`` and ``group_by`` as for :func:`cross_validate`; folds of another grouping are refused, and so
+    is pooling while another run holds a fold's lock (a fold being run, or another pooling). Returns the
+    table's rows (ecg12.crossval_report).
     """
     check_group_by(group_by)
     output_folder = Path(output_folder)
     _check_grouping(output_folder, group_by, folds)
-    return _pool(CrossValidation.open(data_folder, output_folder, config, folds, group_by))
+    cv = CrossValidation.open(data_folder, output_folder, config, folds, group_by)
+    with _fold_locks(output_folder, _every_fold(cv)):  # no fold is run, and no other pooling writes, meanwhile
+        return _pool(cv)
 
 
 def _pool(cv: CrossValidation) -> dict[str, dict[str, float]]:

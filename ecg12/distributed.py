@@ -2,25 +2,21 @@
 
 torchrun starts N copies of the training script and tells each its place through the environment
 (RANK, WORLD_SIZE, LOCAL_RANK). Each process (rank) trains the same network on its share of every
-global batch, and DistributedDataParallel averages the gradients, so a step sees the same global
-batch as one process would. Rank 0 alone validates and writes (checkpoints, metrics, the model
-folder, logs); it sends the run's state to the others after every epoch, so that all stop together.
-A plain ``python train_model.py`` is a world of one, and none of this applies.
+global batch (ecg12.batches.ShardedBatches), and DistributedDataParallel averages the gradients, so
+a step sees the same global batch as one process would. Rank 0 alone validates and writes
+(checkpoints, metrics, the model folder, logs); it sends the run's state to the others after every
+epoch, so that all stop together. A plain ``python train_model.py`` is a world of one, and none of this applies.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import Sampler
-
-Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -72,32 +68,6 @@ def process_group(rank: Rank, device: torch.device) -> Iterator[None]:
         yield
     finally:
         dist.destroy_process_group()
-
-
-def shard(batch: Sequence[Item], rank: Rank) -> list[Item]:
-    """This rank's share of a global batch: items rank, rank + world, ... (every rank gets as many, or one less)."""
-    return list(batch[rank.rank :: rank.world])
-
-
-class ShardedBatches(Sampler[list[Item]]):
-    """Each global batch of ``batches`` cut to this rank's share, for the DataLoader of one rank.
-
-    Every rank sees the same global batches (same seed, same epoch), so all take the same number
-    of steps, as DistributedDataParallel requires. A global batch too small to give every rank two
-    items is dropped by all (batch normalisation needs two samples per rank).
-    """
-
-    def __init__(self, batches: Sampler[list[Item]], rank: Rank) -> None:
-        self.batches = batches
-        self.rank = rank
-
-    def __iter__(self) -> Iterator[list[Item]]:
-        for batch in self.batches:
-            if len(batch) >= 2 * self.rank.world:
-                yield shard(batch, self.rank)
-
-    def __len__(self) -> int:
-        return sum(1 for batch in self.batches if len(batch) >= 2 * self.rank.world)
 
 
 def share(value: object, rank: Rank) -> object:

@@ -25,11 +25,11 @@ from ecg12.checkpoints import (
     settle_previous_run,
 )
 from ecg12.config import TrainConfig
-from ecg12.data import SignalCache, default_cache_root, load_or_build_cache
 from ecg12.distributed import Rank, process_group
 from ecg12.ensemble import fit_fold_ensemble
 from ecg12.files import one_run
 from ecg12.model import network_size
+from ecg12.signal_cache import SignalCache, default_cache_root, load_or_build_cache
 from ecg12.split import train_validation_split
 from ecg12.training import fit_network
 from ecg12.training_run import TrainingRun, where_to_train

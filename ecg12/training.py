@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from ecg12.augment import SignalAugmentation
+from ecg12.batches import EpochBatchSampler, ShardedBatches, WindowDataset, millivolts
 from ecg12.checkpoints import (
     CHECKPOINT_FILE,
     CURVES_FILE,
@@ -38,9 +39,8 @@ from ecg12.checkpoints import (
 )
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
-from ecg12.data import EpochBatchSampler, WindowDataset, millivolts
 from ecg12.devices import autocast, autocast_dtype, configure_reproducibility, gradient_scaler, random_generator
-from ecg12.distributed import SINGLE_PROCESS, Rank, ShardedBatches, mean_over_ranks, share, wait_for_all
+from ecg12.distributed import SINGLE_PROCESS, Rank, mean_over_ranks, share, wait_for_all
 from ecg12.inference import predict_scores, save_model_folder
 from ecg12.loss import HardExampleBCELoss, SoftChallengeMetric, TrainingLoss, class_weights
 from ecg12.measurement_model import MeasuredNetwork, MeasurementModel, choose_share

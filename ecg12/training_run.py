@@ -17,9 +17,9 @@ import torch
 
 from ecg12.classes import ScoredClasses, scored_classes
 from ecg12.config import TrainConfig
-from ecg12.data import SignalCache
 from ecg12.devices import resolve_device
 from ecg12.distributed import Rank, current_rank, device_of_rank
+from ecg12.signal_cache import SignalCache
 
 
 def where_to_train(config: TrainConfig) -> tuple[Rank, torch.device]:

@@ -34,7 +34,7 @@ from trained_model import REPOSITORY, TrainedModel, subprocess_env
 import driver
 from ecg12 import classify, inference
 from ecg12.classes import EQUIVALENT_CLASSES, scored_classes
-from ecg12.classify import ERRORS_FILE, LOCK_FILE, WARNINGS_FILE, classify_folder
+from ecg12.classify import ERRORS_FILE, WARNINGS_FILE, classify_folder
 from ecg12.files import temporary_key
 from ecg12.headers import read_header
 from ecg12.inference import MODEL_FILE, MODEL_FORMAT, load_classifier, prepare_recording
@@ -161,10 +161,8 @@ def read_errors(folder: Path) -> list[dict[str, str]]:
 
 
 def temporaries(folder: Path) -> list[str]:
-    """Hidden or temporary files, the lock file (which stays) aside."""
-    return sorted(
-        p.name for p in folder.iterdir() if (p.name.startswith(".") or p.name.endswith(".tmp")) and p.name != LOCK_FILE
-    )
+    """Hidden or temporary files (the lock file among them, which goes with its run)."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or p.name.endswith(".tmp"))
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -376,7 +374,7 @@ def test_rerun_into_an_existing_outputs_folder_gives_identical_files(
     arguments = [str(shared.model), str(data), str(outputs), "--device", "cpu"]
     assert driver.main(arguments) == 1
     first = snapshot(outputs)
-    assert set(first) == {f"{name}.csv" for name in SMALL} | {ERRORS_FILE, LOCK_FILE}
+    assert set(first) == {f"{name}.csv" for name in SMALL} | {ERRORS_FILE}
     # What a run killed inside a write leaves behind is removed by the next run.
     (outputs / f".{temporary_key('good_normal.csv')}.k1ll3d.tmp").write_text("#good_normal\n426783006\n1\n")
     assert driver.main(arguments) == 1

@@ -262,6 +262,61 @@ def test_a_second_run_of_a_fold_in_progress_is_refused_in_one_line(
         assert sorted(p.name for p in out.iterdir()) == [".fold1.lock"]
 
 
+def files_in(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("fold", [2, 3])  # one of this plan's folds, or a --fold 3 of a 3-fold plan into OUT
+def test_an_overwrite_of_all_folds_is_refused_while_a_fold_runs_and_removes_nothing(
+    fold: int, run: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, together, _ = run
+    out = copy_run(run, tmp_path)
+    before = files_in(out)
+    lock = out / f".fold{fold}.lock"
+    with files.one_run(out, [lock.name], "a run of one fold"):  # as cross_validate.py --fold K holds it
+        arguments = [*cv_arguments(data, out, together / "cache"), "--overwrite"]
+        assert cross_validate_script.main(arguments) == 1
+        assert f"fold {fold} in {out} is in use by another run (it holds {lock})" in one_line(capsys)
+    assert files_in(out) == before  # the earlier folds, outputs and report all kept
+
+
+def test_pooling_is_refused_while_a_fold_runs_and_writes_nothing(
+    run: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, together, _ = run
+    out = copy_run(run, tmp_path)
+    shutil.rmtree(out / "outputs")
+    (out / "oof.npz").unlink()
+    with files.one_run(out, [".fold1.lock"], "a run of fold 1"):  # as cross_validate.py --fold 1 --overwrite holds it
+        assert cross_validate_script.main([*cv_arguments(data, out, together / "cache"), "--pool"]) == 1
+        assert f"fold 1 in {out} is in use by another run (it holds {out / '.fold1.lock'})" in one_line(capsys)
+    assert not (out / "outputs").exists() and not (out / "oof.npz").exists()
+
+
+class SecondRunChecked(Exception):
+    """Stops the first run once the second has been tried."""
+
+
+def test_a_fold_run_is_refused_while_a_run_of_all_folds_holds_every_fold(
+    run: tuple[Path, Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, together, _ = run
+    out = tmp_path / "cv"
+    config = tiny_config(together / "cache")
+
+    def second_run_of_fold_2(training_run, *args, **kwargs):  # type: ignore[no-untyped-def]
+        assert training_run.folder.name == "fold1"  # the run of all folds, training its first fold
+        with pytest.raises(files.FolderInUse, match=f"^fold 2 in {out} is in use by another run"):
+            crossval.run_fold(data, out, config, 2, 2)
+        raise SecondRunChecked
+
+    monkeypatch.setattr(crossval, "fit", second_run_of_fold_2)
+    with pytest.raises(SecondRunChecked):
+        cross_validate(data, out, config, folds=2)
+    assert not (out / "fold2").exists()
+
+
 def test_a_full_disk_while_pooling_keeps_the_previous_out_of_fold_file(
     run: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

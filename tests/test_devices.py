@@ -1,16 +1,14 @@
 """Devices: every tensor on the right device (with a stand-in accelerator, tests/stand_in_device.py), device
-errors before any work, resume across devices, and the signal cache passed to spawned loader workers by reference."""
+errors before any work, resume across devices."""
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from stand_in_device import DeviceMismatch, StandInTensor, cpu_generator_for_stand_in, stand_in_device
-from torch.utils.data import DataLoader
 from trained_model import learnable_data, one_torch_thread, train_arguments
 
 import driver
@@ -20,11 +18,11 @@ from ecg12.classes import scored_classes
 from ecg12.classify import classify_folder
 from ecg12.config import MODEL_SIZES, TrainConfig
 from ecg12.crossval import cross_validate
-from ecg12.data import EpochBatchSampler, WindowDataset, load_or_build_cache
 from ecg12.devices import DeviceError, resolve_device
 from ecg12.inference import load_classifier
 from ecg12.loss import HardExampleBCELoss
 from ecg12.model import MultiScaleSENet
+from ecg12.signal_cache import load_or_build_cache
 
 
 def stand_in_config(cache: Path, **changes: object) -> TrainConfig:
@@ -218,42 +216,3 @@ def test_a_run_without_loss_scaling_resumes_with_loss_scaling(
     assert scalers and scalers[0].is_enabled()
     resumed = torch.load(model / checkpoints.CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     assert resumed["epoch"] == 2 and resumed["scaler"]  # the resumed run scaled its losses and saved the scale
-
-
-# --- the loader: workers get the cache by reference ---------------------------------------------------------
-
-
-def test_the_signal_cache_pickles_by_reference(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
-    cache = load_or_build_cache(learnable_data(tmp_path_factory), tmp_path / "cache")
-    assert isinstance(cache.signals, np.memmap)
-    pickled = pickle.dumps(cache)
-    assert len(pickled) < cache.signals.nbytes / 10  # the file's name, not its contents
-    copy = pickle.loads(pickled)
-    assert isinstance(copy.signals, np.memmap) and str(copy.signals.filename) == str(cache.signals.filename)
-    np.testing.assert_array_equal(copy.signal(3), cache.signal(3))
-    assert copy.names == cache.names and (copy.features == cache.features).all()
-
-
-@pytest.mark.slow
-def test_spawned_loader_workers_deliver_the_same_batches(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
-) -> None:
-    cache = load_or_build_cache(learnable_data(tmp_path_factory), tmp_path / "cache")
-    labels = scored_classes().encode(cache.codes)
-    sampler = EpochBatchSampler(
-        cache.lengths, np.arange(len(cache)), batch_size=4, min_epoch_windows=8, max_shift=500, seed=2
-    )
-    dataset = WindowDataset(cache, labels)
-    in_process = list(DataLoader(dataset, batch_sampler=sampler))
-    spawned = DataLoader(
-        dataset, batch_sampler=sampler, num_workers=1, multiprocessing_context="spawn", persistent_workers=True
-    )
-    for epoch in (0, 1):  # the same persistent worker serves the next epoch's batches
-        sampler.set_epoch(epoch)
-        expected = in_process if epoch == 0 else list(DataLoader(dataset, batch_sampler=sampler))
-        batches = list(spawned)
-        assert len(batches) == len(expected) > 0
-        for got, want in zip(batches, expected, strict=True):
-            for got_part, want_part in zip(got, want, strict=True):
-                torch.testing.assert_close(got_part, want_part, rtol=0, atol=0)
-    assert in_process[0][0].dtype == torch.int16  # windows travel as int16 µV

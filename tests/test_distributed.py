@@ -1,4 +1,4 @@
-"""Several processes training one model: batch shares, one step equal to one process's, and torchrun end to end.
+"""Several processes training one model: one step equal to one process's, and torchrun end to end.
 
 On the CPU the processes talk through gloo. BatchNorm then normalises each rank's share of a batch
 by its own statistics (SyncBatchNorm, which pools them as one process would, needs a GPU and is used
@@ -24,7 +24,7 @@ import torch.multiprocessing as multiprocessing
 from trained_model import REPOSITORY, learnable_data, subprocess_env, train_arguments
 
 from ecg12.config import TrainConfig
-from ecg12.distributed import Rank, ShardedBatches, shard
+from ecg12.distributed import Rank
 from ecg12.feature_names import NUM_RECORD_FEATURES
 from ecg12.inference import load_classifier
 from ecg12.training import training_step
@@ -36,16 +36,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def test_the_ranks_share_every_global_batch_and_take_the_same_number_of_steps() -> None:
-    batches = [list(range(10)), list(range(10, 13)), list(range(13, 17))]  # 10, 3 and 4 items
-    shares = [list(ShardedBatches(batches, Rank(rank, 2))) for rank in (0, 1)]
-    assert [len(s) for s in shares] == [2, 2] == [len(ShardedBatches(batches, Rank(rank, 2))) for rank in (0, 1)]
-    # The batch of 3 cannot give each of 2 ranks two items: both drop it. Every other item goes to one rank.
-    served = sorted(item for rank_batches in shares for batch in rank_batches for item in batch)
-    assert served == [*range(10), *range(13, 17)]
-    assert shard(list(range(10)), Rank(1, 3)) == [1, 4, 7]
 
 
 def one_step(rank: int, world: int, port: int, folder: str) -> None:

@@ -26,7 +26,7 @@ import pytest
 from trained_model import REPOSITORY, TrainedModel, subprocess_env
 
 import driver
-from ecg12 import classify, evaluation, inference
+from ecg12 import classify, evaluation, files, inference
 from ecg12.classes import scored_classes
 from ecg12.classify import ERRORS_FILE, LOCK_FILE, WARNINGS_FILE, classify_folder
 from ecg12.files import temporary_key
@@ -314,9 +314,10 @@ def test_a_second_run_into_the_same_outputs_folder_is_refused(
     message = one_line(capsys.readouterr().err)
     assert message.startswith("driver.py: ") and str(outputs) in message and "in use by another run" in message
     assert readings == [] and in_flight.exists()  # nothing read, the other run's file untouched
-    assert sorted(p.name for p in outputs.iterdir()) == sorted([in_flight.name, LOCK_FILE])
+    assert [p.name for p in outputs.iterdir()] == [in_flight.name]  # the other run's lock file went with it
 
     assert run_driver(shared.model, data, outputs) == 0  # the lock went with the other run
+    assert not (outputs / LOCK_FILE).exists()  # and so did its file, as this run's
 
 
 def test_two_locks_on_one_folder_exclude_each_other_and_are_released(tmp_path: Path) -> None:
@@ -328,6 +329,24 @@ def test_two_locks_on_one_folder_exclude_each_other_and_are_released(tmp_path: P
         pass
     with classify.output_folder_lock(tmp_path):  # released on leaving
         pass
+
+
+def test_the_driver_holds_the_one_lock_of_the_package_and_leaves_no_lock_file(tmp_path: Path) -> None:
+    """The lock of ecg12.files that model folders, folds and caches use: held by name, removed as it is let go."""
+    with (
+        files.one_run(tmp_path, [LOCK_FILE], "another run"),
+        pytest.raises(classify.OutputFolderError) as refused,
+        classify.output_folder_lock(tmp_path),
+    ):
+        pass
+    assert str(refused.value) == (
+        f"output folder {tmp_path} is in use by another run (it holds {tmp_path / LOCK_FILE}): "
+        "wait for it to end, or choose another folder"
+    )
+    (tmp_path / LOCK_FILE).write_text("")  # as a killed run leaves it: nobody holds it
+    with classify.output_folder_lock(tmp_path):
+        assert (tmp_path / LOCK_FILE).is_file()
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- 5. an output folder that cannot be written is found first ------------------------------------------------------
@@ -478,7 +497,7 @@ def test_a_name_the_outputs_file_system_cannot_hold_is_an_errors_row_and_the_res
     captured = capsys.readouterr()
     assert "2 recordings: 1 done, 1 failed" in captured.out
     assert "; 1 failed without an output file written" in captured.out
-    assert sorted(os.listdir(outputs)) == sorted([ERRORS_FILE, LOCK_FILE, "plain.csv"])
+    assert sorted(os.listdir(outputs)) == sorted([ERRORS_FILE, "plain.csv"])
     ((name, stage, message),) = read_rows(outputs / ERRORS_FILE)[1:]
     assert (name, stage) == ("a" * 150, "write")
     assert "no output" in message and "154 bytes" in message and "longer than the file system" in message

@@ -12,7 +12,7 @@ from model_folders import read_rows
 import train_model
 from ecg12 import checkpoints, runs
 from ecg12.config import TrainConfig
-from ecg12.data import load_or_build_cache
+from ecg12.signal_cache import load_or_build_cache
 from ecg12.synthetic import UNSCORED_CODES, make_messy_folder, synthesize_ecg, write_record
 
 

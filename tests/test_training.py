@@ -34,13 +34,13 @@ import train_model
 from ecg12 import checkpoints, files, inference, training
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
-from ecg12.data import load_or_build_cache
 from ecg12.distributed import SINGLE_PROCESS
 from ecg12.files import temporary_key
 from ecg12.inference import load_classifier, predict_scores
 from ecg12.loss import HardExampleBCELoss, class_weights
 from ecg12.measurement_model import SAVED_TENSORS, SHARES, MeasurementModel
 from ecg12.metrics import score
+from ecg12.signal_cache import load_or_build_cache
 from ecg12.thresholds import DecisionRule
 from ecg12.training_run import TrainingRun
 

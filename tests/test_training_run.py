@@ -10,9 +10,9 @@ from trained_model import TrainedModel
 
 from ecg12.classes import scored_classes
 from ecg12.config import TrainConfig
-from ecg12.data import load_or_build_cache
 from ecg12.devices import DeviceError
 from ecg12.distributed import SINGLE_PROCESS, Rank
+from ecg12.signal_cache import load_or_build_cache
 from ecg12.training_run import TrainingRun, where_to_train
 
 

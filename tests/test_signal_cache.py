@@ -25,14 +25,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from payloads import Payload
+from trained_model import REPOSITORY, learnable_data
 
 import train_model
-from ecg12 import data, logs
-from ecg12.data import load_or_build_cache
+from ecg12 import logs, signal_cache
 from ecg12.features import record_features
 from ecg12.headers import read_header
 from ecg12.preprocess import prepare_signal, resampled_length
 from ecg12.recordings import DataFolderError, list_recordings, load_counts, signal_file, to_millivolts
+from ecg12.signal_cache import SignalCache, load_or_build_cache
 from ecg12.synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 
 
@@ -42,7 +43,7 @@ def messy(tmp_path_factory: pytest.TempPathFactory) -> MessyFolder:
 
 
 @pytest.fixture(scope="module")
-def messy_cache(messy: MessyFolder, tmp_path_factory: pytest.TempPathFactory) -> data.SignalCache:
+def messy_cache(messy: MessyFolder, tmp_path_factory: pytest.TempPathFactory) -> SignalCache:
     return load_or_build_cache(messy.folder, tmp_path_factory.mktemp("cache"))
 
 
@@ -60,7 +61,7 @@ def small_folder(folder: Path, count: int = 3) -> Path:
     return folder
 
 
-def test_cache_equals_prepare_signal_within_one_microvolt(messy: MessyFolder, messy_cache: data.SignalCache) -> None:
+def test_cache_equals_prepare_signal_within_one_microvolt(messy: MessyFolder, messy_cache: SignalCache) -> None:
     assert sorted(messy_cache.names) == sorted(messy.good)  # lead order, rates, lengths, 6 leads, odd headers...
     for index, name in enumerate(messy_cache.names):
         header_path = messy.folder / f"{name}.hea"
@@ -77,7 +78,7 @@ def test_cache_equals_prepare_signal_within_one_microvolt(messy: MessyFolder, me
         )
 
 
-def test_cache_lists_skipped_records_with_reasons(messy: MessyFolder, messy_cache: data.SignalCache) -> None:
+def test_cache_lists_skipped_records_with_reasons(messy: MessyFolder, messy_cache: SignalCache) -> None:
     skipped = dict(messy_cache.skipped)
     # Every header and every signal file is a recording: bad_no_header (no .hea) and orphan_header (no signal
     # file) are listed as unreadable too, with what is missing.
@@ -100,7 +101,7 @@ def test_cache_is_reused_while_the_folder_is_unchanged(tmp_path: Path, monkeypat
     def no_rebuild(*args: object) -> None:
         raise AssertionError("the cache was rebuilt")
 
-    monkeypatch.setattr(data, "_build", no_rebuild)
+    monkeypatch.setattr(signal_cache, "_build", no_rebuild)
     second = load_or_build_cache(folder, tmp_path / "cache")
     assert second.folder == first.folder and index.stat().st_mtime_ns == stamp
     np.testing.assert_array_equal(np.asarray(second.signals), np.asarray(first.signals))
@@ -133,7 +134,7 @@ def test_interrupted_build_leaves_nothing_that_looks_like_a_cache(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(data, "_write_chunk", interrupted)
+        patch.setattr(signal_cache, "_write_chunk", interrupted)
         with pytest.raises(KeyboardInterrupt):
             load_or_build_cache(folder, tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
@@ -144,25 +145,25 @@ def test_an_unexpected_error_in_one_recording_skips_only_that_recording(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = small_folder(tmp_path / "data")
-    real = data.prepare_signal
+    real = signal_cache.prepare_signal
 
     def failing(signal_mv: np.ndarray, header: object) -> np.ndarray:
         if "R1" in str(header.source):  # type: ignore[attr-defined]
             raise MemoryError("no room for R1")
         return real(signal_mv, header)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(data, "prepare_signal", failing)
+    monkeypatch.setattr(signal_cache, "prepare_signal", failing)
     cache = load_or_build_cache(folder, tmp_path / "cache")
     assert cache.names == ("R0", "R2")
     assert dict(cache.skipped) == {"R1": "MemoryError: no room for R1"}
     assert not math.isnan(float(cache.signal(1).sum()))
 
 
-REAL_WRITE_CHUNK = data._write_chunk
+REAL_WRITE_CHUNK = signal_cache._write_chunk
 
 
 def killed_at_r2(records: list[dict], signals_path: Path, total: int, journal: Path) -> object:
-    """data._write_chunk in a worker process that the system kills (SIGKILL, as its OOM killer does) on R2."""
+    """signal_cache._write_chunk in a worker process that the system kills (SIGKILL, as its OOM killer does) on R2."""
     for index, record in enumerate(records):
         if record["name"] == "R2":
             REAL_WRITE_CHUNK(records[:index], signals_path, total, journal)  # results lost with the process
@@ -175,8 +176,10 @@ def test_a_worker_killed_on_a_recording_skips_that_recording_and_the_build_goes_
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = small_folder(tmp_path / "data", count=7)
-    monkeypatch.setattr(data, "CHUNK_RECORDS", 2)  # 4 chunks for 2 workers
-    monkeypatch.setattr(data, "_write_chunk", killed_at_r2)  # found by name in the workers: tests/ is on their path
+    monkeypatch.setattr(signal_cache, "CHUNK_RECORDS", 2)  # 4 chunks for 2 workers
+    monkeypatch.setattr(
+        signal_cache, "_write_chunk", killed_at_r2
+    )  # found by name in the workers: tests/ is on their path
     cache = load_or_build_cache(folder, tmp_path / "cache", workers=2)
     assert cache.names == ("R0", "R1", "R3", "R4", "R5", "R6")
     ((name, reason),) = cache.skipped
@@ -188,8 +191,8 @@ def test_a_worker_killed_on_a_recording_skips_that_recording_and_the_build_goes_
 
 TRAIN_WITH_SMALL_CHUNKS = """
 import sys
-import ecg12.data
-ecg12.data.CHUNK_RECORDS = 2  # several chunks of a small folder: the cache is built by worker processes
+import ecg12.signal_cache
+ecg12.signal_cache.CHUNK_RECORDS = 2  # several chunks of a small folder: the cache is built by worker processes
 import train_model
 sys.exit(train_model.main(sys.argv[1:]))
 """
@@ -251,10 +254,10 @@ def test_the_cache_workers_end_when_a_training_is_killed(tmp_path: Path) -> None
 def test_a_killed_build_is_cleaned_up_by_the_next_one(tmp_path: Path) -> None:
     folder = small_folder(tmp_path / "data")
     cache_root = tmp_path / "cache"
-    name = data.fingerprint(list_recordings(folder))
+    name = signal_cache.fingerprint(list_recordings(folder))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    killed = cache_root / f"{data._building_prefix(name)}{int(dead.stdout)}"  # its process has ended
-    running = cache_root / f"{data._building_prefix('other')}{os.getppid()}"  # its process is alive
+    killed = cache_root / f"{signal_cache._building_prefix(name)}{int(dead.stdout)}"  # its process has ended
+    running = cache_root / f"{signal_cache._building_prefix('other')}{os.getppid()}"  # its process is alive
     for path in (killed, running):
         path.mkdir(parents=True)
         (path / "signals.int16").write_bytes(b"\0" * 4096)
@@ -269,7 +272,7 @@ def test_a_build_that_loses_the_race_to_another_process_uses_its_cache(tmp_path:
     first = load_or_build_cache(folder, tmp_path / "cache")
     index = (first.folder / "index.json").read_bytes()
     # Another process finished the same cache while this one was building it.
-    data._build(list_recordings(folder), first.folder, workers=1, data_folder=str(folder.resolve()))
+    signal_cache._build(list_recordings(folder), first.folder, workers=1, data_folder=str(folder.resolve()))
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.folder.name]
     assert (first.folder / "index.json").read_bytes() == index
 
@@ -295,7 +298,7 @@ def test_a_cache_larger_than_the_free_space_is_refused_before_writing(
     signal_bytes = sum(resampled_length(h.num_samples, h.frequency) for h in headers) * 12 * 2
     fake_free_space(monkeypatch, signal_bytes // 2)
     root = tmp_path / "cache"
-    with pytest.raises(data.CacheError) as refused:
+    with pytest.raises(signal_cache.CacheError) as refused:
         load_or_build_cache(folder, root)
     message = str(refused.value)
     assert isinstance(refused.value, ValueError)  # train_model.py prints it as one line
@@ -324,7 +327,7 @@ def test_the_free_space_estimate_covers_the_whole_cache_and_little_more(
     folder = small_folder(tmp_path / "data")
     size = cache_bytes(load_or_build_cache(folder, tmp_path / "measured").folder)  # signals and index
     fake_free_space(monkeypatch, size - 1)
-    with pytest.raises(data.CacheError):
+    with pytest.raises(signal_cache.CacheError):
         load_or_build_cache(folder, tmp_path / "short")
     fake_free_space(monkeypatch, int(size * 1.05))
     assert len(load_or_build_cache(folder, tmp_path / "enough")) == 3
@@ -336,13 +339,13 @@ def test_the_signal_file_has_its_blocks_before_any_recording_is_written(
     # Writing through a memory map into a sparse file on a full disk is SIGBUS; reserved blocks cannot run out.
     folder = small_folder(tmp_path / "data")
     allocated: list[tuple[int, int]] = []
-    real_write_chunk = data._write_chunk
+    real_write_chunk = signal_cache._write_chunk
 
     def write_chunk(records: list[dict], signals_path: Path, total: int, journal: Path) -> object:
         allocated.append((os.stat(signals_path).st_blocks * 512, total * 12 * 2))
         return real_write_chunk(records, signals_path, total, journal)
 
-    monkeypatch.setattr(data, "_write_chunk", write_chunk)
+    monkeypatch.setattr(signal_cache, "_write_chunk", write_chunk)
     load_or_build_cache(folder, tmp_path / "cache")
     assert allocated and all(blocks >= size for blocks, size in allocated)
 
@@ -380,8 +383,8 @@ def test_a_full_disk_while_building_is_one_error_naming_the_cache_and_leaves_not
         if stage == "allocation":
             patch.setattr(os, "posix_fallocate", disk_full)
         else:
-            patch.setattr(data, "_write_chunk" if stage == "signals" else "atomic_write_text", disk_full)
-        with pytest.raises(data.CacheError) as failed:
+            patch.setattr(signal_cache, "_write_chunk" if stage == "signals" else "atomic_write_text", disk_full)
+        with pytest.raises(signal_cache.CacheError) as failed:
             load_or_build_cache(folder, root)
     message = str(failed.value)
     assert str(root) in message and os.strerror(errno.ENOSPC) in message and "\n" not in message
@@ -395,7 +398,7 @@ def test_a_new_cache_of_a_data_folder_replaces_its_older_one_only(tmp_path: Path
     root = tmp_path / "cache"
     old = load_or_build_cache(folder, root).folder  # the cache object is dropped: no longer in use
     other = load_or_build_cache(other_folder, root).folder
-    live_build = root / f"{data._building_prefix('another')}{os.getppid()}"  # being built by a live process
+    live_build = root / f"{signal_cache._building_prefix('another')}{os.getppid()}"  # being built by a live process
     live_build.mkdir()
 
     write_record(folder, "R3", synthesize_ecg(np.random.default_rng(3), 500, 3, 70), 500, codes=("426783006",))
@@ -443,7 +446,7 @@ def test_short_of_space_a_build_first_removes_the_older_cache_it_replaces_unless
         lambda path: SimpleNamespace(free=older_size // 2 + (0 if older_folder.exists() else 2 * older_size)),
     )
     if older_in_use:
-        with pytest.raises(data.CacheError, match="free"):
+        with pytest.raises(signal_cache.CacheError, match="free"):
             load_or_build_cache(folder, root)
         assert visible_entries(root) == [older_folder.name]
     else:
@@ -478,7 +481,7 @@ def test_the_cache_location_and_size_are_logged_when_built_and_when_reused(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     folder = small_folder(tmp_path / "data")
-    caplog.set_level(logging.INFO, logger="ecg12.data")
+    caplog.set_level(logging.INFO, logger="ecg12.signal_cache")
     for _ in range(2):  # built, then reused
         caplog.clear()
         cache = load_or_build_cache(folder, tmp_path / "cache")
@@ -496,14 +499,14 @@ def test_the_cache_location_and_size_are_logged_when_built_and_when_reused(
 def build_in_a_child(data_folder: Path, cache_root: Path, log_path: Path, start: object) -> None:
     """Run load_or_build_cache in a child process, logging to ``log_path``; every build is logged as BUILD."""
     logging.basicConfig(filename=log_path, level=logging.INFO, format="%(message)s")
-    real_build = data._build
+    real_build = signal_cache._build
 
     def slow_build(*args: object, **kwargs: object) -> None:
         logging.getLogger("test").info("BUILD")
         time.sleep(1.0)  # long enough for the other process to arrive while this one builds
         real_build(*args, **kwargs)  # type: ignore[arg-type]
 
-    data._build = slow_build  # type: ignore[assignment]
+    signal_cache._build = slow_build  # type: ignore[assignment]
     start.wait()  # type: ignore[attr-defined]
     cache = load_or_build_cache(data_folder, cache_root)
     logging.getLogger("test").info("RESULT %s %d", cache.folder, len(cache))
@@ -544,8 +547,8 @@ def test_a_cache_dir_that_cannot_be_a_folder_is_one_error_before_any_work(
     def no_work(*args: object) -> None:
         raise AssertionError("the cache was fingerprinted before the cache dir was checked")
 
-    monkeypatch.setattr(data, "fingerprint", no_work)
-    with pytest.raises(data.CacheError) as refused:
+    monkeypatch.setattr(signal_cache, "fingerprint", no_work)
+    with pytest.raises(signal_cache.CacheError) as refused:
         load_or_build_cache(folder, root)
     message = str(refused.value)
     assert message.startswith(f"{root}: ") and "\n" not in message
@@ -599,7 +602,7 @@ def test_without_a_terminal_the_cache_build_logs_progress_lines(
     folder = small_folder(tmp_path / "data", count=70)  # two chunks of 64 recordings: two updates
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal
     monkeypatch.setattr(logs, "PROGRESS_INTERVAL", 0.0)
-    with caplog.at_level(logging.INFO, logger=data.__name__):
+    with caplog.at_level(logging.INFO, logger=signal_cache.__name__):
         load_or_build_cache(folder, tmp_path / "cache")
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("caching signals")]
     assert [line.split()[2] for line in lines] == ["64/70", "70/70"], lines
@@ -617,7 +620,7 @@ def test_a_cache_index_that_is_not_one_is_refused_in_one_line_and_never_runs_cod
     if planted == "pickle":
         index.write_bytes(pickle.dumps(Payload(marker)))
     else:
-        index.write_text(json.dumps({"format": data.CACHE_FORMAT, "records": [{"name": "R0"}]}))
+        index.write_text(json.dumps({"format": signal_cache.CACHE_FORMAT, "records": [{"name": "R0"}]}))
     model = tmp_path / "model"
     assert train_model.main([str(folder), str(model), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]) == 1
     message = capsys.readouterr().err
@@ -626,3 +629,24 @@ def test_a_cache_index_that_is_not_one_is_refused_in_one_line_and_never_runs_cod
         f"({'UnicodeDecodeError' if planted == 'pickle' else 'KeyError'}): delete {cache} and it is built again\n"
     )
     assert not marker.exists() and not model.exists()
+
+
+def test_the_signal_cache_pickles_by_reference(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    cache = load_or_build_cache(learnable_data(tmp_path_factory), tmp_path / "cache")
+    assert isinstance(cache.signals, np.memmap)
+    pickled = pickle.dumps(cache)
+    assert len(pickled) < cache.signals.nbytes / 10  # the file's name, not its contents
+    copy = pickle.loads(pickled)
+    assert isinstance(copy.signals, np.memmap) and str(copy.signals.filename) == str(cache.signals.filename)
+    np.testing.assert_array_equal(copy.signal(3), cache.signal(3))
+    assert copy.names == cache.names and (copy.features == cache.features).all()
+
+
+@pytest.mark.parametrize(("module", "loads_torch"), [("ecg12.signal_cache", False), ("ecg12.batches", True)])
+def test_the_signal_cache_is_usable_without_torch(module: str, loads_torch: bool) -> None:
+    """Building, checking and evicting caches imports no torch (seconds to import); the batches over it do."""
+    probe = f"import sys, {module}; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPOSITORY, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == str(loads_torch)
