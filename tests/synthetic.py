@@ -203,6 +203,145 @@ def _wander(rng: np.random.Generator, time: np.ndarray, amplitude_mv: float) -> 
     return amplitude_mv / 1.5 * np.stack([np.interp(time, grid, row) for row in wander])
 
 
+# --- beats with intervals and axes set by construction -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownBeat:
+    """The intervals (s) and frontal axes (degrees, positive towards aVF) of :func:`synthesize_known_ecg`'s beats.
+
+    Every wave has a definite start and end, so that its fiducial points are known exactly: the P wave and the
+    QRS lobes are half sines (they leave the baseline with a slope, as real P and QRS onsets do), the T wave
+    rises as a squared sine over its first two thirds and falls as a quarter cosine, ending with its steepest
+    slope, so that the tangent at its end meets the baseline at the end. The QRS is a septal q, an R along
+    ``qrs_axis_deg`` and an S (with ``rbbb``, a late rightward-anterior R' after a shorter S: rSR' in V1,
+    wide S in I and V6); the ST segment lasts 40% of the time from QRS offset to T end.
+    """
+
+    heart_rate: float = 70.0
+    pr_s: float = 0.16  # P onset to QRS onset
+    p_duration_s: float = 0.10
+    qrs_s: float = 0.09
+    qt_s: float = 0.38  # QRS onset to T end
+    p_axis_deg: float = 55.0
+    qrs_axis_deg: float = 45.0
+    t_axis_deg: float = 40.0
+    p_waves: bool = True
+    rbbb: bool = False
+
+
+@dataclass(frozen=True)
+class KnownTruth:
+    """What a :func:`synthesize_known_ecg` recording measures by construction."""
+
+    heart_rate: float  # bpm, 60 / the mean RR interval of the beats inside the recording
+    pr_ms: float
+    qrs_ms: float
+    qt_ms: float
+    p_axis_deg: float  # frontal direction of the P wave's area
+    qrs_axis_deg: float  # frontal direction of the QRS complex's net area (q, R, S and R' together)
+    t_axis_deg: float
+    premature_beats: int
+
+
+def _frontal_dipole(axis_deg: float, size: float, anterior: float) -> np.ndarray:
+    """A dipole (left, inferior, anterior) of frontal ``size`` mV pointing ``axis_deg`` (0 = left, 90 = inferior)."""
+    angle = math.radians(axis_deg)
+    return np.array([size * math.cos(angle), size * math.sin(angle), anterior])
+
+
+def _lobe(time: np.ndarray, start: float, end: float, shape: str = "sine") -> np.ndarray:
+    """A unit wave between ``start`` and ``end`` (s), 0 outside: a half sine, or the T wave's rise and fall."""
+    u = np.clip((time - start) / (end - start), 0.0, 1.0)
+    inside = (time >= start) & (time <= end)
+    if shape == "sine":
+        return np.where(inside, np.sin(np.pi * u), 0.0)
+    rise = np.sin(np.pi / 2 * u / (2 / 3)) ** 2
+    fall = np.cos(np.pi / 2 * (u - 2 / 3) / (1 / 3))
+    return np.where(inside, np.where(u < 2 / 3, rise, fall), 0.0)
+
+
+def _frontal_angle(vector: np.ndarray) -> float:
+    return math.degrees(math.atan2(vector[1], vector[0]))
+
+
+def synthesize_known_ecg(
+    rng: np.random.Generator,
+    beat: KnownBeat,
+    frequency: float = 500,
+    seconds: float = 10,
+    *,
+    rr_irregularity: float = 0.0,
+    premature_every: int = 0,
+    noise_mv: float = 0.01,
+    wander_mv: float = 0.05,
+    fibrillation_mv: float = 0.0,
+) -> tuple[np.ndarray, KnownTruth]:
+    """A 12-lead ECG in mV, (12, round(seconds * frequency)), of beats shaped as ``beat`` says, and its truth.
+
+    Beats come every ``60 / heart_rate`` s (a coefficient of variation ``rr_irregularity`` around that). With
+    ``premature_every`` k, every k-th beat is a premature ventricular beat instead, at 60% of the RR interval with a
+    compensatory pause: a wide (160 ms) QRS, large and of another direction, no P wave, a discordant T. The leads are
+    projections of the heart's dipole (:data:`_LEAD_MATRIX`, so Einthoven's and Goldberger's laws hold exactly),
+    plus baseline wander and white noise; ``fibrillation_mv`` adds atrial fibrillatory waves.
+    """
+    num_samples = max(1, round(seconds * frequency))
+    mean_rr = 60.0 / beat.heart_rate
+    rr = mean_rr * np.clip(1.0 + rr_irregularity * rng.standard_normal(int(seconds / mean_rr) + 4), 0.5, 1.8)
+    onsets = 0.6 + np.cumsum(np.r_[0.0, rr])  # QRS onsets (s); the first beat whole inside the recording
+    premature = np.zeros(len(onsets), dtype=bool)
+    if premature_every:
+        premature[premature_every - 1 :: premature_every] = True
+        # Early by 40% of an RR interval; the next normal beat comes when it would have (a compensatory pause).
+        onsets = np.where(premature, onsets - 0.4 * np.r_[mean_rr, rr][: len(onsets)], onsets)
+    keep = onsets + beat.qt_s < seconds
+    onsets, premature = onsets[keep], premature[keep]
+
+    scale = rng.uniform(0.8, 1.2)
+    q, s = beat.qrs_s, (0.4 if beat.rbbb else 0.6)
+    normal = [  # (dipole, start, end, shape) relative to the QRS onset
+        (_frontal_dipole(beat.p_axis_deg, 0.15, 0.03), -beat.pr_s, beat.p_duration_s - beat.pr_s, "sine"),
+        (np.array([-0.1, 0.03, 0.12]), 0.0, 0.15 * q, "sine"),
+        (_frontal_dipole(beat.qrs_axis_deg, 1.2, -0.3), 0.15 * q, s * q, "sine"),
+        (np.array([-0.25, -0.15, -0.3]), s * q, (0.65 if beat.rbbb else 1.0) * q, "sine"),
+    ]
+    if beat.rbbb:
+        normal.append((np.array([-0.45, 0.0, 0.8]), 0.65 * q, q, "sine"))
+    t_start = q + 0.4 * (beat.qt_s - q)
+    normal.append((_frontal_dipole(beat.t_axis_deg, 0.3, 0.25), t_start, beat.qt_s, "t"))
+    if not beat.p_waves:
+        normal = normal[1:]
+    ectopic = [
+        (np.array([-1.2, -1.2, 0.8]), 0.0, 0.09, "sine"),
+        (np.array([0.5, 0.3, -0.4]), 0.09, 0.16, "sine"),
+        (np.array([0.3, 0.3, -0.25]), 0.16 + 0.1, 0.16 + 0.32, "t"),
+    ]
+
+    time = np.arange(num_samples) / frequency
+    dipole = np.zeros((3, num_samples))
+    for onset, is_premature in zip(onsets, premature, strict=True):
+        for vector, start, end, shape in ectopic if is_premature else normal:
+            span = slice(max(math.floor((onset + start) * frequency), 0), math.ceil((onset + end) * frequency) + 1)
+            dipole[:, span] += scale * vector[:, None] * _lobe(time[span], onset + start, onset + end, shape)
+    if fibrillation_mv > 0:
+        dipole += _F_WAVE_DIPOLE[:, None] / np.linalg.norm(_F_WAVE_DIPOLE) * _fibrillation(rng, time, fibrillation_mv)
+    signal = _LEAD_MATRIX @ dipole + _wander(rng, time, wander_mv) + noise_mv * rng.standard_normal((12, num_samples))
+
+    # The QRS net area: a half sine's area is 2 / pi of its height times its duration, the same factor for each lobe.
+    qrs_area = sum(vector * (end - start) for vector, start, end, _ in normal if 0.0 <= start < q)
+    truth = KnownTruth(
+        heart_rate=60.0 / float(np.mean(np.diff(onsets))),
+        pr_ms=1000 * beat.pr_s if beat.p_waves else math.nan,
+        qrs_ms=1000 * beat.qrs_s,
+        qt_ms=1000 * beat.qt_s,
+        p_axis_deg=beat.p_axis_deg if beat.p_waves else math.nan,
+        qrs_axis_deg=_frontal_angle(qrs_area),
+        t_axis_deg=beat.t_axis_deg,
+        premature_beats=int(premature.sum()),
+    )
+    return signal, truth
+
+
 # --- writing records -----------------------------------------------------------------------------------------------
 
 

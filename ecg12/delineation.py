@@ -1,0 +1,306 @@
+"""The median beat of a 12-lead ECG and its fiducial points, found across leads as a cardiograph finds them.
+
+Steps, on a (12, N) mV signal in the standard lead order:
+
+1. A zero-phase 0.67 Hz high-pass removes baseline wander without distorting the ST segment (the largest cut-off
+   the AHA/ACCF/HRS 2007 recommendations allow for a linear-phase filter).
+2. Beats (``features.detect_beats``) are aligned to a first median beat by the shift (within 20 ms) that
+   best matches its QRS, and compared with it: a beat whose QRS correlates less than 0.8 with it is of another
+   kind (ventricular, aberrant or artefact). The median beat is the median of the dominant beats: those of
+   the common kind that are not premature (``features.median_beat``).
+3. Fiducial points on it, global over the independent leads (I, II, V1-V6; the other four limb leads are their
+   combinations) that are not flat:
+
+   - QRS onset and offset: the spatial velocity (root sum of squares of the leads' slopes, 10 ms smoothing)
+     leaves / returns to below 5% of its peak (and 3 times its median, the noise) for at least 20 ms (longer
+     than a notch inside the QRS). A lead still moving keeps it above, so the onset is the earliest and the
+     offset the latest over leads. Where the velocity never gets that low (a steep ST segment, as in left bundle
+     branch block), the lowest of 10, 15 and 20% of the peak that it does reach.
+   - T end: the spatial magnitude of the ST-T wave (baseline at QRS onset); the tangent at its steepest descent
+     after its peak meets the baseline (the tangent method). The peak is sought up to a QTc of 600 ms and
+     100 ms before the next QRS, so that the next P wave is not taken for it.
+   - P wave: the peak of the spatial magnitude between the previous beat's T end and the QRS onset; onset and
+     offset by tangents as for T end. It is present only if the beats agree on it: its height in some lead is
+     at least five standard errors of the beats' spread there (robust: interquartile range), and at least
+     20 uV. Fibrillatory waves are not time-locked to the QRS, so their median is flat against their spread.
+
+Fiducial points are fractional sample positions on the median beat (:class:`Fiducials`), NaN where not found.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import butter, sosfiltfilt
+
+from ecg12.features import median_beat
+from ecg12.preprocess import STANDARD_LEADS, TARGET_FREQUENCY
+
+INDEPENDENT_LEADS = np.array([0, 1, 6, 7, 8, 9, 10, 11])  # I, II, V1-V6: III, aVR, aVL, aVF are combinations
+FLAT_LEAD_MV = 0.01  # a lead whose peak-to-peak is under 10 uV is flat (zero-filled, or no electrode)
+
+HIGH_PASS_HZ = 0.67
+BEFORE_S, AFTER_S = 0.5, 0.7  # the median beat spans 500 ms before the detected QRS to 700 ms after
+_WANDER_RATE_HZ = 25.0  # the wander is estimated on block means at this rate
+_ALIGN_S = 0.02  # beats are re-aligned within +-20 ms
+_MATCH_S = 0.06  # on the +-60 ms around the QRS
+SIMILAR_QRS = 0.8  # correlation of a beat's QRS with the first median beat under which it is of another kind
+PREMATURE_RR = 0.8  # a beat whose RR is under 80% of the median RR is premature
+
+_VELOCITY_SMOOTHING_S = 0.01
+_WAVE_SMOOTHING_S = 0.02
+_QRS_THRESHOLDS = (0.05, 0.1, 0.15, 0.2)  # of the peak spatial velocity
+_NOISE_MULTIPLE = 3.0  # a QRS threshold at least 3 times the median velocity
+_QUIET_S = 0.02  # below the threshold this long: outside the QRS (a notch inside it is shorter)
+_QRS_SEARCH_S = (0.15, 0.2)  # QRS onset at most 150 ms before the detected QRS, offset at most 200 ms after
+_LONGEST_QTC_S = 0.6  # the T end is sought up to a QTc of 600 ms
+_ST_S = 0.06  # the T peak is sought from 60 ms after the QRS offset
+_P_SEARCH_S = 0.45  # P onset at most 450 ms before the QRS onset
+_P_GAP_S = 0.01  # the P peak is at least 10 ms before the QRS onset
+_P_STANDARD_ERRORS = 5.0
+_P_MINIMUM_MV = 0.02
+_BASELINE_S = 0.01  # the isoelectric level: the mean of the 10 ms before the QRS onset
+
+
+@functools.cache
+def _wander_filter(frequency: float) -> np.ndarray:
+    return butter(2, HIGH_PASS_HZ, btype="lowpass", fs=frequency, output="sos")
+
+
+def _high_passed(signal: np.ndarray, frequency: float) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """``take(leads, positions, offsets)``: the signal's (leads, offsets, positions) samples, 0.67 Hz high-passed.
+
+    The zero-phase high-pass is the signal less its zero-phase low-pass (the wander), which is computed on 40 ms
+    block means (25 Hz, far above the wander) and interpolated linearly at the samples taken: a tenth of the
+    cost of filtering every sample, and only the samples of the beats are corrected.
+    """
+    block = max(round(frequency / _WANDER_RATE_HZ), 1)
+    blocks = max(signal.shape[1] // block, 1)
+    means = signal[:, : blocks * block].reshape(signal.shape[0], blocks, -1).mean(axis=2, dtype=np.float64)
+    if blocks > 3 * (2 * len(_wander_filter(frequency / block)) + 1):  # sosfiltfilt's padding needs this many
+        wander = sosfiltfilt(_wander_filter(frequency / block), means, axis=1)
+    else:  # under a second or so: the mean is all the wander there is to see
+        wander = np.broadcast_to(means.mean(axis=1, keepdims=True), means.shape)
+    wander = np.concatenate([wander, wander[:, -1:]], axis=1)  # a last point for the interpolation
+
+    def take(leads: np.ndarray, positions: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        samples = positions[None, :] + offsets[:, None]
+        place = np.clip((samples + 0.5) / block - 0.5, 0.0, blocks - 1.0)  # in blocks, from the first's centre
+        low = place.astype(np.int64)
+        weight = place - low
+        rows = wander[leads]
+        return signal[leads[:, None, None], samples[None]] - (rows[:, low] * (1 - weight) + rows[:, low + 1] * weight)
+
+    return take
+
+
+def flat_leads(signal: np.ndarray) -> np.ndarray:
+    """(12,) bool: the leads whose peak-to-peak amplitude is under :data:`FLAT_LEAD_MV`."""
+    return np.ptp(signal, axis=1) < FLAT_LEAD_MV
+
+
+@dataclass(frozen=True)
+class Fiducials:
+    """Fractional sample positions on the median beat; NaN where a point was not found."""
+
+    p_onset: float
+    p_offset: float
+    qrs_onset: float
+    qrs_offset: float
+    t_end: float
+
+
+@dataclass(frozen=True)
+class Delineation:
+    """A recording's median beat, its fiducial points and what was learnt about its beats on the way.
+
+    ``template`` (12, L) mV is the median beat with each lead's level at the QRS onset subtracted (when the QRS
+    onset was found); sample ``centre`` is the detected QRS. ``positions`` are the aligned positions in the
+    signal of the beats that the median beat could span (``measured`` says which of the detected beats they are),
+    ``similarity`` their QRS correlation with the first median beat, and ``dominant`` those it was made of.
+    """
+
+    template: np.ndarray
+    centre: int
+    frequency: float
+    fiducials: Fiducials
+    p_present: bool
+    flat: np.ndarray
+    measured: np.ndarray
+    positions: np.ndarray
+    similarity: np.ndarray
+    dominant: np.ndarray
+
+    def milliseconds(self, start: float, end: float) -> float:
+        """The time from fiducial ``start`` to fiducial ``end`` (sample positions), in ms; NaN if either is."""
+        return float((end - start) / self.frequency * 1000.0)
+
+
+def premature_beats(beats: np.ndarray) -> np.ndarray:
+    """(len(beats),) bool: beats that come after less than :data:`PREMATURE_RR` of the median RR interval."""
+    premature = np.zeros(len(beats), dtype=bool)
+    if len(beats) >= 3:
+        rr = np.diff(beats)
+        premature[1:] = rr < PREMATURE_RR * np.median(rr)
+    return premature
+
+
+def delineate(
+    signal: np.ndarray, beats: np.ndarray, premature: np.ndarray, frequency: float = TARGET_FREQUENCY
+) -> Delineation | None:
+    """The median beat and fiducial points of a (12, N) mV signal with detected ``beats``; None under 2 whole beats.
+
+    ``premature`` (per beat, :func:`premature_beats`) keeps premature beats out of the median beat.
+    """
+    before, after = round(BEFORE_S * frequency), round(AFTER_S * frequency)
+    shift, match = round(_ALIGN_S * frequency), round(_MATCH_S * frequency)
+    measured = np.flatnonzero((beats - before - shift >= 0) & (beats + after + shift <= signal.shape[1]))
+    if len(measured) < 2:
+        return None
+    flat = flat_leads(signal)
+    leads = INDEPENDENT_LEADS[~flat[INDEPENDENT_LEADS]]
+    if len(leads) == 0:
+        return None
+    high_passed = _high_passed(signal, frequency)
+
+    # Align on the first median QRS: the shift of each beat that best matches it (a matched filter).
+    around = high_passed(leads, beats[measured], np.arange(-match - shift, match + shift))  # (leads, time, beats)
+    reference = median_beat(around[:, shift : around.shape[1] - shift])
+    scores = np.stack([np.einsum("lt,ltk->k", reference, around[:, s : s + 2 * match]) for s in range(2 * shift + 1)])
+    positions = beats[measured] + scores.argmax(axis=0) - shift
+    stack = high_passed(np.arange(len(STANDARD_LEADS)), positions, np.arange(-before, after))  # (12, L, beats)
+
+    qrs = stack[leads, before - match : before + match].reshape(-1, len(positions))
+    qrs = qrs - qrs.mean(axis=0)
+    model = reference.ravel() - reference.mean()
+    norms = np.linalg.norm(qrs, axis=0) * np.linalg.norm(model)
+    similarity = np.divide(model @ qrs, norms, out=np.zeros(len(positions)), where=norms > 0)
+    dominant = (similarity >= SIMILAR_QRS) & ~premature[measured]
+    if dominant.sum() < 2:
+        dominant = similarity >= SIMILAR_QRS
+    if dominant.sum() < 2:
+        dominant = np.ones(len(positions), dtype=bool)
+    template = median_beat(stack[..., dominant])
+
+    rr = float(np.median(np.diff(beats))) if len(beats) >= 2 else math.inf
+    qrs_onset, qrs_offset = _qrs_bounds(template[leads], before, frequency)
+    if math.isnan(qrs_onset):
+        fiducials = Fiducials(math.nan, math.nan, math.nan, math.nan, math.nan)
+        return Delineation(
+            template, before, frequency, fiducials, False, flat, measured, positions, similarity, dominant
+        )
+    baseline_at = slice(int(qrs_onset) - max(round(_BASELINE_S * frequency), 1), int(qrs_onset))
+    template = template - template[:, baseline_at].mean(axis=1, keepdims=True)
+    t_end = _t_end(template[leads], qrs_onset, qrs_offset, rr, frequency)
+    p_onset, p_offset, p_present = _p_wave(
+        template, stack[..., dominant], leads, baseline_at, qrs_onset, t_end - rr, frequency
+    )
+    fiducials = Fiducials(p_onset, p_offset, qrs_onset, qrs_offset, t_end)
+    return Delineation(
+        template, before, frequency, fiducials, p_present, flat, measured, positions, similarity, dominant
+    )
+
+
+def _qrs_bounds(template: np.ndarray, centre: int, frequency: float) -> tuple[float, float]:
+    """QRS onset and offset (samples) of independent leads' median beat: see the module's docstring."""
+    half = round(_VELOCITY_SMOOTHING_S / 2 * frequency)
+    smoothed = uniform_filter1d(template, 2 * half + 1, axis=1)
+    velocity = np.sqrt(np.square(np.diff(smoothed, axis=1)).sum(axis=0))  # velocity[i]: from sample i to i + 1
+    start = max(centre - round(_QRS_SEARCH_S[0] * frequency), 0)
+    stop = min(centre + round(_QRS_SEARCH_S[1] * frequency), len(velocity))
+    near = slice(centre - round(_MATCH_S * frequency), centre + round(_MATCH_S * frequency))
+    peak = near.start + int(np.argmax(velocity[near]))
+    if velocity[peak] <= 0:
+        return math.nan, math.nan
+    quiet = max(round(_QUIET_S * frequency), 1)
+    # Noise: most of the median beat is flat or slow (PR, ST, TP segments), so its median velocity is the noise's.
+    noise = _NOISE_MULTIPLE * float(np.median(velocity))
+    onset = offset = math.nan
+    for fraction in _QRS_THRESHOLDS:  # the lowest at which the QRS is seen to start (end): a sloped ST needs more
+        below = (velocity < max(fraction * velocity[peak], noise)).astype(np.int64)
+        # runs[i]: samples i .. i + quiet - 1 all below the threshold.
+        runs = np.convolve(below, np.ones(quiet, dtype=np.int64), mode="valid") == quiet
+        before_peak = np.flatnonzero(runs[start : peak - quiet + 1]) + start
+        after_peak = np.flatnonzero(runs[peak:stop]) + peak
+        if math.isnan(onset) and len(before_peak):
+            onset = float(before_peak[-1] + quiet)
+        if math.isnan(offset) and len(after_peak):
+            offset = float(after_peak[0])
+    if math.isnan(onset) or math.isnan(offset):
+        return math.nan, math.nan
+    # The smoothing spreads the QRS by half its width on each side.
+    return onset + half, offset - half
+
+
+def _magnitude(template: np.ndarray, frequency: float) -> np.ndarray:
+    """The spatial magnitude of leads' waves (root sum of squares), smoothed over 20 ms."""
+    smoothed = uniform_filter1d(template, max(round(_WAVE_SMOOTHING_S * frequency), 1), axis=1)
+    return np.sqrt(np.square(smoothed).sum(axis=0))
+
+
+def _tangent(magnitude: np.ndarray, start: int, stop: int, falling: bool) -> float:
+    """Where the tangent at the steepest rise (or fall) of ``magnitude[start:stop]`` meets zero; NaN if flat."""
+    if stop - start < 2:
+        return math.nan
+    slope = np.gradient(magnitude[start:stop])
+    steepest = int(np.argmin(slope) if falling else np.argmax(slope))
+    if (slope[steepest] >= 0) if falling else (slope[steepest] <= 0):
+        return math.nan
+    return start + steepest - magnitude[start + steepest] / slope[steepest]
+
+
+def _t_end(template: np.ndarray, qrs_onset: float, qrs_offset: float, rr: float, frequency: float) -> float:
+    """T end (samples): tangent method on the ST-T wave's spatial magnitude; NaN if none is found."""
+    magnitude = _magnitude(template, frequency)
+    start = int(qrs_offset) + round(_ST_S * frequency)
+    # Before the next beat's P wave: at most 100 ms before the next QRS, and a QTc (Bazett) of at most 600 ms.
+    longest_qt = _LONGEST_QTC_S * math.sqrt(rr / frequency) * frequency if math.isfinite(rr) else math.inf
+    stop = int(min(len(magnitude), qrs_onset + rr - 0.1 * frequency, qrs_onset + longest_qt))
+    if stop - start < 3:
+        return math.nan
+    peak = start + int(np.argmax(magnitude[start:stop]))
+    # The descent: from the peak until the magnitude is down to a fifth of it (or the window ends).
+    low = np.flatnonzero(magnitude[peak:stop] < 0.2 * magnitude[peak])
+    descent_end = peak + (int(low[0]) + 1 if len(low) else stop - peak)
+    end = _tangent(magnitude, peak, descent_end, falling=True)
+    return end if end < len(magnitude) else math.nan
+
+
+def _p_wave(
+    template: np.ndarray,
+    beats: np.ndarray,
+    leads: np.ndarray,
+    baseline_at: slice,
+    qrs_onset: float,
+    previous_t_end: float,
+    frequency: float,
+) -> tuple[float, float, bool]:
+    """P onset, offset (samples) and presence; NaN and False when the beats do not agree on a P wave."""
+    start = max(int(qrs_onset) - round(_P_SEARCH_S * frequency), 0)
+    if math.isfinite(previous_t_end):
+        start = max(start, int(previous_t_end) + 1)
+    stop = int(qrs_onset) - round(_P_GAP_S * frequency)
+    if stop - start < round(0.04 * frequency):
+        return math.nan, math.nan, False
+    magnitude = _magnitude(template[leads], frequency)
+    peak = start + int(np.argmax(magnitude[start:stop]))
+    # Do the beats agree? Each beat's own level at its QRS onset removed, the spread of the beats in the window.
+    window = beats[leads, start:stop] - beats[leads, baseline_at].mean(axis=1, keepdims=True)
+    ordered = np.sort(window, axis=-1)
+    count = ordered.shape[-1]
+    quartile_range = ordered[..., (3 * count) // 4] - ordered[..., count // 4]
+    spread = np.median(quartile_range, axis=1) / 1.349  # a standard deviation, per lead
+    height = np.abs(uniform_filter1d(template[leads], max(round(_WAVE_SMOOTHING_S * frequency), 1), axis=1)[:, peak])
+    needed = np.maximum(_P_STANDARD_ERRORS * spread / math.sqrt(beats.shape[-1]), _P_MINIMUM_MV)
+    if not (height >= needed).any():
+        return math.nan, math.nan, False
+    onset = _tangent(magnitude, start, peak + 1, falling=False)
+    offset = _tangent(magnitude, peak, stop, falling=True)
+    if not (start - 1 <= onset < peak < offset <= qrs_onset):
+        return math.nan, math.nan, False
+    return onset, offset, True
