@@ -15,6 +15,8 @@ Modules, one concern each:
     devices       CPU or GPU: choosing one, mixed precision, reproducibility, the device's random state
     loss          class-weighted BCE with hard example mining
     features      record features: age, sex and rhythm/morphology measurements
+    delineation   the median beat and its global fiducial points (P, QRS, T end)
+    measurements  what a cardiograph prints: rate, intervals, axes, voltages (NaN where not measurable)
     data          training cache (memory-mapped) and batches
     training      one network's training: the epoch loop, one optimiser step, validation, early stopping
     checkpoints   a run's model folder: checks before a run, the checkpoint and resume, metrics/split files
