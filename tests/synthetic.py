@@ -216,6 +216,14 @@ class KnownBeat:
     slope, so that the tangent at its end meets the baseline at the end. The QRS is a septal q, an R along
     ``qrs_axis_deg`` and an S (with ``rbbb``, a late rightward-anterior R' after a shorter S: rSR' in V1,
     wide S in I and V6); the ST segment lasts 40% of the time from QRS offset to T end.
+
+    ``slurred``: the last QRS lobe (S, or R' with ``rbbb``) peaks in its first quarter and returns to the
+    baseline in a straight line over the rest, as a slurred terminal deflection does: at the QRS offset it is
+    several times slower than the R. ``lbbb``: left bundle branch block: no septal q (the septum is activated
+    from the left), a broad notched R along ``qrs_axis_deg`` and posterior (QS in V1), and a discordant T that
+    begins inside the QRS, so that the ST segment leaves the J point displaced and steep. ``smooth``: the QRS
+    lobes are raised cosines, which leave and rejoin the baseline with no slope, as band-limited waves do (their
+    first and last tenth are under a tenth of their height).
     """
 
     heart_rate: float = 70.0
@@ -228,6 +236,9 @@ class KnownBeat:
     t_axis_deg: float = 40.0
     p_waves: bool = True
     rbbb: bool = False
+    slurred: bool = False
+    lbbb: bool = False
+    smooth: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,11 +262,15 @@ def _frontal_dipole(axis_deg: float, size: float, anterior: float) -> np.ndarray
 
 
 def _lobe(time: np.ndarray, start: float, end: float, shape: str = "sine") -> np.ndarray:
-    """A unit wave between ``start`` and ``end`` (s), 0 outside: a half sine, or the T wave's rise and fall."""
+    """A unit wave between ``start`` and ``end`` (s), 0 outside: a half sine, a slurred lobe, or a T wave."""
     u = np.clip((time - start) / (end - start), 0.0, 1.0)
     inside = (time >= start) & (time <= end)
     if shape == "sine":
         return np.where(inside, np.sin(np.pi * u), 0.0)
+    if shape == "raised":
+        return np.where(inside, np.sin(np.pi * u) ** 2, 0.0)
+    if shape == "slur":  # a quarter sine up to the peak at a quarter, then a straight line down to 0 at the end
+        return np.where(inside, np.where(u < 0.25, np.sin(2 * np.pi * u), (1 - u) / 0.75), 0.0)
     rise = np.sin(np.pi / 2 * u / (2 / 3)) ** 2
     fall = np.cos(np.pi / 2 * (u - 2 / 3) / (1 / 3))
     return np.where(inside, np.where(u < 2 / 3, rise, fall), 0.0)
@@ -299,18 +314,26 @@ def synthesize_known_ecg(
 
     scale = rng.uniform(0.8, 1.2)
     q, s = beat.qrs_s, (0.4 if beat.rbbb else 0.6)
-    normal = [  # (dipole, start, end, shape) relative to the QRS onset
-        (_frontal_dipole(beat.p_axis_deg, 0.15, 0.03), -beat.pr_s, beat.p_duration_s - beat.pr_s, "sine"),
-        (np.array([-0.1, 0.03, 0.12]), 0.0, 0.15 * q, "sine"),
-        (_frontal_dipole(beat.qrs_axis_deg, 1.2, -0.3), 0.15 * q, s * q, "sine"),
-        (np.array([-0.25, -0.15, -0.3]), s * q, (0.65 if beat.rbbb else 1.0) * q, "sine"),
-    ]
-    if beat.rbbb:
-        normal.append((np.array([-0.45, 0.0, 0.8]), 0.65 * q, q, "sine"))
-    t_start = q + 0.4 * (beat.qt_s - q)
-    normal.append((_frontal_dipole(beat.t_axis_deg, 0.3, 0.25), t_start, beat.qt_s, "t"))
-    if not beat.p_waves:
-        normal = normal[1:]
+    lobe = "raised" if beat.smooth else "sine"
+    last = "slur" if beat.slurred else lobe
+    if beat.lbbb:  # (dipole, start, end, shape) relative to the QRS onset
+        qrs = [
+            (np.array([0.15, 0.0, -0.1]), 0.0, 0.2 * q, lobe),
+            (_frontal_dipole(beat.qrs_axis_deg, 0.9, -0.8), 0.1 * q, 0.6 * q, lobe),
+            (_frontal_dipole(beat.qrs_axis_deg, 0.8, -0.7), 0.45 * q, q, last),
+        ]
+        t_start, t_dipole = 0.6 * q, _frontal_dipole(beat.t_axis_deg, 0.4, 0.45)
+    else:
+        qrs = [
+            (np.array([-0.1, 0.03, 0.12]), 0.0, 0.15 * q, lobe),
+            (_frontal_dipole(beat.qrs_axis_deg, 1.2, -0.3), 0.15 * q, s * q, lobe),
+            (np.array([-0.25, -0.15, -0.3]), s * q, (0.65 if beat.rbbb else 1.0) * q, lobe if beat.rbbb else last),
+        ]
+        if beat.rbbb:
+            qrs.append((np.array([-0.45, 0.0, 0.8]), 0.65 * q, q, last))
+        t_start, t_dipole = q + 0.4 * (beat.qt_s - q), _frontal_dipole(beat.t_axis_deg, 0.3, 0.25)
+    p_wave = (_frontal_dipole(beat.p_axis_deg, 0.15, 0.03), -beat.pr_s, beat.p_duration_s - beat.pr_s, "sine")
+    normal = [*([p_wave] if beat.p_waves else []), *qrs, (t_dipole, t_start, beat.qt_s, "t")]
     ectopic = [
         (np.array([-1.2, -1.2, 0.8]), 0.0, 0.09, "sine"),
         (np.array([0.5, 0.3, -0.4]), 0.09, 0.16, "sine"),
@@ -327,8 +350,13 @@ def synthesize_known_ecg(
         dipole += _F_WAVE_DIPOLE[:, None] / np.linalg.norm(_F_WAVE_DIPOLE) * _fibrillation(rng, time, fibrillation_mv)
     signal = _LEAD_MATRIX @ dipole + _wander(rng, time, wander_mv) + noise_mv * rng.standard_normal((12, num_samples))
 
-    # The QRS net area: a half sine's area is 2 / pi of its height times its duration, the same factor for each lobe.
-    qrs_area = sum(vector * (end - start) for vector, start, end, _ in normal if 0.0 <= start < q)
+    # The QRS net area: every wave's dipole integrated from QRS onset to offset (in LBBB the T wave begins inside).
+    grid = np.linspace(0.0, q, 2001)
+    qrs_area = sum(
+        vector * np.trapezoid(_lobe(grid, start, end, shape), grid)
+        for vector, start, end, shape in normal
+        if 0 <= start < q
+    )
     truth = KnownTruth(
         heart_rate=60.0 / float(np.mean(np.diff(onsets))),
         pr_ms=1000 * beat.pr_s if beat.p_waves else math.nan,
