@@ -11,18 +11,25 @@ Steps, on a (12, N) mV signal in the standard lead order:
 3. Fiducial points on it, global over the independent leads (I, II, V1-V6; the other four limb leads are their
    combinations) that are not flat:
 
-   - QRS onset and offset: the spatial velocity (root sum of squares of the leads' slopes, 10 ms smoothing)
-     leaves / returns to below 5% of its peak (and 3 times its median, the noise) for at least 20 ms (longer
-     than a notch inside the QRS). A lead still moving keeps it above, so the onset is the earliest and the
-     offset the latest over leads. Where the velocity never gets that low (a steep ST segment, as in left bundle
-     branch block), the lowest of 10, 15 and 20% of the peak that it does reach.
+   - QRS onset and offset, as cardiographs take them: the earliest onset and the latest offset over leads. Each
+     lead's slope (10 ms smoothing) is compared with its own threshold: 3% of its steepest QRS slope (a normal
+     ST segment and the T wave's onset rise more slowly than that, relative to the lead's QRS), and at least
+     4 standard deviations of the lead's slope noise (the median beat's deviation from its own 10 ms mean,
+     robustly). The QRS lasts while at least two leads are above their thresholds (one lead's noise or
+     artefact does not lengthen it, and a terminal wave seen in one lead is seen in its neighbour too); it
+     ends where they stay below for 20 ms (longer than a notch inside the QRS). Where a steep ST segment
+     (left bundle branch block) never lets the slopes that low, the lowest of 5, 10, 15 and 20% of the steepest
+     slope that it does reach.
    - T end: the spatial magnitude of the ST-T wave (baseline at QRS onset); the tangent at its steepest descent
      after its peak meets the baseline (the tangent method). The peak is sought up to a QTc of 600 ms and
      100 ms before the next QRS, so that the next P wave is not taken for it.
-   - P wave: the peak of the spatial magnitude between the previous beat's T end and the QRS onset; onset and
-     offset by tangents as for T end. It is present only if the beats agree on it: its height in some lead is
-     at least five standard errors of the beats' spread there (robust: interquartile range), and at least
-     20 uV. Fibrillatory waves are not time-locked to the QRS, so their median is flat against their spread.
+   - P wave: the most prominent peak of the spatial magnitude between the previous beat's T peak and the QRS
+     onset (at most 450 ms before it), so that a P wave on the end of the previous T (a long PR, a fast rate)
+     is found; its onset and offset where the tangents at its steepest rise and fall meet the levels of the
+     troughs on either side. It is present only if the beats agree on it: its deflection from its onset in
+     some lead is at least five standard errors of the beats' spread there (robust: interquartile range),
+     and at least 20 uV. Fibrillatory waves are not time-locked to the QRS, so their median is flat against
+     their spread.
 
 Fiducial points are fractional sample positions on the median beat (:class:`Fiducials`), NaN where not found.
 """
@@ -31,15 +38,14 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
-from scipy.signal import butter, sosfiltfilt
+from scipy.signal import butter, find_peaks, sosfiltfilt
 
 from ecg12.features import median_beat
-from ecg12.preprocess import STANDARD_LEADS, TARGET_FREQUENCY
+from ecg12.preprocess import TARGET_FREQUENCY
 
 INDEPENDENT_LEADS = np.array([0, 1, 6, 7, 8, 9, 10, 11])  # I, II, V1-V6: III, aVR, aVL, aVF are combinations
 FLAT_LEAD_MV = 0.01  # a lead whose peak-to-peak is under 10 uV is flat (zero-filled, or no electrode)
@@ -52,10 +58,11 @@ _MATCH_S = 0.06  # on the +-60 ms around the QRS
 SIMILAR_QRS = 0.8  # correlation of a beat's QRS with the first median beat under which it is of another kind
 PREMATURE_RR = 0.8  # a beat whose RR is under 80% of the median RR is premature
 
-_VELOCITY_SMOOTHING_S = 0.01
+_SLOPE_SMOOTHING_S = 0.01
 _WAVE_SMOOTHING_S = 0.02
-_QRS_THRESHOLDS = (0.05, 0.1, 0.15, 0.2)  # of the peak spatial velocity
-_NOISE_MULTIPLE = 3.0  # a QRS threshold at least 3 times the median velocity
+_QRS_THRESHOLDS = (0.03, 0.05, 0.1, 0.15, 0.2)  # of each lead's steepest QRS slope
+_NOISE_MULTIPLE = 4.0  # a lead's QRS threshold is at least 4 standard deviations of its slope noise
+_MOVING_LEADS = 2  # the QRS lasts while at least this many leads move
 _QUIET_S = 0.02  # below the threshold this long: outside the QRS (a notch inside it is shorter)
 _QRS_SEARCH_S = (0.15, 0.2)  # QRS onset at most 150 ms before the detected QRS, offset at most 200 ms after
 _LONGEST_QTC_S = 0.6  # the T end is sought up to a QTc of 600 ms
@@ -72,12 +79,12 @@ def _wander_filter(frequency: float) -> np.ndarray:
     return butter(2, HIGH_PASS_HZ, btype="lowpass", fs=frequency, output="sos")
 
 
-def _high_passed(signal: np.ndarray, frequency: float) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
-    """``take(leads, positions, offsets)``: the signal's (leads, offsets, positions) samples, 0.67 Hz high-passed.
+def high_passed(signal: np.ndarray, frequency: float) -> np.ndarray:
+    """The (12, N) signal, 0.67 Hz high-passed with zero phase, in float64.
 
     The zero-phase high-pass is the signal less its zero-phase low-pass (the wander), which is computed on 40 ms
-    block means (25 Hz, far above the wander) and interpolated linearly at the samples taken: a tenth of the
-    cost of filtering every sample, and only the samples of the beats are corrected.
+    block means (25 Hz, far above the wander) and interpolated linearly between the blocks' centres: a tenth of
+    the cost of filtering every sample.
     """
     block = max(round(frequency / _WANDER_RATE_HZ), 1)
     blocks = max(signal.shape[1] // block, 1)
@@ -87,16 +94,10 @@ def _high_passed(signal: np.ndarray, frequency: float) -> Callable[[np.ndarray, 
     else:  # under a second or so: the mean is all the wander there is to see
         wander = np.broadcast_to(means.mean(axis=1, keepdims=True), means.shape)
     wander = np.concatenate([wander, wander[:, -1:]], axis=1)  # a last point for the interpolation
-
-    def take(leads: np.ndarray, positions: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        samples = positions[None, :] + offsets[:, None]
-        place = np.clip((samples + 0.5) / block - 0.5, 0.0, blocks - 1.0)  # in blocks, from the first's centre
-        low = place.astype(np.int64)
-        weight = place - low
-        rows = wander[leads]
-        return signal[leads[:, None, None], samples[None]] - (rows[:, low] * (1 - weight) + rows[:, low + 1] * weight)
-
-    return take
+    place = np.clip((np.arange(signal.shape[1]) + 0.5) / block - 0.5, 0.0, blocks - 1.0)  # from the first's centre
+    low = place.astype(np.int64)
+    weight = place - low
+    return signal - (wander[:, low] * (1 - weight) + wander[:, low + 1] * weight)
 
 
 def flat_leads(signal: np.ndarray) -> np.ndarray:
@@ -166,14 +167,17 @@ def delineate(
     leads = INDEPENDENT_LEADS[~flat[INDEPENDENT_LEADS]]
     if len(leads) == 0:
         return None
-    high_passed = _high_passed(signal, frequency)
+    span = slice(int(beats[measured[0]]) - before - shift, int(beats[measured[-1]]) + after + shift)
+    filtered = high_passed(signal[:, span], frequency)  # only the part the beats span
+    located = beats[measured] - span.start
 
     # Align on the first median QRS: the shift of each beat that best matches it (a matched filter).
-    around = high_passed(leads, beats[measured], np.arange(-match - shift, match + shift))  # (leads, time, beats)
+    around = filtered[leads[:, None, None], located[None, None, :] + np.arange(-match - shift, match + shift)[:, None]]
     reference = median_beat(around[:, shift : around.shape[1] - shift])
     scores = np.stack([np.einsum("lt,ltk->k", reference, around[:, s : s + 2 * match]) for s in range(2 * shift + 1)])
-    positions = beats[measured] + scores.argmax(axis=0) - shift
-    stack = high_passed(np.arange(len(STANDARD_LEADS)), positions, np.arange(-before, after))  # (12, L, beats)
+    located = located + scores.argmax(axis=0) - shift
+    positions = located + span.start
+    stack = filtered[:, located[None, :] + np.arange(-before, after)[:, None]]  # (12, L, beats)
 
     qrs = stack[leads, before - match : before + match].reshape(-1, len(positions))
     qrs = qrs - qrs.mean(axis=0)
@@ -196,9 +200,9 @@ def delineate(
         )
     baseline_at = slice(int(qrs_onset) - max(round(_BASELINE_S * frequency), 1), int(qrs_onset))
     template = template - template[:, baseline_at].mean(axis=1, keepdims=True)
-    t_end = _t_end(template[leads], qrs_onset, qrs_offset, rr, frequency)
+    t_peak, t_end = _t_wave(template[leads], qrs_onset, qrs_offset, rr, frequency)
     p_onset, p_offset, p_present = _p_wave(
-        template, stack[..., dominant], leads, baseline_at, qrs_onset, t_end - rr, frequency
+        template[leads], stack[leads][..., dominant], baseline_at, qrs_onset, t_peak - rr, frequency
     )
     fiducials = Fiducials(p_onset, p_offset, qrs_onset, qrs_offset, t_end)
     return Delineation(
@@ -208,25 +212,30 @@ def delineate(
 
 def _qrs_bounds(template: np.ndarray, centre: int, frequency: float) -> tuple[float, float]:
     """QRS onset and offset (samples) of independent leads' median beat: see the module's docstring."""
-    half = round(_VELOCITY_SMOOTHING_S / 2 * frequency)
+    half = round(_SLOPE_SMOOTHING_S / 2 * frequency)
     smoothed = uniform_filter1d(template, 2 * half + 1, axis=1)
-    velocity = np.sqrt(np.square(np.diff(smoothed, axis=1)).sum(axis=0))  # velocity[i]: from sample i to i + 1
+    # A lead's noise: the median beat's robust deviation from its own 10 ms mean; the slope of the 10 ms mean (the
+    # difference of two means 10 ms apart, one sample apart here) then has sqrt(2) / (2 half + 1) of it.
+    noise = 1.4826 * np.median(np.abs(template - smoothed), axis=1) * math.sqrt(2) / (2 * half + 1)
     start = max(centre - round(_QRS_SEARCH_S[0] * frequency), 0)
-    stop = min(centre + round(_QRS_SEARCH_S[1] * frequency), len(velocity))
-    near = slice(centre - round(_MATCH_S * frequency), centre + round(_MATCH_S * frequency))
-    peak = near.start + int(np.argmax(velocity[near]))
-    if velocity[peak] <= 0:
+    stop = min(centre + round(_QRS_SEARCH_S[1] * frequency), template.shape[1] - 1)
+    slopes = np.abs(np.diff(smoothed[:, start : stop + 1], axis=1))  # slopes[:, i]: from start + i to start + i + 1
+    near = slice(centre - round(_MATCH_S * frequency) - start, centre + round(_MATCH_S * frequency) - start)
+    steepest = slopes[:, near].max(axis=1)
+    if not steepest.any():
         return math.nan, math.nan
+    peak = near.start + int(np.argmax(np.square(slopes[:, near]).sum(axis=0)))
     quiet = max(round(_QUIET_S * frequency), 1)
-    # Noise: most of the median beat is flat or slow (PR, ST, TP segments), so its median velocity is the noise's.
-    noise = _NOISE_MULTIPLE * float(np.median(velocity))
+    moving = min(_MOVING_LEADS, len(template))
     onset = offset = math.nan
     for fraction in _QRS_THRESHOLDS:  # the lowest at which the QRS is seen to start (end): a sloped ST needs more
-        below = (velocity < max(fraction * velocity[peak], noise)).astype(np.int64)
-        # runs[i]: samples i .. i + quiet - 1 all below the threshold.
+        ratio = slopes / np.maximum(fraction * steepest, _NOISE_MULTIPLE * noise)[:, None]
+        activity = np.partition(ratio, len(ratio) - moving, axis=0)[len(ratio) - moving]  # the moving-th largest
+        below = (activity < 1).astype(np.int64)
+        # runs[i]: slopes i .. i + quiet - 1 all below the threshold.
         runs = np.convolve(below, np.ones(quiet, dtype=np.int64), mode="valid") == quiet
-        before_peak = np.flatnonzero(runs[start : peak - quiet + 1]) + start
-        after_peak = np.flatnonzero(runs[peak:stop]) + peak
+        before_peak = np.flatnonzero(runs[: peak - quiet + 1])
+        after_peak = np.flatnonzero(runs[peak:]) + peak
         if math.isnan(onset) and len(before_peak):
             onset = float(before_peak[-1] + quiet)
         if math.isnan(offset) and len(after_peak):
@@ -234,7 +243,7 @@ def _qrs_bounds(template: np.ndarray, centre: int, frequency: float) -> tuple[fl
     if math.isnan(onset) or math.isnan(offset):
         return math.nan, math.nan
     # The smoothing spreads the QRS by half its width on each side.
-    return onset + half, offset - half
+    return start + onset + half, start + offset - half
 
 
 def _magnitude(template: np.ndarray, frequency: float) -> np.ndarray:
@@ -243,64 +252,78 @@ def _magnitude(template: np.ndarray, frequency: float) -> np.ndarray:
     return np.sqrt(np.square(smoothed).sum(axis=0))
 
 
-def _tangent(magnitude: np.ndarray, start: int, stop: int, falling: bool) -> float:
-    """Where the tangent at the steepest rise (or fall) of ``magnitude[start:stop]`` meets zero; NaN if flat."""
+def _tangent(magnitude: np.ndarray, start: int, stop: int, falling: bool, level: float = 0.0) -> float:
+    """Where the tangent at the steepest rise (or fall) of ``magnitude[start:stop]`` meets ``level``; NaN if flat."""
     if stop - start < 2:
         return math.nan
     slope = np.gradient(magnitude[start:stop])
     steepest = int(np.argmin(slope) if falling else np.argmax(slope))
     if (slope[steepest] >= 0) if falling else (slope[steepest] <= 0):
         return math.nan
-    return start + steepest - magnitude[start + steepest] / slope[steepest]
+    return start + steepest - (magnitude[start + steepest] - level) / slope[steepest]
 
 
-def _t_end(template: np.ndarray, qrs_onset: float, qrs_offset: float, rr: float, frequency: float) -> float:
-    """T end (samples): tangent method on the ST-T wave's spatial magnitude; NaN if none is found."""
+def _t_wave(
+    template: np.ndarray, qrs_onset: float, qrs_offset: float, rr: float, frequency: float
+) -> tuple[float, float]:
+    """T peak and T end (samples): tangent method on the ST-T wave's spatial magnitude; NaN if none is found."""
     magnitude = _magnitude(template, frequency)
     start = int(qrs_offset) + round(_ST_S * frequency)
     # Before the next beat's P wave: at most 100 ms before the next QRS, and a QTc (Bazett) of at most 600 ms.
     longest_qt = _LONGEST_QTC_S * math.sqrt(rr / frequency) * frequency if math.isfinite(rr) else math.inf
     stop = int(min(len(magnitude), qrs_onset + rr - 0.1 * frequency, qrs_onset + longest_qt))
     if stop - start < 3:
-        return math.nan
+        return math.nan, math.nan
     peak = start + int(np.argmax(magnitude[start:stop]))
     # The descent: from the peak until the magnitude is down to a fifth of it (or the window ends).
     low = np.flatnonzero(magnitude[peak:stop] < 0.2 * magnitude[peak])
     descent_end = peak + (int(low[0]) + 1 if len(low) else stop - peak)
     end = _tangent(magnitude, peak, descent_end, falling=True)
-    return end if end < len(magnitude) else math.nan
+    return float(peak), (end if end < len(magnitude) else math.nan)
 
 
 def _p_wave(
     template: np.ndarray,
     beats: np.ndarray,
-    leads: np.ndarray,
     baseline_at: slice,
     qrs_onset: float,
-    previous_t_end: float,
+    previous_t_peak: float,
     frequency: float,
 ) -> tuple[float, float, bool]:
-    """P onset, offset (samples) and presence; NaN and False when the beats do not agree on a P wave."""
+    """P onset, offset (samples) and presence; NaN and False when the beats do not agree on a P wave.
+
+    ``template`` (leads, L) is the median beat of the independent leads, ``beats`` (leads, L, beats) the beats it
+    is the median of.
+    """
     start = max(int(qrs_onset) - round(_P_SEARCH_S * frequency), 0)
-    if math.isfinite(previous_t_end):
-        start = max(start, int(previous_t_end) + 1)
+    if math.isfinite(previous_t_peak):
+        start = max(start, int(previous_t_peak) + 1)
     stop = int(qrs_onset) - round(_P_GAP_S * frequency)
     if stop - start < round(0.04 * frequency):
         return math.nan, math.nan, False
-    magnitude = _magnitude(template[leads], frequency)
-    peak = start + int(np.argmax(magnitude[start:stop]))
-    # Do the beats agree? Each beat's own level at its QRS onset removed, the spread of the beats in the window.
-    window = beats[leads, start:stop] - beats[leads, baseline_at].mean(axis=1, keepdims=True)
-    ordered = np.sort(window, axis=-1)
+    magnitude = _magnitude(template, frequency)
+    window = magnitude[start : int(qrs_onset) + 1]
+    peaks, properties = find_peaks(window[: stop - start], prominence=0.0)
+    if not len(peaks):
+        return math.nan, math.nan, False
+    best = int(np.argmax(properties["prominences"]))
+    peak = start + int(peaks[best])
+    rise_from = start + int(properties["left_bases"][best])
+    fall_to = peak + int(np.argmin(window[peak - start :]))  # the trough before the QRS
+    # Do the beats agree? The P wave's deflection from its onset in each lead against the beats' spread there.
+    # Each beat's own level at its QRS onset removed, the spread of the beats in the window.
+    window_beats = beats[:, start:stop] - beats[:, baseline_at].mean(axis=1, keepdims=True)
+    ordered = np.sort(window_beats, axis=-1)
     count = ordered.shape[-1]
     quartile_range = ordered[..., (3 * count) // 4] - ordered[..., count // 4]
     spread = np.median(quartile_range, axis=1) / 1.349  # a standard deviation, per lead
-    height = np.abs(uniform_filter1d(template[leads], max(round(_WAVE_SMOOTHING_S * frequency), 1), axis=1)[:, peak])
-    needed = np.maximum(_P_STANDARD_ERRORS * spread / math.sqrt(beats.shape[-1]), _P_MINIMUM_MV)
+    smoothed = uniform_filter1d(template, max(round(_WAVE_SMOOTHING_S * frequency), 1), axis=1)
+    height = np.abs(smoothed[:, peak] - smoothed[:, rise_from])
+    needed = np.maximum(_P_STANDARD_ERRORS * spread / math.sqrt(count), _P_MINIMUM_MV)
     if not (height >= needed).any():
         return math.nan, math.nan, False
-    onset = _tangent(magnitude, start, peak + 1, falling=False)
-    offset = _tangent(magnitude, peak, stop, falling=True)
+    onset = _tangent(magnitude, rise_from, peak + 1, falling=False, level=float(magnitude[rise_from]))
+    offset = _tangent(magnitude, peak, fall_to + 1, falling=True, level=float(magnitude[fall_to]))
     if not (start - 1 <= onset < peak < offset <= qrs_onset):
         return math.nan, math.nan, False
     return onset, offset, True
