@@ -221,9 +221,12 @@ class KnownBeat:
     baseline in a straight line over the rest, as a slurred terminal deflection does: at the QRS offset it is
     several times slower than the R. ``lbbb``: left bundle branch block: no septal q (the septum is activated
     from the left), a broad notched R along ``qrs_axis_deg`` and posterior (QS in V1), and a discordant T that
-    begins inside the QRS, so that the ST segment leaves the J point displaced and steep. ``smooth``: the QRS
-    lobes are raised cosines, which leave and rejoin the baseline with no slope, as band-limited waves do (their
-    first and last tenth are under a tenth of their height).
+    begins in the last quarter of the QRS, so that the ST segment leaves the J point displaced and steep.
+    ``smooth``: the QRS lobes are raised cosines, which leave and rejoin the baseline with no slope, as
+    band-limited waves do (their first and last tenth are under a tenth of their height). ``r_mv``: the R
+    wave's dipole (a tall R beside a slow terminal wave). ``atrial_repolarisation``: a Ta wave, opposite to the
+    P wave and a third of it, from the P offset to 100 ms after the QRS onset: it depresses the PR segment below
+    the TP segment.
     """
 
     heart_rate: float = 70.0
@@ -239,6 +242,8 @@ class KnownBeat:
     slurred: bool = False
     lbbb: bool = False
     smooth: bool = False
+    r_mv: float = 1.2
+    atrial_repolarisation: bool = False
 
 
 @dataclass(frozen=True)
@@ -322,18 +327,21 @@ def synthesize_known_ecg(
             (_frontal_dipole(beat.qrs_axis_deg, 0.9, -0.8), 0.1 * q, 0.6 * q, lobe),
             (_frontal_dipole(beat.qrs_axis_deg, 0.8, -0.7), 0.45 * q, q, last),
         ]
-        t_start, t_dipole = 0.6 * q, _frontal_dipole(beat.t_axis_deg, 0.4, 0.45)
+        t_start, t_dipole = 0.75 * q, _frontal_dipole(beat.t_axis_deg, 0.4, 0.45)
     else:
         qrs = [
             (np.array([-0.1, 0.03, 0.12]), 0.0, 0.15 * q, lobe),
-            (_frontal_dipole(beat.qrs_axis_deg, 1.2, -0.3), 0.15 * q, s * q, lobe),
+            (_frontal_dipole(beat.qrs_axis_deg, beat.r_mv, -0.3), 0.15 * q, s * q, lobe),
             (np.array([-0.25, -0.15, -0.3]), s * q, (0.65 if beat.rbbb else 1.0) * q, lobe if beat.rbbb else last),
         ]
         if beat.rbbb:
             qrs.append((np.array([-0.45, 0.0, 0.8]), 0.65 * q, q, last))
         t_start, t_dipole = q + 0.4 * (beat.qt_s - q), _frontal_dipole(beat.t_axis_deg, 0.3, 0.25)
-    p_wave = (_frontal_dipole(beat.p_axis_deg, 0.15, 0.03), -beat.pr_s, beat.p_duration_s - beat.pr_s, "sine")
-    normal = [*([p_wave] if beat.p_waves else []), *qrs, (t_dipole, t_start, beat.qt_s, "t")]
+    p_dipole = _frontal_dipole(beat.p_axis_deg, 0.15, 0.03)
+    atrial = [(p_dipole, -beat.pr_s, beat.p_duration_s - beat.pr_s, "sine")] if beat.p_waves else []
+    if beat.p_waves and beat.atrial_repolarisation:
+        atrial.append((-p_dipole / 3, beat.p_duration_s - beat.pr_s, 0.1, "sine"))
+    normal = [*atrial, *qrs, (t_dipole, t_start, beat.qt_s, "t")]
     ectopic = [
         (np.array([-1.2, -1.2, 0.8]), 0.0, 0.09, "sine"),
         (np.array([0.5, 0.3, -0.4]), 0.09, 0.16, "sine"),
