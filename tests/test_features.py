@@ -22,6 +22,7 @@ from ecg12.features import (
     record_features,
     rhythm_features,
 )
+from ecg12.preprocess import STANDARD_LEADS
 
 QRS_DURATION = MORPHOLOGY_FEATURE_NAMES.index("QRS duration / 100 ms")
 
@@ -44,6 +45,28 @@ def test_beats_and_heart_rate_of_a_regular_rhythm(heart_rate: float) -> None:
     features = rhythm_of(signal)
     assert features[0] * 100 == pytest.approx(heart_rate, rel=0.05)
     assert features[1] < 0.05  # regular
+
+
+def test_an_artefact_in_one_lead_does_not_hide_the_beats() -> None:
+    """A loose V2 electrode (bursts of several mV over most of the recording) must not set the threshold for all."""
+    rng = np.random.default_rng(11)
+    clean = synthesize_ecg(rng, 500, 10, 105, rr_irregularity=0.0)
+    noisy = clean.copy()
+    bursts = np.repeat(rng.standard_normal(100), 50) * (rng.uniform(size=100) < 0.7).repeat(50)
+    noisy[STANDARD_LEADS.index("V2")] += 5.0 * bursts * np.sin(np.arange(5000) / 3.0)
+    expected = detect_beats(clean)
+    found = detect_beats(noisy)
+    assert len(found) == len(expected) and np.abs(found - expected).max() <= 10  # 20 ms: the alignment's reach
+
+
+def test_a_smaller_beat_is_found_by_searching_back() -> None:
+    """A beat at half the amplitude of the others (a quarter of their energy, under the threshold) is still a beat."""
+    signal = synthesize_ecg(np.random.default_rng(12), 500, 10, 70, rr_irregularity=0.0)
+    beats = detect_beats(signal)
+    smaller = signal.copy()
+    middle = beats[len(beats) // 2]
+    smaller[:, middle - 100 : middle + 100] *= 0.5
+    assert len(detect_beats(smaller)) == len(beats)
 
 
 def test_irregular_rhythm_has_a_large_rr_variation() -> None:

@@ -37,6 +37,14 @@ BEATS = {
     "right bundle branch block": KnownBeat(qrs_s=0.14, rbbb=True, qrs_axis_deg=20),
     "left axis deviation, wide QRS": KnownBeat(qrs_s=0.15, qrs_axis_deg=-55, t_axis_deg=120),
     "right axis deviation, long QT": KnownBeat(heart_rate=60, qrs_axis_deg=110, qt_s=0.52),
+    "tall R, slurred S": KnownBeat(qrs_s=0.11, slurred=True, r_mv=2.5),
+    "RBBB, tall R, slurred R'": KnownBeat(qrs_s=0.13, rbbb=True, slurred=True, r_mv=2.5, qrs_axis_deg=30),
+    "smooth lobes, slurred S": KnownBeat(qrs_s=0.11, slurred=True, smooth=True),
+    "PR segment depressed by the atrial T wave": KnownBeat(heart_rate=80, pr_s=0.24, atrial_repolarisation=True),
+    "long PR at 110 bpm, P just after the previous T": KnownBeat(
+        heart_rate=110, pr_s=0.22, p_duration_s=0.09, qt_s=0.3
+    ),
+    "150 bpm": KnownBeat(heart_rate=150, pr_s=0.12, p_duration_s=0.07, qt_s=0.26),
 }
 
 
@@ -68,18 +76,51 @@ def test_intervals_and_axes_are_measured_within_the_standards_tolerances(name: s
 def test_the_textbook_criteria_follow_from_the_measurements() -> None:
     """Each synthetic class meets its own criterion and not the others'."""
     measured = {name: measure(synthesize_known_ecg(np.random.default_rng(9), beat)[0]) for name, beat in BEATS.items()}
-    assert [name for name, m in measured.items() if m.pr > 200] == ["slow, long PR (1st-degree AV block)"]
+    assert [name for name, m in measured.items() if m.pr > 200] == [
+        "slow, long PR (1st-degree AV block)",
+        "PR segment depressed by the atrial T wave",
+        "long PR at 110 bpm, P just after the previous T",
+    ]
     assert [name for name, m in measured.items() if m.qrs >= 120] == [
         "right bundle branch block",
         "left axis deviation, wide QRS",
+        "RBBB, tall R, slurred R'",
     ]
     assert [name for name, m in measured.items() if m.qrs_axis < -30] == ["left axis deviation, wide QRS"]
     assert [name for name, m in measured.items() if m.heart_rate < 60] == ["slow, long PR (1st-degree AV block)"]
-    assert [name for name, m in measured.items() if m.qtc >= 460] == ["right axis deviation, long QT"]
+    assert [name for name, m in measured.items() if m.heart_rate > 100] == [
+        "fast, short PR",
+        "long PR at 110 bpm, P just after the previous T",
+        "150 bpm",
+    ]
     rbbb, normal = measured["right bundle branch block"], measured["normal"]
     assert rbbb.r_prime_v1 > 0.3 and rbbb.terminal_v1 > 0.2  # rSR' in V1, its terminal deflection positive
     assert normal.r_prime_v1 == 0 and normal.terminal_v1 < 0  # rS in V1
     assert measured["left axis deviation, wide QRS"].t_inverted_lateral >= 1  # T at 120 degrees: negative in I, aVL
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_left_bundle_branch_block_is_measured_to_the_end_of_its_qrs(seed: int) -> None:
+    """No septal q, a broad notched R and a discordant T that begins in the QRS's last quarter: the QRS does not end
+    inside the notch (slow, flat) nor run on into the steep ST-T."""
+    beat = KnownBeat(qrs_s=0.15, lbbb=True, qrs_axis_deg=-10, t_axis_deg=170, qt_s=0.44)
+    signal, truth = synthesize_known_ecg(np.random.default_rng(seed), beat, noise_mv=0.02)
+    measured = measure(signal)
+    assert abs(measured.qrs - truth.qrs_ms) <= INTERVAL_MS
+    assert abs(measured.qt - truth.qt_ms) <= QT_MS
+    assert angle_between(measured.qrs_axis, truth.qrs_axis_deg) <= AXIS_DEG
+    assert measured.q_depth_lateral == 0  # no septal q in I, aVL, V5, V6
+
+
+@pytest.mark.parametrize("heart_rate", [180.0, 200.0])
+def test_fast_rates_are_measured(heart_rate: float) -> None:
+    """At 180-200 bpm the T wave ends under 100 ms before the next QRS and the P wave rides on it."""
+    beat = KnownBeat(heart_rate=heart_rate, pr_s=0.1, p_duration_s=0.06, qt_s=0.22)
+    signal, truth = synthesize_known_ecg(np.random.default_rng(int(heart_rate)), beat, noise_mv=0.02)
+    measured = measure(signal)
+    assert measured.heart_rate == pytest.approx(truth.heart_rate, rel=0.02)
+    assert abs(measured.qrs - truth.qrs_ms) <= INTERVAL_MS
+    assert abs(measured.qt - truth.qt_ms) <= QT_MS
 
 
 def test_atrial_fibrillation_has_no_p_wave_and_irregular_rr() -> None:
