@@ -41,10 +41,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import uniform_filter1d
-from scipy.signal import butter, find_peaks, sosfiltfilt
+from scipy.signal import butter, find_peaks
 
-from ecg12.features import median_beat
+from ecg12.features import block_means, median_beat, zero_phase
 from ecg12.preprocess import TARGET_FREQUENCY
 
 INDEPENDENT_LEADS = np.array([0, 1, 6, 7, 8, 9, 10, 11])  # I, II, V1-V6: III, aVR, aVL, aVF are combinations
@@ -88,16 +89,23 @@ def high_passed(signal: np.ndarray, frequency: float) -> np.ndarray:
     """
     block = max(round(frequency / _WANDER_RATE_HZ), 1)
     blocks = max(signal.shape[1] // block, 1)
-    means = signal[:, : blocks * block].reshape(signal.shape[0], blocks, -1).mean(axis=2, dtype=np.float64)
-    if blocks > 3 * (2 * len(_wander_filter(frequency / block)) + 1):  # sosfiltfilt's padding needs this many
-        wander = sosfiltfilt(_wander_filter(frequency / block), means, axis=1)
+    means = block_means(signal, min(block, signal.shape[1]))
+    if blocks > 3 * (2 * len(_wander_filter(frequency / block)) + 1):  # the filter's padding needs this many
+        wander = zero_phase(_wander_filter, frequency / block, means)
     else:  # under a second or so: the mean is all the wander there is to see
         wander = np.broadcast_to(means.mean(axis=1, keepdims=True), means.shape)
     wander = np.concatenate([wander, wander[:, -1:]], axis=1)  # a last point for the interpolation
-    place = np.clip((np.arange(signal.shape[1]) + 0.5) / block - 0.5, 0.0, blocks - 1.0)  # from the first's centre
-    low = place.astype(np.int64)
-    weight = place - low
-    return signal - (wander[:, low] * (1 - weight) + wander[:, low + 1] * weight)
+    # Between block centres b and b + 1 (sample b * block + (block - 1) / 2 and the next) the weight of b + 1 rises
+    # from 0 to 1; before the first centre and after the last the wander is the nearest centre's.
+    head = block // 2
+    segments = min((signal.shape[1] - head) // block, blocks)
+    rise = (np.arange(block) + head - (block - 1) / 2) / block
+    low, high = wander[:, :segments, None], wander[:, 1 : segments + 1, None]
+    level = np.empty(signal.shape)
+    level[:, :head] = wander[:, :1]
+    level[:, head : head + segments * block] = (low + (high - low) * rise).reshape(signal.shape[0], -1)
+    level[:, head + segments * block :] = wander[:, segments : segments + 1]
+    return signal - level
 
 
 def flat_leads(signal: np.ndarray) -> np.ndarray:
@@ -172,9 +180,10 @@ def delineate(
     located = beats[measured] - span.start
 
     # Align on the first median QRS: the shift of each beat that best matches it (a matched filter).
-    around = filtered[leads[:, None, None], located[None, None, :] + np.arange(-match - shift, match + shift)[:, None]]
-    reference = median_beat(around[:, shift : around.shape[1] - shift])
-    scores = np.stack([np.einsum("lt,ltk->k", reference, around[:, s : s + 2 * match]) for s in range(2 * shift + 1)])
+    windows = sliding_window_view(filtered, 2 * (match + shift), axis=1)
+    around = windows[leads[:, None], located - match - shift]  # (leads, beats, time)
+    reference = median_beat(around[:, :, shift:-shift].transpose(0, 2, 1))
+    scores = np.einsum("lt,lkst->sk", reference, sliding_window_view(around, 2 * match, axis=2))
     located = located + scores.argmax(axis=0) - shift
     positions = located + span.start
     stack = filtered[:, located[None, :] + np.arange(-before, after)[:, None]]  # (12, L, beats)

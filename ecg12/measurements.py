@@ -190,13 +190,12 @@ def _morphology(delineation: Delineation, heart_rate: float) -> dict[str, float]
             values[name] = _signed_extreme(p_wave[lead]) if usable[lead] else NAN
 
     qrs = template[:, round(fiducials.qrs_onset) : round(fiducials.qrs_offset) + 1]
-    waves = [_qrs_waves(qrs[lead], frequency) if usable[lead] else None for lead in range(len(STANDARD_LEADS))]
-    values.update(_voltages(qrs, waves, usable, frequency))
+    values.update(_voltages(qrs, _qrs_waves(qrs, usable, frequency), usable, frequency))
     if math.isfinite(fiducials.t_end):
         # The T wave's extreme: on the last three quarters of the ST-T segment (the first holds the ST segment).
         start = fiducials.qrs_offset + (fiducials.t_end - fiducials.qrs_offset) / 4
         t_wave = template[:, round(start) : round(fiducials.t_end) + 1]
-        t_peaks = np.array([_signed_extreme(row) for row in t_wave])
+        t_peaks = t_wave[np.arange(len(t_wave)), np.abs(t_wave).argmax(axis=1)]  # signed extremes (T end > QRS offset)
         for group, names in LEAD_GROUPS.items():
             leads = [LEAD[name] for name in names if usable[LEAD[name]]]
             if leads:
@@ -212,45 +211,56 @@ def _signed_extreme(row: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class _Waves:
-    """One lead's QRS waves: amplitudes (mV, depths positive) and durations (samples); 0 for a wave not there."""
+    """Each lead's QRS waves, (12,) arrays: amplitudes (mV, depths positive) and durations (samples); 0 for a wave
+    not there, NaN for a lead that cannot be measured."""
 
-    q_depth: float
-    q_width: float
-    r: float
-    s_depth: float
-    s_width: float
-    r_prime: float
-
-
-def _qrs_waves(qrs: np.ndarray, frequency: float) -> _Waves:
-    """The Q, R, S and R' waves of one lead's QRS complex (baseline 0), as the module's docstring says."""
-    positive = qrs > 0
-    edges = np.flatnonzero(positive[1:] != positive[:-1]) + 1
-    starts, ends = np.r_[0, edges], np.r_[edges, len(qrs)]
-    waves: list[tuple[bool, float, int]] = []  # (positive, extreme magnitude, samples)
-    for start, end in zip(starts, ends, strict=True):
-        size = float(np.abs(qrs[start:end]).max())
-        if size < MINIMUM_WAVE_MV or (end - start) < MINIMUM_WAVE_S * frequency:
-            continue
-        sign = bool(positive[start])
-        if waves and waves[-1][0] == sign:  # a noise crossing split it: one wave
-            waves[-1] = (sign, max(waves[-1][1], size), waves[-1][2] + end - start)
-        else:
-            waves.append((sign, size, end - start))
-    q_depth = q_width = r = s_depth = s_width = r_prime = 0.0
-    if waves and not waves[0][0]:
-        q_depth, q_width = waves[0][1], float(waves[0][2])
-    first_r = next((i for i, wave in enumerate(waves) if wave[0]), None)
-    if first_r is not None:
-        r = waves[first_r][1]
-        if first_r + 1 < len(waves):
-            s_depth, s_width = waves[first_r + 1][1], float(waves[first_r + 1][2])
-        if first_r + 2 < len(waves):
-            r_prime = waves[first_r + 2][1]
-    return _Waves(q_depth, q_width, r, s_depth, s_width, r_prime)
+    q_depth: np.ndarray
+    q_width: np.ndarray
+    r: np.ndarray
+    s_depth: np.ndarray
+    s_width: np.ndarray
+    r_prime: np.ndarray
 
 
-def _voltages(qrs: np.ndarray, waves: list[_Waves | None], usable: np.ndarray, frequency: float) -> dict[str, float]:
+def _qrs_waves(qrs: np.ndarray, usable: np.ndarray, frequency: float) -> _Waves:
+    """The Q, R, S and R' waves of every lead's QRS complex (baseline 0), as the module's docstring says."""
+    leads, length = qrs.shape
+    values = {name: np.zeros(leads) for name in ("q_depth", "q_width", "r", "s_depth", "s_width", "r_prime")}
+    if length:
+        # The parts between baseline crossings, every lead's in one flat sequence (each lead's first sample starts one).
+        positive = qrs > 0
+        starts_part = np.ones((leads, length), dtype=bool)
+        starts_part[:, 1:] = positive[:, 1:] != positive[:, :-1]
+        starts = np.flatnonzero(starts_part)
+        size = np.maximum.reduceat(np.abs(qrs).ravel(), starts)
+        samples = np.diff(np.append(starts, leads * length))
+        lead, sign = starts // length, positive.ravel()[starts]
+        kept = (size >= MINIMUM_WAVE_MV) & (samples >= MINIMUM_WAVE_S * frequency)
+        size, samples, lead, sign = size[kept], samples[kept], lead[kept], sign[kept]
+        if len(size):
+            # Kept parts of one sign in a row are one wave (a noise crossing split it).
+            first = np.flatnonzero(np.r_[True, (lead[1:] != lead[:-1]) | (sign[1:] != sign[:-1])])
+            size, samples = np.maximum.reduceat(size, first), np.add.reduceat(samples, first)
+            lead, sign = lead[first], sign[first]
+            rank = np.arange(len(lead)) - np.searchsorted(lead, lead)  # a wave's place in its lead
+            q = (rank == 0) & ~sign
+            values["q_depth"][lead[q]], values["q_width"][lead[q]] = size[q], samples[q]
+            with_r, first_positive = np.unique(lead[sign], return_index=True)
+            r = np.flatnonzero(sign)[first_positive]
+            values["r"][with_r] = size[r]
+            for after, names in ((1, ("s_depth", "s_width")), (2, ("r_prime", None))):
+                wave = r + after
+                there = wave < len(lead)
+                there[there] = lead[wave[there]] == with_r[there]
+                values[names[0]][with_r[there]] = size[wave[there]]
+                if names[1]:
+                    values[names[1]][with_r[there]] = samples[wave[there]]
+    for array in values.values():
+        array[~usable] = NAN
+    return _Waves(**values)
+
+
+def _voltages(qrs: np.ndarray, waves: _Waves, usable: np.ndarray, frequency: float) -> dict[str, float]:
     """QRS voltages, R', terminal deflections, S waves and Q waves by lead group (NaN for a flat lead)."""
     ms = 1000.0 / frequency
     values: dict[str, float] = {}
@@ -260,8 +270,7 @@ def _voltages(qrs: np.ndarray, waves: list[_Waves | None], usable: np.ndarray, f
     terminal = qrs[:, max(qrs.shape[1] - round(TERMINAL_S * frequency), 0) :].mean(axis=1)
 
     def wave(lead: str, what: str, scale: float = 1.0) -> float:
-        found = waves[LEAD[lead]]
-        return NAN if found is None else getattr(found, what) * scale
+        return float(getattr(waves, what)[LEAD[lead]]) * scale
 
     values.update(
         sokolow_lyon=wave("V1", "s_depth") + float(np.fmax(wave("V5", "r"), wave("V6", "r"))),
@@ -278,10 +287,10 @@ def _voltages(qrs: np.ndarray, waves: list[_Waves | None], usable: np.ndarray, f
         s_duration_v6=wave("V6", "s_width", ms),
     )
     for group, names in LEAD_GROUPS.items():
-        found = [waves[LEAD[name]] for name in names if waves[LEAD[name]] is not None]
+        found = [LEAD[name] for name in names if usable[LEAD[name]]]
         if found:
-            values[f"q_depth_{group}"] = max(item.q_depth for item in found)  # type: ignore[union-attr]
-            values[f"q_width_{group}"] = max(item.q_width for item in found) * ms  # type: ignore[union-attr]
+            values[f"q_depth_{group}"] = float(waves.q_depth[found].max())
+            values[f"q_width_{group}"] = float(waves.q_width[found].max()) * ms
     return values
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import sosfreqz
+from scipy.signal import sosfiltfilt, sosfreqz
 from synthetic import synthesize_ecg
 
 from ecg12.features import (
@@ -14,6 +14,7 @@ from ecg12.features import (
     NUM_RECORD_FEATURES,
     RHYTHM_FEATURE_NAMES,
     _qrs_band,
+    block_means,
     demographic_features,
     detect_beats,
     measurements,
@@ -21,6 +22,7 @@ from ecg12.features import (
     morphology_features,
     record_features,
     rhythm_features,
+    zero_phase,
 )
 from ecg12.preprocess import STANDARD_LEADS
 
@@ -137,3 +139,16 @@ def test_the_median_beat_is_numpys_median_bit_for_bit(beats: int, dtype: type) -
     median = median_beat(stacked)
     assert median.dtype == dtype
     np.testing.assert_array_equal(median, np.median(stacked, axis=-1))
+
+
+@pytest.mark.parametrize("frequency", [250.0, 500.0])
+def test_zero_phase_is_scipys_sosfiltfilt(frequency: float) -> None:
+    values = np.random.default_rng(13).standard_normal((12, 2500))
+    np.testing.assert_array_equal(zero_phase(_qrs_band, frequency, values), sosfiltfilt(_qrs_band(frequency), values))
+
+
+def test_block_means() -> None:
+    values = np.random.default_rng(14).standard_normal((3, 103)).astype(np.float32)
+    means = block_means(values, 4)
+    assert means.shape == (3, 25) and means.dtype == np.float64
+    np.testing.assert_allclose(means, values[:, :100].reshape(3, 25, 4).mean(axis=2, dtype=np.float64), rtol=1e-12)
