@@ -1,11 +1,15 @@
 #!/usr/bin/env python
 """Cost of the cardiograph's measurements (``ecg12.measurements.measure``) against today's record measurements.
 
-    python bench/bench_measurements.py [DATA] [--rounds 3]    (default: ../shared/data/cinc2020-sample)
+    python bench/bench_measurements.py [DATA] [--rounds 3] [--reference COMMIT]
+        (default DATA: ../shared/data/cinc2020-sample)
 
 Time: every recording of DATA, prepared as the driver prepares it (its first 5 minutes at 500 Hz, float32), is
-measured by ``measure`` and by ``features.measurements`` in alternating rounds in this process; prints the
-median over rounds of the mean ms per recording of each and their ratio. Both include the beat detector.
+measured in alternating rounds in this process by ``measure``; by ``measure_record``, the measurements and the
+record features from one beat detection (what the driver would call); and by ``features.record_features``, the
+driver's call today; with ``--reference``, also by ``features.record_features`` as it was at COMMIT (its
+``ecg12/features.py``, read with git). Prints the median over rounds of the mean ms per recording of each and
+their ratios to the record features. All include the beat detector.
 
 Memory: in a fresh process each, the peak resident memory (VmHWM) added by measuring a 24-hour 12-lead
 recording at 500 Hz (a view of one synthetic minute repeated, so that the recording itself costs no memory),
@@ -20,6 +24,8 @@ import statistics
 import subprocess
 import sys
 import time
+import types
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +38,24 @@ sys.path.insert(0, str(ROOT / "tests"))
 from measurement_agreement import DEFAULT_DATA, load_prepared  # noqa: E402
 
 from ecg12 import features  # noqa: E402
-from ecg12.measurements import measure  # noqa: E402
+from ecg12.measurements import measure, measure_record  # noqa: E402
 
-MEASURERS = {"measurements.measure": measure, "features.measurements": features.measurements}
+AGE, SEX = 60.0, "Male"
+MEASURERS: dict[str, Callable[[np.ndarray], object]] = {
+    "measurements.measure": measure,
+    "measurements.measure_record": lambda signal: measure_record(signal, AGE, SEX),
+    "features.record_features": lambda signal: features.record_features(signal, AGE, SEX),
+}
+
+
+def reference_features(commit: str) -> Callable[[np.ndarray], object]:
+    """``features.record_features`` of ``ecg12/features.py`` at ``commit``, imported from git as a module of its own."""
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{commit}:ecg12/features.py"], check=True, capture_output=True, text=True
+    ).stdout
+    module = types.ModuleType(f"features_at_{commit}")
+    exec(compile(source, f"{commit}:ecg12/features.py", "exec"), module.__dict__)
+    return lambda signal: module.record_features(signal, AGE, SEX)
 
 
 def peak_mb() -> float:
@@ -60,10 +81,7 @@ def child(name: str, hours: float) -> None:
     minute = synthesize_ecg(np.random.default_rng(0), 500, 60, 72.0).astype(np.float32)
     day = RepeatedMinute(minute, round(hours * 3600 * 500))
     before = peak_mb()
-    if name == "measurements.measure":
-        measure(day)  # type: ignore[arg-type]
-    else:  # the driver's call: record_features takes the first 5 minutes
-        features.record_features(day, 60.0, "Male")  # type: ignore[arg-type]
+    MEASURERS[name](day)  # type: ignore[arg-type]
     print(json.dumps({"added_mb": peak_mb() - before, "peak_mb": peak_mb()}))
 
 
@@ -71,31 +89,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--reference", help="a commit whose features.record_features to time beside")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--hours", type=float, default=24.0)
     arguments = parser.parse_args(argv)
     if arguments.child:
         child(arguments.child, arguments.hours)
         return 0
+    measurers = dict(MEASURERS)
+    if arguments.reference:
+        measurers[f"record_features at {arguments.reference}"] = reference_features(arguments.reference)
     signals = [signal for _, _, signal in load_prepared(arguments.data)]
-    times: dict[str, list[float]] = {name: [] for name in MEASURERS}
+    times: dict[str, list[float]] = {name: [] for name in measurers}
     for _ in range(arguments.rounds):
-        for name, measurer in MEASURERS.items():
+        for name, measurer in measurers.items():
             started = time.perf_counter()
             for signal in signals:
                 measurer(signal)
             times[name].append((time.perf_counter() - started) / len(signals) * 1000)
     print(f"{len(signals)} recordings of {arguments.data}, ms per recording (median of {arguments.rounds} rounds)")
-    new, today = (statistics.median(times[name]) for name in MEASURERS)
-    for name in MEASURERS:
+    median = {name: statistics.median(times[name]) for name in measurers}
+    references = [name for name in measurers if "record_features" in name]
+    for name in measurers:
         rounds = ", ".join(f"{t:.2f}" for t in times[name])
-        print(f"  {name:24s} {statistics.median(times[name]):6.2f} ms   rounds: {rounds}")
-    print(f"  ratio {new / today:.2f}")
+        ratios = "  ".join(f"{median[name] / median[other]:.2f} x {other}" for other in references if other != name)
+        print(f"  {name:34s} {median[name]:6.2f} ms   rounds: {rounds}   {ratios}")
     print(f"peak resident memory added by measuring a {arguments.hours:g}-hour recording (fresh process each)")
     for name in MEASURERS:
         command = [sys.executable, __file__, "--child", name, "--hours", str(arguments.hours)]
         result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-        print(f"  {name:24s} {result['added_mb']:7.1f} MB (process peak {result['peak_mb']:.0f} MB)")
+        print(f"  {name:34s} {result['added_mb']:7.1f} MB (process peak {result['peak_mb']:.0f} MB)")
     return 0
 
 

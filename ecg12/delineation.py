@@ -7,7 +7,8 @@ Steps, on a (12, N) mV signal in the standard lead order:
 2. Beats (``features.detect_beats``) are aligned to a first median beat by the shift (within 20 ms) that
    best matches its QRS, and compared with it: a beat whose QRS correlates less than 0.8 with it is of another
    kind (ventricular, aberrant or artefact). The median beat is the median of the dominant beats: those of
-   the common kind that are not premature (``features.median_beat``).
+   the common kind that are not premature (``features.median_beat``), at most :data:`MEDIAN_BEATS` of them
+   spread evenly over the recording.
 3. Fiducial points on it, global over the independent leads (I, II, V1-V6; the other four limb leads are their
    combinations) that are not flat:
 
@@ -58,6 +59,7 @@ _ALIGN_S = 0.02  # beats are re-aligned within +-20 ms
 _MATCH_S = 0.06  # on the +-60 ms around the QRS
 SIMILAR_QRS = 0.8  # correlation of a beat's QRS with the first median beat under which it is of another kind
 PREMATURE_RR = 0.8  # a beat whose RR is under 80% of the median RR is premature
+MEDIAN_BEATS = 64  # the median beat of at most 64 beats has an eighth of one beat's noise (a 10 s ECG has 8-20)
 
 _SLOPE_SMOOTHING_S = 0.01
 _WAVE_SMOOTHING_S = 0.02
@@ -103,9 +105,11 @@ def high_passed(signal: np.ndarray, frequency: float) -> np.ndarray:
     low, high = wander[:, :segments, None], wander[:, 1 : segments + 1, None]
     level = np.empty(signal.shape)
     level[:, :head] = wander[:, :1]
-    level[:, head : head + segments * block] = (low + (high - low) * rise).reshape(signal.shape[0], -1)
+    body = level[:, head : head + segments * block].reshape(signal.shape[0], segments, block)  # a view
+    np.multiply(high - low, rise, out=body)
+    body += low
     level[:, head + segments * block :] = wander[:, segments : segments + 1]
-    return signal - level
+    return np.subtract(signal, level, out=level)
 
 
 def flat_leads(signal: np.ndarray) -> np.ndarray:
@@ -131,7 +135,8 @@ class Delineation:
     ``template`` (12, L) mV is the median beat with each lead's level at the QRS onset subtracted (when the QRS
     onset was found); sample ``centre`` is the detected QRS. ``positions`` are the aligned positions in the
     signal of the beats that the median beat could span (``measured`` says which of the detected beats they are),
-    ``similarity`` their QRS correlation with the first median beat, and ``dominant`` those it was made of.
+    ``similarity`` their QRS correlation with the first median beat, and ``dominant`` those it was made of (at
+    most :data:`MEDIAN_BEATS` of them, spread evenly).
     """
 
     template: np.ndarray
@@ -186,9 +191,9 @@ def delineate(
     scores = np.einsum("lt,lkst->sk", reference, sliding_window_view(around, 2 * match, axis=2))
     located = located + scores.argmax(axis=0) - shift
     positions = located + span.start
-    stack = filtered[:, located[None, :] + np.arange(-before, after)[:, None]]  # (12, L, beats)
 
-    qrs = stack[leads, before - match : before + match].reshape(-1, len(positions))
+    qrs = filtered[leads[:, None, None], located[None, None, :] + np.arange(-match, match)[:, None]]
+    qrs = qrs.reshape(-1, len(positions))
     qrs = qrs - qrs.mean(axis=0)
     model = reference.ravel() - reference.mean()
     norms = np.linalg.norm(qrs, axis=0) * np.linalg.norm(model)
@@ -198,7 +203,11 @@ def delineate(
         dominant = similarity >= SIMILAR_QRS
     if dominant.sum() < 2:
         dominant = np.ones(len(positions), dtype=bool)
-    template = median_beat(stack[..., dominant])
+    # At most MEDIAN_BEATS of them, spread evenly over the recording.
+    chosen = np.flatnonzero(dominant)
+    chosen = chosen[np.linspace(0, len(chosen) - 1, min(len(chosen), MEDIAN_BEATS)).round().astype(np.int64)]
+    stack = filtered[:, located[chosen][None, :] + np.arange(-before, after)[:, None]]  # (12, L, chosen beats)
+    template = median_beat(stack)
 
     rr = float(np.median(np.diff(beats))) if len(beats) >= 2 else math.inf
     qrs_onset, qrs_offset = _qrs_bounds(template[leads], before, frequency)
@@ -209,10 +218,12 @@ def delineate(
         )
     baseline_at = slice(int(qrs_onset) - max(round(_BASELINE_S * frequency), 1), int(qrs_onset))
     template = template - template[:, baseline_at].mean(axis=1, keepdims=True)
-    t_peak, t_end = _t_wave(template[leads], qrs_onset, qrs_offset, rr, frequency)
-    p_onset, p_offset, p_present = _p_wave(
-        template[leads], stack[leads][..., dominant], baseline_at, qrs_onset, t_peak - rr, frequency
-    )
+    # The independent leads' waves smoothed over 20 ms, and their spatial magnitude (root sum of squares).
+    waves = uniform_filter1d(template[leads], max(round(_WAVE_SMOOTHING_S * frequency), 1), axis=1)
+    magnitude = np.sqrt(np.square(waves).sum(axis=0))
+    t_peak, t_end = _t_wave(magnitude, qrs_onset, qrs_offset, rr, frequency)
+    beats_at = (stack, leads, baseline_at)
+    p_onset, p_offset, p_present = _p_wave(waves, magnitude, beats_at, qrs_onset, t_peak - rr, frequency)
     fiducials = Fiducials(p_onset, p_offset, qrs_onset, qrs_offset, t_end)
     return Delineation(
         template, before, frequency, fiducials, p_present, flat, measured, positions, similarity, dominant
@@ -249,16 +260,12 @@ def _qrs_bounds(template: np.ndarray, centre: int, frequency: float) -> tuple[fl
             onset = float(before_peak[-1] + quiet)
         if math.isnan(offset) and len(after_peak):
             offset = float(after_peak[0])
+        if not (math.isnan(onset) or math.isnan(offset)):
+            break
     if math.isnan(onset) or math.isnan(offset):
         return math.nan, math.nan
     # The smoothing spreads the QRS by half its width on each side.
     return start + onset + half, start + offset - half
-
-
-def _magnitude(template: np.ndarray, frequency: float) -> np.ndarray:
-    """The spatial magnitude of leads' waves (root sum of squares), smoothed over 20 ms."""
-    smoothed = uniform_filter1d(template, max(round(_WAVE_SMOOTHING_S * frequency), 1), axis=1)
-    return np.sqrt(np.square(smoothed).sum(axis=0))
 
 
 def _tangent(magnitude: np.ndarray, start: int, stop: int, falling: bool, level: float = 0.0) -> float:
@@ -273,10 +280,9 @@ def _tangent(magnitude: np.ndarray, start: int, stop: int, falling: bool, level:
 
 
 def _t_wave(
-    template: np.ndarray, qrs_onset: float, qrs_offset: float, rr: float, frequency: float
+    magnitude: np.ndarray, qrs_onset: float, qrs_offset: float, rr: float, frequency: float
 ) -> tuple[float, float]:
-    """T peak and T end (samples): tangent method on the ST-T wave's spatial magnitude; NaN if none is found."""
-    magnitude = _magnitude(template, frequency)
+    """T peak and T end (samples): tangent method on the ST-T wave's spatial ``magnitude``; NaN if none is found."""
     start = int(qrs_offset) + round(_ST_S * frequency)
     # Before the next beat's P wave: at most 100 ms before the next QRS, and a QTc (Bazett) of at most 600 ms.
     longest_qt = _LONGEST_QTC_S * math.sqrt(rr / frequency) * frequency if math.isfinite(rr) else math.inf
@@ -294,17 +300,18 @@ def _t_wave(
 
 
 def _p_wave(
-    template: np.ndarray,
-    beats: np.ndarray,
-    baseline_at: slice,
+    waves: np.ndarray,
+    magnitude: np.ndarray,
+    beats_at: tuple[np.ndarray, np.ndarray, slice],
     qrs_onset: float,
     previous_t_peak: float,
     frequency: float,
 ) -> tuple[float, float, bool]:
     """P onset, offset (samples) and presence; NaN and False when the beats do not agree on a P wave.
 
-    ``template`` (leads, L) is the median beat of the independent leads, ``beats`` (leads, L, beats) the beats it
-    is the median of.
+    ``waves`` (leads, L) are the independent leads' median beat smoothed over 20 ms, ``magnitude`` their spatial
+    magnitude; ``beats_at`` the (12, L, beats) beats the median beat is made of, the independent leads' rows and
+    the samples of the baseline.
     """
     start = max(int(qrs_onset) - round(_P_SEARCH_S * frequency), 0)
     if math.isfinite(previous_t_peak):
@@ -312,7 +319,6 @@ def _p_wave(
     stop = int(qrs_onset) - round(_P_GAP_S * frequency)
     if stop - start < round(0.04 * frequency):
         return math.nan, math.nan, False
-    magnitude = _magnitude(template, frequency)
     window = magnitude[start : int(qrs_onset) + 1]
     peaks, properties = find_peaks(window[: stop - start], prominence=0.0)
     if not len(peaks):
@@ -323,13 +329,13 @@ def _p_wave(
     fall_to = peak + int(np.argmin(window[peak - start :]))  # the trough before the QRS
     # Do the beats agree? The P wave's deflection from its onset in each lead against the beats' spread there.
     # Each beat's own level at its QRS onset removed, the spread of the beats in the window.
-    window_beats = beats[:, start:stop] - beats[:, baseline_at].mean(axis=1, keepdims=True)
+    stack, leads, baseline_at = beats_at
+    window_beats = stack[leads, start:stop] - stack[leads, baseline_at].mean(axis=1, keepdims=True)
     ordered = np.sort(window_beats, axis=-1)
     count = ordered.shape[-1]
     quartile_range = ordered[..., (3 * count) // 4] - ordered[..., count // 4]
     spread = np.median(quartile_range, axis=1) / 1.349  # a standard deviation, per lead
-    smoothed = uniform_filter1d(template, max(round(_WAVE_SMOOTHING_S * frequency), 1), axis=1)
-    height = np.abs(smoothed[:, peak] - smoothed[:, rise_from])
+    height = np.abs(waves[:, peak] - waves[:, rise_from])
     needed = np.maximum(_P_STANDARD_ERRORS * spread / math.sqrt(count), _P_MINIMUM_MV)
     if not (height >= needed).any():
         return math.nan, math.nan, False

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ecg12.delineation import SIMILAR_QRS, Delineation, delineate, premature_beats
-from ecg12.features import MEASURED_SAMPLES, detect_beats
+from ecg12.features import MEASURED_SAMPLES, detect_beats, record_features
 from ecg12.preprocess import STANDARD_LEADS, TARGET_FREQUENCY
 
 NAN = math.nan
@@ -116,10 +116,13 @@ CSV_COLUMNS: tuple[str, ...] = ("recording", *MEASUREMENT_NAMES)
 NOT_MEASURED = Measurements(**dict.fromkeys(MEASUREMENT_NAMES, NAN))
 
 
-def measure(signal: np.ndarray, frequency: float = TARGET_FREQUENCY) -> Measurements:
-    """The :class:`Measurements` of a (12, N) mV signal in the standard lead order (its first 5 minutes)."""
+def measure(signal: np.ndarray, frequency: float = TARGET_FREQUENCY, beats: np.ndarray | None = None) -> Measurements:
+    """The :class:`Measurements` of a (12, N) mV signal in the standard lead order (its first 5 minutes).
+
+    ``beats``: the first 5 minutes' ``features.detect_beats``, if already found (:func:`measure_record`).
+    """
     signal = signal[:, : round(MEASURED_SAMPLES * frequency / TARGET_FREQUENCY)]
-    beats = detect_beats(signal, frequency)
+    beats = detect_beats(signal, frequency) if beats is None else beats
     premature = premature_beats(beats)
     values = {"beats": float(len(beats)), **_rhythm(beats, premature, frequency)}
     delineation = delineate(signal, beats, premature, frequency)
@@ -128,6 +131,14 @@ def measure(signal: np.ndarray, frequency: float = TARGET_FREQUENCY) -> Measurem
         wide = premature[delineation.measured] & (delineation.similarity < SIMILAR_QRS)
         values["premature_wide_beats"] = float(wide.sum())
     return dataclasses.replace(NOT_MEASURED, **values)
+
+
+def measure_record(signal: np.ndarray, age: float, sex: str) -> tuple[Measurements, np.ndarray]:
+    """A prepared recording's (12, N) mV signal at 500 Hz: its :class:`Measurements` and its
+    ``features.record_features(signal, age, sex)``, from one beat detection (the costliest step of either)."""
+    measured = signal[:, :MEASURED_SAMPLES]
+    beats = detect_beats(measured)
+    return measure(measured, TARGET_FREQUENCY, beats), record_features(measured, age, sex, beats)
 
 
 def _rhythm(beats: np.ndarray, premature: np.ndarray, frequency: float) -> dict[str, float]:
