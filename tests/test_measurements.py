@@ -13,7 +13,7 @@ import pytest
 from synthetic import KnownBeat, synthesize_known_ecg
 
 from ecg12.delineation import delineate, premature_beats
-from ecg12.features import MEASURED_SAMPLES, detect_beats
+from ecg12.features import MEASURED_SAMPLES, detect_beats, record_features
 from ecg12.measurements import (
     _HEXAXIAL,
     CSV_COLUMNS,
@@ -23,6 +23,7 @@ from ecg12.measurements import (
     csv_row,
     frontal_axis,
     measure,
+    measure_record,
 )
 from ecg12.preprocess import STANDARD_LEADS
 
@@ -196,3 +197,10 @@ def test_csv_row() -> None:
     assert (row["heart_rate"], row["pr"], row["p_amplitude_ii"], row["qrs"]) == ("72.3", "162", "0.123", "")
     for item in Measurements.__dataclass_fields__.values():
         assert set(item.metadata) == {"unit", "decimals", "description"}, item.name
+
+
+def test_one_detection_gives_the_measurements_and_the_record_features() -> None:
+    signal, _ = synthesize_known_ecg(np.random.default_rng(15), KnownBeat(), seconds=320)
+    measurements, features = measure_record(signal, 61.0, "Female")
+    assert measurements == measure(signal)
+    np.testing.assert_array_equal(features, record_features(signal, 61.0, "Female"))
