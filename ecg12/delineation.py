@@ -290,13 +290,17 @@ def _t_wave(
     if stop - start < 3:
         return math.nan, math.nan
     peak = start + int(np.argmax(magnitude[start:stop]))
-    # The descent: from the peak until the magnitude is down to a fifth of it, at the latest at the next QRS (at
-    # fast rates the T wave ends less than 100 ms before it).
-    next_qrs = int(min(len(magnitude), qrs_onset + rr))
-    low = np.flatnonzero(magnitude[peak:next_qrs] < 0.2 * magnitude[peak])
-    descent_end = peak + (int(low[0]) + 1 if len(low) else next_qrs - peak)
+    # The descent: from the peak until the magnitude is down to a fifth of it, or to its first trough 20 uV deep
+    # (the next P wave rises after it), at the latest at the next QRS (at fast rates the T wave ends less than
+    # 100 ms before it).
+    after = magnitude[peak : int(min(len(magnitude), qrs_onset + rr))]
+    low = np.flatnonzero(after < 0.2 * magnitude[peak])
+    troughs, _ = find_peaks(-after, prominence=_P_MINIMUM_MV)
+    descent_end = peak + min(
+        int(low[0]) + 1 if len(low) else len(after), int(troughs[0]) + 1 if len(troughs) else len(after)
+    )
     end = _tangent(magnitude, peak, descent_end, falling=True)
-    return float(peak), (end if end < next_qrs else math.nan)
+    return float(peak), (end if end < peak + len(after) else math.nan)
 
 
 def _p_wave(
