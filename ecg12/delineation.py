@@ -46,11 +46,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import butter, find_peaks
 
-from ecg12.features import block_means, median_beat, zero_phase
+from ecg12.features import FLAT_LEAD_MV, INDEPENDENT_LEADS, block_means, median_beat, zero_phase
 from ecg12.preprocess import TARGET_FREQUENCY
-
-INDEPENDENT_LEADS = np.array([0, 1, 6, 7, 8, 9, 10, 11])  # I, II, V1-V6: III, aVR, aVL, aVF are combinations
-FLAT_LEAD_MV = 0.01  # a lead whose peak-to-peak is under 10 uV is flat (zero-filled, or no electrode)
 
 HIGH_PASS_HZ = 0.67
 BEFORE_S, AFTER_S = 0.5, 0.7  # the median beat spans 500 ms before the detected QRS to 700 ms after

@@ -18,13 +18,15 @@ in classification alike: every recording of the 2020 Challenge data but the 30-m
 shorter, and a day-long Holter recording is then measured at the cost of 5 minutes of it. The network's
 windows still cover the whole recording.
 
-Beat detector (``detect_beats``), on block means at about 250 Hz (the QRS band is far below its Nyquist frequency):
-each lead's band-passed (5-25 Hz) derivative, squared (so that the lead's polarity does not matter) and smoothed
-over 100 ms, is divided by its typical QRS energy (the median of its 2 s maxima: every 2 s hold a beat above
-30 bpm, so one artefact or a few odd beats do not set it) and capped at 1, so that a lead's artefact weighs no
-more than a lead's beat; the twelve are summed. Beats are peaks at least 250 ms apart above 30% of the sum's
-typical QRS peak; where an RR interval exceeds 1.66 times the median, the largest peak inside it above half that
-threshold is a beat too (Pan and Tompkins' search back, for a beat of smaller amplitude).
+Beat detector (``detect_beats``), on block means at about 250 Hz (the QRS band is far below its Nyquist frequency)
+of the independent leads (I, II, V1-V6; all twelve if I or II is flat: the other four are their combinations,
+and would count one arm electrode's artefact five times): each lead's band-passed (5-25 Hz) derivative, squared
+(so that the lead's polarity does not matter) and smoothed over 100 ms, is divided by its typical QRS energy (the
+median of its 2 s maxima: every 2 s hold a beat above 30 bpm, so one artefact or a few odd beats do not set it)
+and capped at 1, so that a lead's artefact weighs no more than a lead's beat; the leads are summed. Beats are
+peaks at least 250 ms apart above 30% of the sum's typical QRS peak; where an RR interval exceeds 1.66 times the
+median, the largest peak inside it above half that threshold is a beat too (Pan and Tompkins' search back, for a
+beat of smaller amplitude).
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ NUM_RECORD_FEATURES = NUM_DEMOGRAPHICS + NUM_MEASUREMENTS
 
 MEASURED_SECONDS = 5 * 60  # the measurements describe the first 5 minutes of a recording
 MEASURED_SAMPLES = MEASURED_SECONDS * TARGET_FREQUENCY
+
+INDEPENDENT_LEADS = np.array([0, 1, 6, 7, 8, 9, 10, 11])  # I, II, V1-V6: III, aVR, aVL, aVF are combinations
+FLAT_LEAD_MV = 0.01  # a lead whose peak-to-peak is under 10 uV is flat (zero-filled, or no electrode)
 
 _QRS_BAND_HZ = (5.0, 25.0)  # where the QRS complex has most of its energy, below T waves' and above noise
 _DETECTION_HZ = 250.0  # beats are found on block means at about this rate
@@ -136,6 +141,8 @@ def detect_beats(signal: np.ndarray, frequency: float = TARGET_FREQUENCY) -> np.
         return np.zeros(0, dtype=np.int64)
     block = max(round(frequency / _DETECTION_HZ), 1)
     rate = frequency / block
+    if len(signal) == len(INDEPENDENT_LEADS) + 4 and (np.ptp(signal[:2], axis=1) >= FLAT_LEAD_MV).all():
+        signal = signal[INDEPENDENT_LEADS]
     slopes = np.square(np.diff(zero_phase(_qrs_band, rate, block_means(signal, block)), axis=1))
     energy = uniform_filter1d(slopes, max(int(_SMOOTHING_S * rate), 1), axis=1, mode="constant")
     window = max(int(_LEVEL_WINDOW_S * rate), 1)

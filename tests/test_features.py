@@ -61,6 +61,15 @@ def test_an_artefact_in_one_lead_does_not_hide_the_beats() -> None:
     assert len(found) == len(expected) and np.abs(found - expected).max() <= 10  # 20 ms: the alignment's reach
 
 
+def test_beats_are_found_without_leads_i_and_ii() -> None:
+    """Beats come from the independent leads (I, II, V1-V6); without I and II, from the other ten."""
+    signal = synthesize_ecg(np.random.default_rng(16), 500, 10, 80, rr_irregularity=0.0)
+    expected = detect_beats(signal)
+    signal[:2] = 0.0  # zero-filled, as a missing lead is
+    found = detect_beats(signal)
+    assert len(found) == len(expected) and np.abs(found - expected).max() <= 5
+
+
 def test_a_smaller_beat_is_found_by_searching_back() -> None:
     """A beat at half the amplitude of the others (a quarter of their energy, under the threshold) is still a beat."""
     signal = synthesize_ecg(np.random.default_rng(12), 500, 10, 70, rr_irregularity=0.0)
