@@ -111,7 +111,7 @@ CRITERIA: tuple[Criterion, ...] = (
     ),
     Criterion(
         "qrs",
-        "global QRS (spatial velocity)",
+        "global QRS, two leads moving",
         ("713427006",),
         "RBBB (complete or not)",
         ">= 120 ms",
@@ -121,7 +121,7 @@ CRITERIA: tuple[Criterion, ...] = (
     ),
     Criterion(
         "qrs",
-        "global QRS (spatial velocity)",
+        "global QRS, two leads moving",
         ("164909002",),
         "LBBB",
         ">= 120 ms",
