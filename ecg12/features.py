@@ -247,7 +247,7 @@ def morphology_features(signal: np.ndarray, beats: np.ndarray, frequency: float 
     beats = beats[(beats >= before) & (beats + after <= signal.shape[1])]
     if len(beats) < 2:
         return features
-    template = median_beat(np.stack([signal[:, b - before : b + after] for b in beats], axis=-1))
+    template = median_beat(signal[:, beats[None, :] + np.arange(-before, after)[:, None]])  # (12, L, beats)
     pr_segment = template[:, before - int(0.12 * frequency) : before - int(0.06 * frequency)]
     template = template - np.median(pr_segment, axis=1, keepdims=True)
     slope = np.convolve(np.abs(np.diff(template, axis=1)).sum(axis=0), np.ones(5) / 5, mode="same")
