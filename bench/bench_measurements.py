@@ -11,9 +11,9 @@ driver's call today; with ``--reference``, also by ``features.record_features`` 
 ``ecg12/features.py``, read with git). Prints the median over rounds of the mean ms per recording of each and
 their ratios to the record features. All include the beat detector.
 
-Memory: in a fresh process each, the peak resident memory (VmHWM) added by measuring a 24-hour 12-lead
-recording at 500 Hz (a view of one synthetic minute repeated, so that the recording itself costs no memory),
-as the driver would pass it if it passed the whole: both look at the first 5 minutes only.
+Memory: in a fresh process each (the reference's too), the peak resident memory (VmHWM) added by measuring a
+24-hour 12-lead recording at 500 Hz (a view of one synthetic minute repeated, so that the recording itself costs
+no memory), as the driver would pass it if it passed the whole: all look at the first 5 minutes only.
 """
 
 from __future__ import annotations
@@ -74,14 +74,15 @@ class RepeatedMinute:
         return self.minute[rows][:, np.arange(*columns.indices(self.shape[1])) % self.minute.shape[1]]
 
 
-def child(name: str, hours: float) -> None:
+def child(name: str, hours: float, reference: str | None) -> None:
     """Measure a ``hours``-long recording as the driver does; print this process's peak memory as JSON."""
     from synthetic import synthesize_ecg
 
     minute = synthesize_ecg(np.random.default_rng(0), 500, 60, 72.0).astype(np.float32)
     day = RepeatedMinute(minute, round(hours * 3600 * 500))
     before = peak_mb()
-    MEASURERS[name](day)  # type: ignore[arg-type]
+    measurer = reference_features(reference) if reference and name not in MEASURERS else MEASURERS[name]
+    measurer(day)  # type: ignore[arg-type]
     print(json.dumps({"added_mb": peak_mb() - before, "peak_mb": peak_mb()}))
 
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=24.0)
     arguments = parser.parse_args(argv)
     if arguments.child:
-        child(arguments.child, arguments.hours)
+        child(arguments.child, arguments.hours, arguments.reference)
         return 0
     measurers = dict(MEASURERS)
     if arguments.reference:
@@ -115,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         ratios = "  ".join(f"{median[name] / median[other]:.2f} x {other}" for other in references if other != name)
         print(f"  {name:34s} {median[name]:6.2f} ms   rounds: {rounds}   {ratios}")
     print(f"peak resident memory added by measuring a {arguments.hours:g}-hour recording (fresh process each)")
-    for name in MEASURERS:
+    for name in measurers:
         command = [sys.executable, __file__, "--child", name, "--hours", str(arguments.hours)]
+        command += ["--reference", arguments.reference] if arguments.reference else []
         result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         print(f"  {name:34s} {result['added_mb']:7.1f} MB (process peak {result['peak_mb']:.0f} MB)")
     return 0

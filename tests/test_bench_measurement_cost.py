@@ -18,4 +18,4 @@ def test_prints_times_ratios_and_memory(tmp_path: Path, capsys: pytest.CaptureFi
     assert "x features.record_features" in rows["measurements.measure_record"]
     assert "x record_features at HEAD" in rows["measurements.measure"]
     assert any(line.strip().startswith("record_features at HEAD") for line in lines)
-    assert sum("MB (process peak" in line for line in lines) == 3
+    assert sum("MB (process peak" in line for line in lines) == 4
