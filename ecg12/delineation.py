@@ -18,12 +18,14 @@ Steps, on a (12, N) mV signal in the standard lead order:
      4 standard deviations of the lead's slope noise (the median beat's deviation from its own 10 ms mean,
      robustly). The QRS lasts while at least two leads are above their thresholds (one lead's noise or
      artefact does not lengthen it, and a terminal wave seen in one lead is seen in its neighbour too); it
-     ends where they stay below for 20 ms (longer than a notch inside the QRS). Where a steep ST segment
+     ends where no more than one is above for 20 ms (longer than a notch inside the QRS). Where a steep ST segment
      (left bundle branch block) never lets the slopes that low, the lowest of 5, 10, 15 and 20% of the steepest
      slope that it does reach.
    - T end: the spatial magnitude of the ST-T wave (baseline at QRS onset); the tangent at its steepest descent
      after its peak meets the baseline (the tangent method). The peak is sought up to a QTc of 600 ms and
-     100 ms before the next QRS, so that the next P wave is not taken for it.
+     100 ms before the next QRS, so that the next P wave is not taken for it; the descent until the magnitude
+     is down to a fifth of the peak or at its first trough 20 uV deep (the next P wave rises after it), at the
+     latest at the next QRS (at fast rates the T wave ends less than 100 ms before it).
    - P wave: the most prominent peak of the spatial magnitude between the previous beat's T peak and the QRS
      onset (at most 450 ms before it), so that a P wave on the end of the previous T (a long PR, a fast rate)
      is found; its onset and offset where the tangents at its steepest rise and fall meet the levels of the

@@ -5,6 +5,7 @@
 median beat and its global fiducial points (``ecg12.delineation``). Like ``features.measurements`` it looks at the
 first :data:`~ecg12.features.MEASURED_SECONDS` only. A measurement that cannot be made is NaN, never a guess:
 no P wave (atrial fibrillation), fewer than two whole beats, a flat lead, a wave not found.
+:func:`measure_record` gives the measurements and ``features.record_features`` from one beat detection.
 
 Per-lead waves on the median beat, between the global QRS onset and offset: the QRS is cut where it crosses
 the baseline (the level at QRS onset), and each part is a wave if it reaches 20 uV and lasts 6 ms (smaller
