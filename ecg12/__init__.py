@@ -18,6 +18,8 @@ Modules, one concern each:
     loss          class-weighted BCE with hard example mining
     feature_names the record features' names and counts (no SciPy: the configuration sizes the head with them)
     features      record features: age, sex and rhythm/morphology measurements
+    delineation   the median beat and its global fiducial points (P, QRS, T end)
+    measurements  what a cardiograph prints: rate, intervals, axes, voltages (NaN where not measurable)
     signal_cache  the training recordings preprocessed once into a memory-mapped file: built, reused, evicted (no torch)
     batches       the training loader's windows and batches of them, and each rank's share of a batch
     training_run  one training run's set-up, worked out once: the cache's labels, the recipe, folder, rank, device

@@ -59,7 +59,7 @@ from ecg12.recordings import Recording, check_counts, list_recordings, load_sign
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 4  # 4: record features measured on the first 5 minutes (features.MEASURED_SECONDS)
+CACHE_FORMAT = 5  # 5: beats found with each lead scaled to its own QRS (features.detect_beats)
 MICROVOLTS_PER_MV = 1000.0
 _INT16_MAX = np.iinfo(np.int16).max
 

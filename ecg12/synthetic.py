@@ -205,6 +205,181 @@ def _wander(rng: np.random.Generator, time: np.ndarray, amplitude_mv: float) -> 
     return amplitude_mv / 1.5 * np.stack([np.interp(time, grid, row) for row in wander])
 
 
+# --- beats with intervals and axes set by construction -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownBeat:
+    """The intervals (s) and frontal axes (degrees, positive towards aVF) of :func:`synthesize_known_ecg`'s beats.
+
+    Every wave has a definite start and end, so that its fiducial points are known exactly: the P wave and the
+    QRS lobes are half sines (they leave the baseline with a slope, as real P and QRS onsets do), the T wave
+    rises as a squared sine over its first two thirds and falls as a quarter cosine, ending with its steepest
+    slope, so that the tangent at its end meets the baseline at the end. The QRS is a septal q, an R along
+    ``qrs_axis_deg`` and an S (with ``rbbb``, a late rightward-anterior R' after a shorter S: rSR' in V1,
+    wide S in I and V6); the ST segment lasts 40% of the time from QRS offset to T end.
+
+    ``slurred``: the last QRS lobe (S, or R' with ``rbbb``) peaks in its first quarter and returns to the
+    baseline in a straight line over the rest, as a slurred terminal deflection does: at the QRS offset it is
+    several times slower than the R. ``lbbb``: left bundle branch block: no septal q (the septum is activated
+    from the left), a broad notched R along ``qrs_axis_deg`` and posterior (QS in V1), and a discordant T that
+    begins in the last quarter of the QRS, so that the ST segment leaves the J point displaced and steep.
+    ``smooth``: the QRS lobes are raised cosines, which leave and rejoin the baseline with no slope, as
+    band-limited waves do (their first and last tenth are under a tenth of their height). ``r_mv``: the R
+    wave's dipole (a tall R beside a slow terminal wave). ``atrial_repolarisation``: a Ta wave, opposite to the
+    P wave and a third of it, from the P offset to 100 ms after the QRS onset: it depresses the PR segment below
+    the TP segment.
+    """
+
+    heart_rate: float = 70.0
+    pr_s: float = 0.16  # P onset to QRS onset
+    p_duration_s: float = 0.10
+    qrs_s: float = 0.09
+    qt_s: float = 0.38  # QRS onset to T end
+    p_axis_deg: float = 55.0
+    qrs_axis_deg: float = 45.0
+    t_axis_deg: float = 40.0
+    p_waves: bool = True
+    rbbb: bool = False
+    slurred: bool = False
+    lbbb: bool = False
+    smooth: bool = False
+    r_mv: float = 1.2
+    atrial_repolarisation: bool = False
+
+
+@dataclass(frozen=True)
+class KnownTruth:
+    """What a :func:`synthesize_known_ecg` recording measures by construction."""
+
+    heart_rate: float  # bpm, 60 / the mean RR interval of the beats inside the recording
+    pr_ms: float
+    qrs_ms: float
+    qt_ms: float
+    p_axis_deg: float  # frontal direction of the P wave's area
+    qrs_axis_deg: float  # frontal direction of the QRS complex's net area (q, R, S and R' together)
+    t_axis_deg: float
+    premature_beats: int
+
+
+def _frontal_dipole(axis_deg: float, size: float, anterior: float) -> np.ndarray:
+    """A dipole (left, inferior, anterior) of frontal ``size`` mV pointing ``axis_deg`` (0 = left, 90 = inferior)."""
+    angle = math.radians(axis_deg)
+    return np.array([size * math.cos(angle), size * math.sin(angle), anterior])
+
+
+def _lobe(time: np.ndarray, start: float, end: float, shape: str = "sine") -> np.ndarray:
+    """A unit wave between ``start`` and ``end`` (s), 0 outside: a half sine, a slurred lobe, or a T wave."""
+    u = np.clip((time - start) / (end - start), 0.0, 1.0)
+    inside = (time >= start) & (time <= end)
+    if shape == "sine":
+        return np.where(inside, np.sin(np.pi * u), 0.0)
+    if shape == "raised":
+        return np.where(inside, np.sin(np.pi * u) ** 2, 0.0)
+    if shape == "slur":  # a quarter sine up to the peak at a quarter, then a straight line down to 0 at the end
+        return np.where(inside, np.where(u < 0.25, np.sin(2 * np.pi * u), (1 - u) / 0.75), 0.0)
+    rise = np.sin(np.pi / 2 * u / (2 / 3)) ** 2
+    fall = np.cos(np.pi / 2 * (u - 2 / 3) / (1 / 3))
+    return np.where(inside, np.where(u < 2 / 3, rise, fall), 0.0)
+
+
+def _frontal_angle(vector: np.ndarray) -> float:
+    return math.degrees(math.atan2(vector[1], vector[0]))
+
+
+def synthesize_known_ecg(
+    rng: np.random.Generator,
+    beat: KnownBeat,
+    frequency: float = 500,
+    seconds: float = 10,
+    *,
+    rr_irregularity: float = 0.0,
+    premature_every: int = 0,
+    noise_mv: float = 0.01,
+    wander_mv: float = 0.05,
+    fibrillation_mv: float = 0.0,
+) -> tuple[np.ndarray, KnownTruth]:
+    """A 12-lead ECG in mV, (12, round(seconds * frequency)), of beats shaped as ``beat`` says, and its truth.
+
+    Beats come every ``60 / heart_rate`` s (a coefficient of variation ``rr_irregularity`` around that). With
+    ``premature_every`` k, every k-th beat is a premature ventricular beat instead, at 60% of the RR interval with a
+    compensatory pause: a wide (160 ms) QRS, large and of another direction, no P wave, a discordant T. The leads are
+    projections of the heart's dipole (:data:`_LEAD_MATRIX`, so Einthoven's and Goldberger's laws hold exactly),
+    plus baseline wander and white noise; ``fibrillation_mv`` adds atrial fibrillatory waves.
+    """
+    num_samples = max(1, round(seconds * frequency))
+    mean_rr = 60.0 / beat.heart_rate
+    rr = mean_rr * np.clip(1.0 + rr_irregularity * rng.standard_normal(int(seconds / mean_rr) + 4), 0.5, 1.8)
+    onsets = 0.6 + np.cumsum(np.r_[0.0, rr])  # QRS onsets (s); the first beat whole inside the recording
+    premature = np.zeros(len(onsets), dtype=bool)
+    if premature_every:
+        premature[premature_every - 1 :: premature_every] = True
+        # Early by 40% of an RR interval; the next normal beat comes when it would have (a compensatory pause).
+        onsets = np.where(premature, onsets - 0.4 * np.r_[mean_rr, rr][: len(onsets)], onsets)
+    keep = onsets + beat.qt_s < seconds
+    onsets, premature = onsets[keep], premature[keep]
+
+    scale = rng.uniform(0.8, 1.2)
+    q, s = beat.qrs_s, (0.4 if beat.rbbb else 0.6)
+    lobe = "raised" if beat.smooth else "sine"
+    last = "slur" if beat.slurred else lobe
+    if beat.lbbb:  # (dipole, start, end, shape) relative to the QRS onset
+        qrs = [
+            (np.array([0.15, 0.0, -0.1]), 0.0, 0.2 * q, lobe),
+            (_frontal_dipole(beat.qrs_axis_deg, 0.9, -0.8), 0.1 * q, 0.6 * q, lobe),
+            (_frontal_dipole(beat.qrs_axis_deg, 0.8, -0.7), 0.45 * q, q, last),
+        ]
+        t_start, t_dipole = 0.75 * q, _frontal_dipole(beat.t_axis_deg, 0.4, 0.45)
+    else:
+        qrs = [
+            (np.array([-0.1, 0.03, 0.12]), 0.0, 0.15 * q, lobe),
+            (_frontal_dipole(beat.qrs_axis_deg, beat.r_mv, -0.3), 0.15 * q, s * q, lobe),
+            (np.array([-0.25, -0.15, -0.3]), s * q, (0.65 if beat.rbbb else 1.0) * q, lobe if beat.rbbb else last),
+        ]
+        if beat.rbbb:
+            qrs.append((np.array([-0.45, 0.0, 0.8]), 0.65 * q, q, last))
+        t_start, t_dipole = q + 0.4 * (beat.qt_s - q), _frontal_dipole(beat.t_axis_deg, 0.3, 0.25)
+    p_dipole = _frontal_dipole(beat.p_axis_deg, 0.15, 0.03)
+    atrial = [(p_dipole, -beat.pr_s, beat.p_duration_s - beat.pr_s, "sine")] if beat.p_waves else []
+    if beat.p_waves and beat.atrial_repolarisation:
+        atrial.append((-p_dipole / 3, beat.p_duration_s - beat.pr_s, 0.1, "sine"))
+    normal = [*atrial, *qrs, (t_dipole, t_start, beat.qt_s, "t")]
+    ectopic = [
+        (np.array([-1.2, -1.2, 0.8]), 0.0, 0.09, "sine"),
+        (np.array([0.5, 0.3, -0.4]), 0.09, 0.16, "sine"),
+        (np.array([0.3, 0.3, -0.25]), 0.16 + 0.1, 0.16 + 0.32, "t"),
+    ]
+
+    time = np.arange(num_samples) / frequency
+    dipole = np.zeros((3, num_samples))
+    for onset, is_premature in zip(onsets, premature, strict=True):
+        for vector, start, end, shape in ectopic if is_premature else normal:
+            span = slice(max(math.floor((onset + start) * frequency), 0), math.ceil((onset + end) * frequency) + 1)
+            dipole[:, span] += scale * vector[:, None] * _lobe(time[span], onset + start, onset + end, shape)
+    if fibrillation_mv > 0:
+        dipole += _F_WAVE_DIPOLE[:, None] / np.linalg.norm(_F_WAVE_DIPOLE) * _fibrillation(rng, time, fibrillation_mv)
+    signal = _LEAD_MATRIX @ dipole + _wander(rng, time, wander_mv) + noise_mv * rng.standard_normal((12, num_samples))
+
+    # The QRS net area: every wave's dipole integrated from QRS onset to offset (in LBBB the T wave begins inside).
+    grid = np.linspace(0.0, q, 2001)
+    qrs_area = sum(
+        vector * np.trapezoid(_lobe(grid, start, end, shape), grid)
+        for vector, start, end, shape in normal
+        if 0 <= start < q
+    )
+    truth = KnownTruth(
+        heart_rate=60.0 / float(np.mean(np.diff(onsets))),
+        pr_ms=1000 * beat.pr_s if beat.p_waves else math.nan,
+        qrs_ms=1000 * beat.qrs_s,
+        qt_ms=1000 * beat.qt_s,
+        p_axis_deg=beat.p_axis_deg if beat.p_waves else math.nan,
+        qrs_axis_deg=_frontal_angle(qrs_area),
+        t_axis_deg=beat.t_axis_deg,
+        premature_beats=int(premature.sum()),
+    )
+    return signal, truth
+
+
 # --- writing records -----------------------------------------------------------------------------------------------
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import sosfreqz
+from scipy.signal import sosfiltfilt, sosfreqz
 
 from ecg12.feature_names import MORPHOLOGY_FEATURE_NAMES, NUM_DEMOGRAPHICS, NUM_RECORD_FEATURES, RHYTHM_FEATURE_NAMES
 from ecg12.features import (
     MEASURED_SAMPLES,
     _qrs_band,
+    block_means,
     demographic_features,
     detect_beats,
     measurements,
@@ -17,7 +18,9 @@ from ecg12.features import (
     morphology_features,
     record_features,
     rhythm_features,
+    zero_phase,
 )
+from ecg12.preprocess import STANDARD_LEADS
 from ecg12.synthetic import synthesize_ecg
 
 QRS_DURATION = MORPHOLOGY_FEATURE_NAMES.index("QRS duration / 100 ms")
@@ -41,6 +44,37 @@ def test_beats_and_heart_rate_of_a_regular_rhythm(heart_rate: float) -> None:
     features = rhythm_of(signal)
     assert features[0] * 100 == pytest.approx(heart_rate, rel=0.05)
     assert features[1] < 0.05  # regular
+
+
+def test_an_artefact_in_one_lead_does_not_hide_the_beats() -> None:
+    """A loose V2 electrode (bursts of several mV over most of the recording) must not set the threshold for all."""
+    rng = np.random.default_rng(11)
+    clean = synthesize_ecg(rng, 500, 10, 105, rr_irregularity=0.0)
+    noisy = clean.copy()
+    bursts = np.repeat(rng.standard_normal(100), 50) * (rng.uniform(size=100) < 0.7).repeat(50)
+    noisy[STANDARD_LEADS.index("V2")] += 5.0 * bursts * np.sin(np.arange(5000) / 3.0)
+    expected = detect_beats(clean)
+    found = detect_beats(noisy)
+    assert len(found) == len(expected) and np.abs(found - expected).max() <= 10  # 20 ms: the alignment's reach
+
+
+def test_beats_are_found_without_leads_i_and_ii() -> None:
+    """Beats come from the independent leads (I, II, V1-V6); without I and II, from the other ten."""
+    signal = synthesize_ecg(np.random.default_rng(16), 500, 10, 80, rr_irregularity=0.0)
+    expected = detect_beats(signal)
+    signal[:2] = 0.0  # zero-filled, as a missing lead is
+    found = detect_beats(signal)
+    assert len(found) == len(expected) and np.abs(found - expected).max() <= 5
+
+
+def test_a_smaller_beat_is_found_by_searching_back() -> None:
+    """A beat at half the amplitude of the others (a quarter of their energy, under the threshold) is still a beat."""
+    signal = synthesize_ecg(np.random.default_rng(12), 500, 10, 70, rr_irregularity=0.0)
+    beats = detect_beats(signal)
+    smaller = signal.copy()
+    middle = beats[len(beats) // 2]
+    smaller[:, middle - 100 : middle + 100] *= 0.5
+    assert len(detect_beats(smaller)) == len(beats)
 
 
 def test_irregular_rhythm_has_a_large_rr_variation() -> None:
@@ -111,3 +145,16 @@ def test_the_median_beat_is_numpys_median_bit_for_bit(beats: int, dtype: type) -
     median = median_beat(stacked)
     assert median.dtype == dtype
     np.testing.assert_array_equal(median, np.median(stacked, axis=-1))
+
+
+@pytest.mark.parametrize("frequency", [250.0, 500.0])
+def test_zero_phase_is_scipys_sosfiltfilt(frequency: float) -> None:
+    values = np.random.default_rng(13).standard_normal((12, 2500))
+    np.testing.assert_array_equal(zero_phase(_qrs_band, frequency, values), sosfiltfilt(_qrs_band(frequency), values))
+
+
+def test_block_means() -> None:
+    values = np.random.default_rng(14).standard_normal((3, 103)).astype(np.float32)
+    means = block_means(values, 4)
+    assert means.shape == (3, 25) and means.dtype == np.float64
+    np.testing.assert_allclose(means, values[:, :100].reshape(3, 25, 4).mean(axis=2, dtype=np.float64), rtol=1e-12)

@@ -1,7 +1,7 @@
 """The driver's fast path gives the outputs of the plain path, within OUTPUT_TOLERANCE (issue 18).
 
 The fast path: the network with its batch norms folded and channels-last weights (inference.inference_network),
-the median beat by sorting (features.median_beat), recordings read and prepared while the network classifies the
+the median beat by partitioning (features.median_beat), recordings read and prepared while the network classifies the
 previous chunk, in a thread of its own. The plain path is what the driver computed before: the model as saved, run
 eagerly on each whole recording prepared at once, with NumPy's median. A paper-size fold ensemble with batch norms
 that do something, over recordings at 500, 257 and 1000 Hz, short and several windows long.
