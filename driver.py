@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from ecg12.cli import INTERRUPTED, HelpFormatter, add_threads_argument, apply_threads
-from ecg12.config import DEVICE_CHOICES
+from ecg12.config import DEVICE_CHOICES, PRECISION_CHOICES, PRECISIONS
 from ecg12.logs import configure_logging
 
 
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         help="compile the network (torch.compile: 30-40 s, 3-12 s with torch's cache warm; then about 1.4 times "
         "the recordings per second on a CPU); auto: on a CPU for folders of 20,000 recordings or more, where it pays",
     )
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_CHOICES)
     # While the network classifies a chunk, the main thread prepares the next one (ecg12.classify): a core of its
     # own keeps torch's threads from waiting for each other at every operation (docs/performance.md).
     add_threads_argument(parser, spare_core_for="reads and prepares the next recordings meanwhile")
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"driver.py: {message}", file=sys.stderr)
         return 2
     try:
-        model = load_12ECG_model(model_folder, arguments.device)
+        model = load_12ECG_model(model_folder, arguments.device, arguments.precision)
         result = classify_folder(
             model,
             arguments.data,

@@ -33,9 +33,12 @@ def training_code(
     train(data_directory, model_directory, config, resume=resume, overwrite=overwrite, member=member)
 
 
-def load_12ECG_model(model_directory: str | os.PathLike[str], device: str = "auto") -> Classifier:
-    """Load a trained model folder (checked completely before any recording is read), on a GPU if there is one."""
-    return load_classifier(model_directory, device)
+def load_12ECG_model(
+    model_directory: str | os.PathLike[str], device: str = "auto", precision: str = "auto"
+) -> Classifier:
+    """Load a trained model folder (checked completely before any recording is read), on a GPU if there is one;
+    on a CPU with bfloat16 units, its convolutions in bfloat16 (ecg12.precision)."""
+    return load_classifier(model_directory, device, precision)
 
 
 def run_12ECG_classifier(

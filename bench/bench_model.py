@@ -31,6 +31,14 @@ The speed section (issue 18: classification at the CPU's limit), paper-size netw
   and with ``--busy-core`` the threads and overlap again while another process keeps one core busy;
 - where the time goes, one recording after another in one thread: read, prepare, resample (257 and 1000 Hz),
   record measurements, network, write; and the start-up: interpreter, imports, model loading, interpreter teardown.
+
+    python bench/bench_model.py --sections precision --reference COMMIT [--model MODEL] [--data DATA]
+
+The precision section (issue 26: the CPU's bfloat16 units), paper-size network: windows/s of the inference
+network in float32 and with bfloat16 convolutions (batches of 16 and 64, 1 and 2 threads); with ``--model``, a
+trained model's outputs on ``--data`` (default: the shared sample recordings) in both, the largest probability
+difference and the recordings with other labels; and the whole command with its defaults (bfloat16 where the CPU
+has the units) against the tree at ``--reference``, as in the speed section.
 The load average is printed before and after each part: on a shared machine, say how loaded it was.
 """
 
@@ -77,6 +85,7 @@ from ecg12.inference import (  # noqa: E402
 from ecg12.loss import HardExampleBCELoss  # noqa: E402
 from ecg12.model import MultiScaleSENet  # noqa: E402
 from ecg12.outputs import load_outputs, save_outputs  # noqa: E402
+from ecg12.precision import cpu_has_bfloat16_units  # noqa: E402
 from ecg12.preprocess import PreparedSignal  # noqa: E402
 from ecg12.recordings import list_recordings, millivolts_reader, open_counts  # noqa: E402
 from ecg12.synthetic import make_learnable_dataset, synthesize_ecg, write_record  # noqa: E402
@@ -502,13 +511,60 @@ def speed_section(scratch: Path, arguments: argparse.Namespace) -> None:
     startup_times(model_dir)
 
 
+def precision_rates(model: torch.nn.Module) -> None:
+    """Windows/s of the inference network in float32 and with bfloat16 convolutions, at 1 and 2 threads."""
+    print(f"\nnetwork alone, windows/s, float32 against bfloat16 convolutions; {load_average()}")
+    cpu = torch.device("cpu")
+    networks = {str(dtype): inference_network(model, cpu, dtype) for dtype in (torch.float32, torch.bfloat16)}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for batch in (16, 64):
+            rates = {label: windows_per_second(network, batch) for label, network in networks.items()}
+            full, reduced = rates.values()
+            print(
+                f"  {threads} thread(s), batch {batch:2d}: float32 {full:6.1f}, "
+                f"bfloat16 {reduced:6.1f} (x{reduced / full:.2f})"
+            )
+    print(f"  ({load_average()})")
+
+
+def precision_outputs(model: Path, data: Path, scratch: Path) -> None:
+    """A trained model's outputs on ``data`` in float32 and with bfloat16 convolutions: how far they differ."""
+    folders = {}
+    for precision in ("float32", "bfloat16"):
+        folders[precision] = scratch / f"precision-{precision}"
+        classify_folder(load_classifier(model, "cpu", precision), data, folders[precision], show_progress=False)
+    largest, other_labels, compared = output_difference(*folders.values())
+    print(
+        f"\noutputs of {model} on {data}, float32 against bfloat16 convolutions: {compared} recordings, largest "
+        f"probability difference {largest:.1e}, {other_labels} with other labels"
+    )
+
+
+def precision_section(scratch: Path, arguments: argparse.Namespace) -> None:
+    """bfloat16 against float32: the network's rates, a trained model's outputs, and the whole command."""
+    data = scratch / "speed-data"
+    make_learnable_dataset(data, arguments.driver_records, seed=0)
+    torch.manual_seed(0)
+    model_dir = scratch / "speed-model"
+    save_model_folder(model_dir, MultiScaleSENet(MODEL_SIZES["paper"]), DecisionRule(), 5000, {"benchmark": True})
+    print(f"\n== precision, paper network, bfloat16 units: {'yes' if cpu_has_bfloat16_units() else 'no'} ==")
+    precision_rates(load_classifier(model_dir).model)
+    torch.set_num_threads(arguments.threads)
+    if arguments.model:
+        precision_outputs(Path(arguments.model), Path(arguments.data), scratch)
+    compare_whole_commands(scratch, model_dir, data, arguments.reference, arguments.repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["paper", "small", "tiny"], choices=sorted(MODEL_SIZES))
     parser.add_argument("--records", type=int, default=96, help="10 s recordings classified per measurement")
     parser.add_argument("--train-steps", type=int, default=4)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--sections", nargs="+", default=["sizes", "speed"], choices=["sizes", "speed"])
+    parser.add_argument("--sections", nargs="+", default=["sizes", "speed"], choices=["sizes", "speed", "precision"])
+    parser.add_argument("--model", help="precision section: a trained model folder whose outputs are compared")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/cinc2020-sample"), help="for --model")
     parser.add_argument("--driver-records", type=int, default=200, help="10 s recordings of the speed section")
     parser.add_argument("--reference", default=REFERENCE_COMMIT, help="the commit whose driver.py is today's path")
     parser.add_argument("--repeats", type=int, default=3, help="whole-command runs of each tree")
@@ -529,6 +585,10 @@ def main() -> None:
     if "speed" in arguments.sections:
         with tempfile.TemporaryDirectory() as scratch:
             speed_section(Path(scratch), arguments)
+        torch.set_num_threads(arguments.threads)
+    if "precision" in arguments.sections:
+        with tempfile.TemporaryDirectory() as scratch:
+            precision_section(Path(scratch), arguments)
         torch.set_num_threads(arguments.threads)
     if "sizes" not in arguments.sections:
         return

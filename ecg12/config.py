@@ -23,6 +23,9 @@ AUTO_RULE = "auto"  # --decision-rule auto: one of them, chosen by the validatio
 RULE_CHOICES = (AUTO_RULE, *DECISION_RULES)  # what TrainConfig.decision_rule may be
 ARCHITECTURES = ("msse", "resnext", "resnest")  # the paper's network and its Table 1 comparators
 DEVICE_CHOICES = "auto (CUDA when available), cpu, cuda or cuda:N"
+# The arithmetic of a classifying network's convolutions (ecg12.precision).
+PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISION_CHOICES = "auto: bfloat16 where the CPU has bfloat16 units (AVX512-BF16 or AMX), else float32 (GPUs too)"
 
 
 @dataclass(frozen=True)

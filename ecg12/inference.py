@@ -32,6 +32,7 @@ from ecg12.headers import Header
 from ecg12.measurement_model import MeasuredNetwork
 from ecg12.model import FoldEnsemble, ModelConfig, build_network, fold_batch_norms
 from ecg12.network import NUM_LEADS, ECGNetwork
+from ecg12.precision import describe, resolve_precision
 from ecg12.preprocess import WINDOW_SAMPLES, PreparedSignal, extract_windows, window_starts
 from ecg12.recordings import CountsReader, counts_in_memory, millivolts_reader
 from ecg12.thresholds import DecisionRule, patch_fractions
@@ -168,8 +169,9 @@ def _num_classes(model: torch.nn.Module) -> int:
     return model.config.num_classes  # type: ignore[union-attr,return-value]
 
 
-def inference_network(model: SavedModel, device: torch.device) -> SavedModel:
-    """A copy of ``model`` arranged to classify fast on ``device``: its probabilities within float32 rounding.
+def inference_network(model: SavedModel, device: torch.device, precision: torch.dtype = torch.float32) -> SavedModel:
+    """A copy of ``model`` arranged to classify fast on ``device``: its probabilities within float32 rounding, or
+    with ``precision`` bfloat16, its backbones' convolutions in bfloat16 (:mod:`ecg12.precision`).
 
     Batch norms that follow a convolution are folded into it (:func:`~ecg12.model.fold_batch_norms`). On a CPU the
     weights are also stored channels-last, so that oneDNN runs every convolution on (batch, time, channels)
@@ -178,6 +180,9 @@ def inference_network(model: SavedModel, device: torch.device) -> SavedModel:
     """
     network = copy.deepcopy(model).eval()
     fold_batch_norms(network)
+    for module in network.modules():
+        if isinstance(module, ECGNetwork):
+            module.backbone_dtype = precision
     if device.type == "cpu":
         network = network.to(memory_format=torch.channels_last)
     return network
@@ -239,10 +244,11 @@ class Classifier:
     device: torch.device
     window_stride: int = WINDOW_SAMPLES
     batch_size: int = 64
+    precision: torch.dtype = torch.float32
     network: SavedModel | CompiledNetwork = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.network = inference_network(self.model, self.device)
+        self.network = inference_network(self.model, self.device, self.precision)
 
     def scores(self, records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]]) -> RecordingScores:
         """Scores (n, 24) of prepared recordings ((12, N) mV at 500 Hz, record features)."""
@@ -307,8 +313,9 @@ def save_model_folder(
     )
 
 
-def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Classifier:
-    """Load a model folder, checking everything before any recording is read."""
+def load_classifier(folder: str | os.PathLike[str], device: str = "cpu", precision: str = "float32") -> Classifier:
+    """Load a model folder, checking everything before any recording is read; ``precision`` is one of
+    :data:`~ecg12.precision.PRECISIONS` (``auto``: bfloat16 where the CPU has units for it)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFolderError(f"model folder {folder} does not exist")
@@ -360,12 +367,16 @@ def load_classifier(folder: str | os.PathLike[str], device: str = "cpu") -> Clas
     if problems:
         raise ModelFolderError(f"{path} holds weights no network can classify with: {problems[0]}; retrain")
     torch_device = resolve_device(device)
+    dtype = resolve_precision(precision, torch_device)
+    if dtype != torch.float32:
+        log.info("Classifying with the convolutions in %s (--precision float32 for float32)", describe(dtype))
     return Classifier(
         model=model.to(torch_device).eval(),
         decision_rule=rule,
         classes=classes,
         device=torch_device,
         window_stride=window_stride,
+        precision=dtype,
     )
 
 

@@ -60,6 +60,9 @@ class ECGNetwork(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        # The dtype the backbone computes in: float32, or bfloat16 in a network built to classify on a CPU with
+        # bfloat16 units (ecg12.precision). Not a weight: never saved, and training always runs in float32.
+        self.backbone_dtype = torch.float32
 
     def build_head(self, signal_features: int) -> None:
         """The head after the backbone, so that a seed gives the same initial weights as ever (creation order)."""
@@ -92,7 +95,12 @@ class ECGNetwork(nn.Module):
         side = self.standardized(record_features)
         if self.config.baseline_filter:
             signals = remove_baseline(signals)
-        logits = self.head(torch.cat([self.signal_features(signals), side], dim=1))
+        if self.backbone_dtype == torch.float32:
+            features = self.signal_features(signals)
+        else:
+            with torch.autocast(signals.device.type, dtype=self.backbone_dtype):
+                features = self.signal_features(signals).float()
+        logits = self.head(torch.cat([features, side], dim=1))
         if self.record_path is not None:
             logits = logits + self.record_path(side)
         return logits

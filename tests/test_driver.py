@@ -675,3 +675,30 @@ def test_without_glibc_the_driver_leaves_malloc_as_it_is(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(driver.ctypes, "CDLL", no_glibc)
     driver.keep_freed_memory_for_reuse()  # nothing to do, and no error
+
+
+@pytest.mark.parametrize(("units", "dtype"), [(True, "bfloat16"), (False, "float32")])
+def test_precision_auto_takes_bfloat16_where_the_cpu_has_units_and_the_outputs_stay_close(
+    units: bool, dtype: str, shared: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    data = write_recordings(tmp_path / "data", ["r0", "r1"])
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: units)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: units)
+    taken: list[object] = []
+    load = inference.load_classifier
+
+    def recording_load(folder: Path, device: str = "cpu", precision: str = "float32") -> inference.Classifier:
+        classifier = load(folder, device, precision)
+        taken.append(classifier.precision)
+        return classifier
+
+    monkeypatch.setattr("team_code.load_classifier", recording_load)
+    assert run_driver(shared.model, data, tmp_path / "auto", "--precision", "auto") == 0
+    assert run_driver(shared.model, data, tmp_path / "float32", "--precision", "float32") == 0
+    assert [str(dtype_taken) for dtype_taken in taken] == [f"torch.{dtype}", "torch.float32"]
+    for name in ("r0", "r1"):
+        reduced = np.array(load_outputs(tmp_path / "auto" / f"{name}.csv")[2])
+        full = np.array(load_outputs(tmp_path / "float32" / f"{name}.csv")[2])
+        np.testing.assert_allclose(reduced, full, rtol=0, atol=0.01)  # tests/test_precision.py's tolerance
