@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         help="compile the network (torch.compile: 30-40 s, 3-12 s with torch's cache warm; then about 1.4 times "
         "the recordings per second on a CPU); auto: on a CPU for folders of 20,000 recordings or more, where it pays",
     )
+    parser.add_argument(
+        "--measurements",
+        metavar="FILE.csv",
+        help="also write each recording's measurements (heart rate, PR, QRS, QT, QTc, axes...: docs/model.md) into "
+        "FILE.csv, one row per recording, an empty field where one cannot be made; outside OUTPUTS",
+    )
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_CHOICES)
     # While the network classifies a chunk, the main thread prepares the next one (ecg12.classify): a core of its
     # own keeps torch's threads from waiting for each other at every operation (docs/performance.md).
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             arguments.chunk_size,
             progress_interval=arguments.progress_interval,
             compile_network={"auto": None, "always": True, "never": False}[arguments.compile],
+            measurements_file=arguments.measurements,
         )
     except FolderInterrupted as interrupted:
         print(

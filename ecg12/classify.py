@@ -49,10 +49,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ecg12.features import MEASURED_SAMPLES
 from ecg12.files import FolderInUse, atomic_write_text, one_run, printable, remove_temporaries
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import COMPILE_FROM_RECORDINGS, Classifier, prepare_recording
 from ecg12.logs import Progress
+from ecg12.measurements import CSV_COLUMNS, NOT_MEASURED, Measurements, csv_row, measure
 from ecg12.outputs import ERRORS_FILE, WARNINGS_FILE, report_name, save_outputs
 from ecg12.preprocess import WINDOW_SAMPLES, DegradedRecordingWarning, PreparedSignal
 from ecg12.recordings import Recording, list_recordings, open_counts
@@ -90,6 +92,7 @@ class FolderResult:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (recording, message) of answered recordings
     errors_file: Path | None = None  # None when it could not be written (report_problem says why)
     warnings_file: Path | None = None  # None when no recording was repaired
+    measurements_file: Path | None = None  # where the measurements went, when asked for and written
     report_problem: str | None = None  # why a report could not be written (a full disk, say)
 
     @property
@@ -109,6 +112,8 @@ class FolderResult:
             text += f"; failures listed in {printable(str(self.errors_file))}"
         if self.warnings_file is not None:
             text += f"; {self.repaired} answered after repairs, listed in {printable(str(self.warnings_file))}"
+        if self.measurements_file is not None:
+            text += f"; measurements in {printable(str(self.measurements_file))}"
         if self.report_problem is not None:
             text += f"; {printable(self.report_problem)}"
         return text
@@ -184,8 +189,14 @@ def classify_folder(
     show_progress: bool = True,
     progress_interval: float = 10.0,
     compile_network: bool | None = None,
+    measurements_file: str | os.PathLike[str] | None = None,
 ) -> FolderResult:
     """Classify every recording of ``data_folder`` into ``output_folder/NAME.csv``; never stops on one.
+
+    ``measurements_file``: also measure every recording (:func:`~ecg12.measurements.measure`) and write one row per
+    recording there (:data:`~ecg12.measurements.CSV_COLUMNS`; empty fields where a measurement cannot be made, all
+    of them for a recording that could not be read). It must lie outside ``output_folder``, whose CSV files are the
+    scorer's.
 
     ``compile_network``: classify with the network compiled (:meth:`Classifier.compile`, falling back to the eager
     one); None compiles on a CPU for folders of :data:`~ecg12.inference.COMPILE_FROM_RECORDINGS` or more recordings,
@@ -196,7 +207,15 @@ def classify_folder(
     started = time.time()
     recordings = list_recordings(data_folder)
     output_folder = Path(output_folder)
+    measurements_path = None if measurements_file is None else Path(measurements_file)
+    if measurements_path is not None and measurements_path.parent.resolve() == output_folder.resolve():
+        raise OutputFolderError(
+            f"the measurements file {measurements_path} is in the outputs folder, where every CSV file is read as an "
+            "output: write it elsewhere"
+        )
     prepare_output_folder(output_folder)
+    if measurements_path is not None:
+        prepare_output_folder(measurements_path.parent)  # a folder that cannot take it fails now, not at the end
     with output_folder_lock(output_folder):
         if compile_network is None:
             compile_network = classifier.device.type == "cpu" and len(recordings) >= COMPILE_FROM_RECORDINGS
@@ -206,7 +225,7 @@ def classify_folder(
         errors_file = output_folder / report_name(ERRORS_FILE, outputs)
         warnings_file = output_folder / report_name(WARNINGS_FILE, outputs)
         remove_temporaries(output_folder, outputs | {errors_file.name, warnings_file.name})
-        run = _FolderRun(classifier, output_folder)
+        run = _FolderRun(classifier, output_folder, measuring=measurements_path is not None)
         progress = Progress(len(recordings), "classifying", "recordings", log, progress_interval, show_progress)
         try:
             with progress:
@@ -215,10 +234,13 @@ def classify_folder(
             raise FolderInterrupted(run.result.done + run.result.failed, len(recordings), output_folder) from interrupt
         result = run.result
         try:
-            _write_problems_csv(errors_file, ERRORS_HEADER, result.errors)
+            if measurements_path is not None:
+                _write_csv(measurements_path, CSV_COLUMNS, run.measurement_rows)
+                result.measurements_file = measurements_path
+            _write_csv(errors_file, ERRORS_HEADER, result.errors)
             result.errors_file = errors_file
             if result.warnings:
-                _write_problems_csv(warnings_file, WARNINGS_HEADER, result.warnings)
+                _write_csv(warnings_file, WARNINGS_HEADER, result.warnings)
                 result.warnings_file = warnings_file
             else:
                 _remove_report(warnings_file)  # a previous run's repairs are not this run's
@@ -237,6 +259,7 @@ class _Pending:
     repairs: list[str] = field(default_factory=list)
     failure: tuple[str, str] | None = None  # (stage, message)
     written: bool = False  # its output file (an answer or all-negative) is written
+    measurements: Measurements = NOT_MEASURED  # measured when asked for (NaN: not measured)
 
 
 class _FolderRun:
@@ -249,9 +272,11 @@ class _FolderRun:
     of each recording, and this thread records that, in the recordings' order.
     """
 
-    def __init__(self, classifier: Classifier, output_folder: Path) -> None:
+    def __init__(self, classifier: Classifier, output_folder: Path, measuring: bool = False) -> None:
         self.classifier = classifier
         self.output_folder = output_folder
+        self.measuring = measuring
+        self.measurement_rows: list[list[str]] = []  # one per recording, in order, when measuring
         self.codes = list(classifier.classes.output_codes)
         self.result = FolderResult()
         self.in_flight: Future[list[_Pending]] | None = None  # the chunk in the network and being written
@@ -293,7 +318,13 @@ class _FolderRun:
                 prepared = prepare_recording(header, counts)
         except Exception as error:  # one bad recording must never stop the batch
             return _Pending(recording.name, None, failure=(stage, _describe(error)))
-        return _Pending(recording.name, prepared, repairs)
+        item = _Pending(recording.name, prepared, repairs)
+        if self.measuring:
+            try:
+                item.measurements = measure(prepared[0].samples(0, MEASURED_SAMPLES))
+            except Exception as error:  # its classification goes on; its measurements stay empty
+                log.warning("%s: cannot be measured: %s", printable(recording.name), _describe(error))
+        return item
 
     def record(self, progress: Progress) -> None:
         """Wait for the chunk in the network, if any, and count what became of its recordings."""
@@ -302,6 +333,8 @@ class _FolderRun:
         chunk = self.in_flight.result()
         self.in_flight = None
         for item in chunk:
+            if self.measuring:
+                self.measurement_rows.append(csv_row(printable(item.name), item.measurements))
             if item.failure is None:
                 self.result.done += 1
                 self.result.warnings.extend((item.name, repair) for repair in item.repairs)
@@ -372,7 +405,7 @@ def _describe(error: BaseException) -> str:
     return str(error.problem) if isinstance(error, RecordError) else f"{type(error).__name__}: {error}"
 
 
-def _write_problems_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     """Write a CSV report atomically, every field made printable (valid UTF-8, one line)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)

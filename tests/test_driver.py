@@ -702,3 +702,43 @@ def test_precision_auto_takes_bfloat16_where_the_cpu_has_units_and_the_outputs_s
         reduced = np.array(load_outputs(tmp_path / "auto" / f"{name}.csv")[2])
         full = np.array(load_outputs(tmp_path / "float32" / f"{name}.csv")[2])
         np.testing.assert_allclose(reduced, full, rtol=0, atol=0.01)  # tests/test_precision.py's tolerance
+
+
+def test_measurements_file_has_a_row_per_recording_and_leaves_the_outputs_as_they_are(
+    shared: TrainedModel, tmp_path: Path
+) -> None:
+    from ecg12.measurements import CSV_COLUMNS
+    from ecg12.synthetic import synthesize_ecg
+
+    data = tmp_path / "data"
+    for name, rate in (("slow", 55.0), ("fast", 110.0)):
+        signal = synthesize_ecg(np.random.default_rng(int(rate)), 500, 10, rate, p_waves=name == "slow")
+        write_record(data, name, signal, 500, age=60.0, sex="Male", codes=(SINUS_RHYTHM,))
+    (data / "broken.hea").write_text("not a header\n")
+    measurements = tmp_path / "measured" / "measurements.csv"
+    assert run_driver(shared.model, data, tmp_path / "with", "--measurements", str(measurements)) == 1  # broken
+    assert run_driver(shared.model, data, tmp_path / "without") == 1
+    for name in ("slow", "fast", "broken"):  # the Challenge outputs are the same with and without
+        assert (tmp_path / "with" / f"{name}.csv").read_text() == (tmp_path / "without" / f"{name}.csv").read_text()
+    assert sorted(p.name for p in (tmp_path / "with").iterdir()) == sorted(
+        p.name for p in (tmp_path / "without").iterdir()
+    )
+    header, *rows = read_rows(measurements)
+    assert tuple(header) == CSV_COLUMNS
+    assert header[:7] == ["recording", "heart_rate", "pr", "qrs", "qt", "qtc", "qrs_axis"]
+    by_name = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert sorted(by_name) == ["broken", "fast", "slow"]
+    assert abs(float(by_name["slow"]["heart_rate"]) - 55.0) < 3
+    assert abs(float(by_name["fast"]["heart_rate"]) - 110.0) < 3
+    assert by_name["slow"]["pr"] != "" and by_name["fast"]["pr"] == ""  # no P waves: no PR, never a made-up one
+    assert all(value == "" for key, value in by_name["broken"].items() if key != "recording")
+
+
+def test_a_measurements_file_in_the_outputs_folder_is_refused_in_one_line(
+    shared: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_recordings(tmp_path / "data", ["r0"])
+    outputs = tmp_path / "outputs"
+    assert run_driver(shared.model, data, outputs, "--measurements", str(outputs / "m.csv")) == 2
+    assert "outputs folder" in one_line(capsys.readouterr().err)
+    assert not (outputs / "r0.csv").exists()
