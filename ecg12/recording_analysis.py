@@ -19,8 +19,10 @@ import numpy as np
 from ecg12.classes import ScoredClasses
 from ecg12.classify import recorded_repairs
 from ecg12.config import WINDOW_SAMPLES
+from ecg12.features import MEASURED_SAMPLES
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import Classifier, iterate_windows, prepare_recording
+from ecg12.measurements import Measurements, measure
 from ecg12.preprocess import PreparedSignal, extract_windows, window_starts
 from ecg12.recordings import open_counts, signal_file
 from ecg12.saliency import grad_cam
@@ -54,6 +56,7 @@ class RecordingAnalysis:
     decision_rule: DecisionRule
     evidence: tuple[ClassEvidence, ...]  # the explained classes, most probable first
     repairs: tuple[str, ...]  # what had to be repaired to read the recording (missing leads, gaps)
+    measurements: Measurements  # what a cardiograph prints: rate, intervals, axes... (NaN: not measurable)
 
     @property
     def shown(self) -> ClassEvidence:
@@ -84,6 +87,7 @@ def analyse_recording(
             probabilities = window_probabilities.max(axis=0)
             fractions = patch_fractions(window_probabilities)
             predicted = classifier.decision_rule.apply(probabilities[None], fractions[None])[0]
+            measurements = measure(signal.samples(0, MEASURED_SAMPLES))
             explained = _explained_classes(probabilities, predicted, max_explained)
             evidence = [
                 _class_evidence(
@@ -107,6 +111,7 @@ def analyse_recording(
         decision_rule=classifier.decision_rule,
         evidence=tuple(evidence),
         repairs=tuple(repairs),
+        measurements=measurements,
     )
 
 

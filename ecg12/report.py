@@ -43,6 +43,7 @@ from ecg12.files import atomic_write, printable
 from ecg12.headers import Header, RecordError
 from ecg12.inference import Classifier
 from ecg12.logs import Progress
+from ecg12.measurements import Measurements
 from ecg12.preprocess import STANDARD_LEADS, match_standard_lead
 from ecg12.recording_analysis import ClassEvidence, RecordingAnalysis, analyse_recording
 from ecg12.recordings import Recording
@@ -249,6 +250,7 @@ def _draw_page_header(figure: Figure, analysis: RecordingAnalysis) -> None:
     block.text(0.0, height, printable(header.record_name), fontsize=13, weight="bold", va="top", parse_math=False)
     facts = [
         f"{_age_text(header.age)}, {_sex_text(header.sex)}",
+        *measurement_lines(analysis.measurements),
         f"{header.num_leads} leads{_lead_order_note(header)}, recorded at {_number(header.frequency)}{NBSP}Hz, "
         f"{header.num_samples / header.frequency:.1f}{NBSP}s",
         "Labels in the header: " + (", ".join(_label_text(code) for code in header.labels) or "none"),
@@ -260,6 +262,21 @@ def _draw_page_header(figure: Figure, analysis: RecordingAnalysis) -> None:
     text = "\n".join(printable(line) for line in lines[:8])
     block.text(0.0, height - 7.0, text, fontsize=7.5, va="top", linespacing=1.25, parse_math=False)
     _draw_diagnoses_table(block, analysis, TABLE_LEFT_MM, height)
+
+
+def measurement_lines(measurements: Measurements) -> list[str]:
+    """What a cardiograph prints above the tracing: rate, PR, QRS, QT/QTc (Bazett) and the P, QRS and T axes; a
+    dash where a measurement cannot be made (no PR without P waves, say)."""
+
+    def value(name: str) -> str:
+        number = getattr(measurements, name)
+        return f"{number:.0f}" if math.isfinite(number) else "\u2013"
+
+    return [
+        f"Rate {value('heart_rate')}{NBSP}bpm, PR {value('pr')}{NBSP}ms, QRS {value('qrs')}{NBSP}ms, "
+        f"QT/QTc {value('qt')}/{value('qtc')}{NBSP}ms",
+        f"P-R-T axes {value('p_axis')} {value('qrs_axis')} {value('t_axis')}",
+    ]
 
 
 def _draw_diagnoses_table(axes: Axes, analysis: RecordingAnalysis, left: float, top: float) -> None:

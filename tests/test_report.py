@@ -24,7 +24,7 @@ from ecg12.model import FoldEnsemble
 from ecg12.preprocess import STANDARD_LEADS, window_starts
 from ecg12.recording_analysis import analyse_recording, decision_thresholds, header_path_of
 from ecg12.recordings import open_counts, signal_file
-from ecg12.report import page_count, report_pages, save_pages, write_recording_report
+from ecg12.report import measurement_lines, page_count, report_pages, save_pages, write_recording_report
 from ecg12.synthetic import synthesize_ecg, write_record
 from ecg12.thresholds import DecisionRule, patch_fractions
 
@@ -391,3 +391,27 @@ def test_a_class_is_predicted_exactly_when_its_probability_reaches_the_threshold
             predicted = rule.apply(probabilities[None], patch_fractions(windows)[None])[0]
             thresholds = decision_thresholds(rule, windows)
             np.testing.assert_array_equal(predicted, probabilities >= thresholds * (1 - 1e-12))
+
+
+def page_text(figure) -> str:
+    return "\n".join(text.get_text() for axes in figure.axes for text in axes.texts)
+
+
+def test_the_first_page_prints_the_measurements_as_a_cardiograph_does(classifier, tmp_path):
+    path = synthetic(tmp_path, "sinus", 500, 10.0)  # 75 bpm
+    analysis = analyse_recording(classifier, path)
+    assert abs(analysis.measurements.heart_rate - 75.0) < 3
+    text = page_text(report_pages(analysis)[0]).replace("\u00a0", " ")
+    rate = re.search(r"Rate (\d+) bpm, PR (\d+) ms, QRS (\d+) ms, QT/QTc (\d+)/(\d+) ms", text)
+    assert rate is not None, text
+    assert abs(int(rate.group(1)) - 75) < 3
+    assert re.search(r"P-R-T axes -?\d+ -?\d+ -?\d+", text)
+
+
+def test_a_measurement_that_cannot_be_made_is_a_dash_never_a_number():
+    from ecg12.measurements import NOT_MEASURED
+
+    no_p = dataclasses.replace(NOT_MEASURED, heart_rate=140.0, qrs=90.0)
+    lines = [line.replace("\u00a0", " ") for line in measurement_lines(no_p)]
+    assert lines[0] == "Rate 140 bpm, PR \u2013 ms, QRS 90 ms, QT/QTc \u2013/\u2013 ms"
+    assert lines[1] == "P-R-T axes \u2013 \u2013 \u2013"
