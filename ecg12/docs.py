@@ -33,7 +33,7 @@ REPOSITORY_NAME = "REPOSITORY"
 
 _OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")  # an ATX heading, its closing #s apart
 _INLINE_CODE = re.compile(r"`[^`]*`")
 _LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _ANCHOR_DROPPED = re.compile(r"[^\w\- ]")
@@ -79,7 +79,7 @@ def section(page: str, heading: str) -> str:
 
 
 def prose_lines(markdown: str) -> list[str]:
-    """The page's lines outside fenced code blocks, with inline code removed (links there are not links)."""
+    """The page's lines outside fenced code blocks (links and headings there are not links and headings)."""
     lines, fenced = [], False
     for line in markdown.splitlines():
         if _FENCE.match(line):
