@@ -28,6 +28,11 @@ def test_every_relative_link_leads_to_a_file_and_heading(page: Path) -> None:
     assert broken_links(page) == []
 
 
+def test_the_readme_reads_in_five_minutes() -> None:
+    """The README is the newcomer's page (issue 24): what belongs to one command or topic goes to docs/."""
+    assert len((REPOSITORY / "README.md").read_text(encoding="utf-8").splitlines()) <= 150
+
+
 def test_github_anchors() -> None:
     assert github_anchor("Classification at the CPU's limit") == "classification-at-the-cpus-limit"
     assert github_anchor("Full size: the 43,101 recordings") == "full-size-the-43101-recordings"
