@@ -30,7 +30,7 @@ BASE_IMAGE ?=
 TORCH ?= cuda
 DOCKER ?= docker
 
-.PHONY: help venv venv-dev demo test test-fast lint format gpu-check docker-build clean distclean
+.PHONY: help venv venv-dev demo test test-fast lint format docs-options gpu-check docker-build clean distclean
 
 help:
 	@echo "make demo          train a tiny model on $(DEMO_DATA)/train, classify $(DEMO_DATA)/test, score: $(DEMO_DIR)/"
@@ -38,6 +38,7 @@ help:
 	@echo "make test-fast     pytest without the slow tests (under a minute on 2 cores: the edit-test loop)"
 	@echo "make lint          ruff check, ruff format --check, hadolint"
 	@echo "make format        ruff format and ruff check --fix"
+	@echo "make docs-options  regenerate docs/options.md from every command's --help"
 	@echo "make gpu-check     train, resume, cross-validate, classify and score on a CUDA GPU, with numbers (gpu_check.py)"
 	@echo "make docker-build  docker build -t $(IMAGE) . (TORCH=cpu for the CPU image; IMAGE=..., BASE_IMAGE=...)"
 	@echo "make clean         remove $(DEMO_DIR), $(DEMO_CACHE), work/ci and caches; make distclean also removes $(VENV)"
@@ -84,6 +85,10 @@ test-fast: $(DEV_STAMP)
 format: $(DEV_STAMP)
 	"$(VENV)/bin/ruff" format .
 	"$(VENV)/bin/ruff" check --fix .
+
+# docs/options.md is every command's --help: regenerate it after adding or changing an option (tests/test_docs.py).
+docs-options: $(RUNTIME_STAMP)
+	"$(VPY)" -m ecg12.docs
 
 # On a CUDA machine: the whole product on the GPU in a few minutes (says so and succeeds where there is no CUDA).
 gpu-check: $(RUNTIME_STAMP)

@@ -119,7 +119,7 @@ def test_torchrun_trains_one_model_folder_and_resumes(tmp_path_factory: pytest.T
 def test_two_nodes_train_one_model_written_by_rank_0_alone(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
-    """Two "machines" of one process each, as README's several-machines command starts them: two torchrun
+    """Two "machines" of one process each, as docs/usage.md's several-machines command starts them: two torchrun
     launches meeting at a c10d rendezvous (here on this machine). Each is given its own model folder and
     signal cache, as on machines without a shared disk: the rendezvous makes one of the two processes rank 0,
     and only its folder may be written; the other launch must not even create its own."""
