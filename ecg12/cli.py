@@ -103,6 +103,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="subtract each lead's 1 s moving average from the windows before the network (baseline wander)",
     )
     option(
+        "criteria",
+        action=argparse.BooleanOptionalAction,
+        help="add the textbook criteria's evidence (heart rate < 60 bpm, PR > 200 ms, QRS >= 120 ms, axis...) to "
+        "the logits of the classes they define (docs/model.md)",
+    )
+    option(
         "decision_rule",
         choices=RULE_CHOICES,
         help="auto: per-class thresholds from 1,000 validation recordings, else max-fraction; max-fraction: max/5 "

@@ -33,4 +33,8 @@ MORPHOLOGY_FEATURE_NAMES: tuple[str, ...] = (
 )
 MEASUREMENT_NAMES = RHYTHM_FEATURE_NAMES + MORPHOLOGY_FEATURE_NAMES
 NUM_MEASUREMENTS = len(MEASUREMENT_NAMES)
-NUM_RECORD_FEATURES = NUM_DEMOGRAPHICS + NUM_MEASUREMENTS
+# The cardiograph's measurements that define classes (ecg12.criteria), in their own units, NaN where not made:
+# the vector's last columns, read by the criterion layer only (the head takes the leading ones).
+CRITERION_FEATURE_NAMES: tuple[str, ...] = ("heart_rate", "pr", "qrs", "qrs_axis", "limb_qrs_amplitude", "qtc")
+CRITERION_FEATURES_START = NUM_DEMOGRAPHICS + NUM_MEASUREMENTS
+NUM_RECORD_FEATURES = CRITERION_FEATURES_START + len(CRITERION_FEATURE_NAMES)

@@ -272,7 +272,8 @@ def measurements(
 
 
 def record_features(signal: np.ndarray, age: float, sex: str, beats: np.ndarray | None = None) -> np.ndarray:
-    """Demographics then measurements of a prepared (12, N) mV signal at 500 Hz: (NUM_RECORD_FEATURES,).
+    """Demographics then measurements of a prepared (12, N) mV signal at 500 Hz: (CRITERION_FEATURES_START,), the
+    leading part of the record feature vector (ecg12.measurements.measure_record appends the rest).
 
     The measurements are those of the signal's first :data:`MEASURED_SAMPLES` (5 minutes); the rest, if
     any, is not looked at (it need not even be passed). ``beats``: those of the first 5 minutes, if already found.

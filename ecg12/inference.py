@@ -26,10 +26,11 @@ from ecg12 import __version__
 from ecg12.classes import ScoredClasses, scored_classes
 from ecg12.devices import resolve_device
 from ecg12.feature_names import NUM_RECORD_FEATURES
-from ecg12.features import MEASURED_SAMPLES, record_features
+from ecg12.features import MEASURED_SAMPLES
 from ecg12.files import atomic_write, atomic_write_text
 from ecg12.headers import Header
 from ecg12.measurement_model import MeasuredNetwork
+from ecg12.measurements import measure_record
 from ecg12.model import FoldEnsemble, ModelConfig, build_network, fold_batch_norms
 from ecg12.network import NUM_LEADS, ECGNetwork
 from ecg12.precision import describe, resolve_precision
@@ -275,7 +276,7 @@ def prepare_recording(header: Header, counts: CountsReader | np.ndarray) -> tupl
     computed a segment at a time as the network reads it; record features, from the first 5 minutes)."""
     reader = counts if isinstance(counts, CountsReader) else counts_in_memory(counts, header.source)
     signal = PreparedSignal(millivolts_reader(reader, header), reader.shape[1], header)
-    return signal, record_features(signal.samples(0, MEASURED_SAMPLES), header.age, header.sex)
+    return signal, measure_record(signal.samples(0, MEASURED_SAMPLES), header.age, header.sex)[1]
 
 
 def save_model_folder(

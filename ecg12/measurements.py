@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ecg12.delineation import SIMILAR_QRS, Delineation, delineate, premature_beats
+from ecg12.feature_names import CRITERION_FEATURE_NAMES
 from ecg12.features import MEASURED_SAMPLES, detect_beats, record_features
-from ecg12.preprocess import STANDARD_LEADS, TARGET_FREQUENCY
+from ecg12.preprocess import STANDARD_LEADS, TARGET_FREQUENCY, DegradedRecordingWarning
 
 NAN = math.nan
 LEAD = {name: index for index, name in enumerate(STANDARD_LEADS)}
@@ -111,6 +113,10 @@ class Measurements:
     t_inverted_anterior: float = _measurement("", 0, "leads of V1-V4 with T at or below -0.1 mV")
 
 
+class MeasurementWarning(DegradedRecordingWarning):
+    """A recording's measurements could not be made; it is classified without the criteria (ecg12.criteria)."""
+
+
 MEASUREMENT_FIELDS = dataclasses.fields(Measurements)
 MEASUREMENT_NAMES: tuple[str, ...] = tuple(item.name for item in MEASUREMENT_FIELDS)
 CSV_COLUMNS: tuple[str, ...] = ("recording", *MEASUREMENT_NAMES)
@@ -135,11 +141,18 @@ def measure(signal: np.ndarray, frequency: float = TARGET_FREQUENCY, beats: np.n
 
 
 def measure_record(signal: np.ndarray, age: float, sex: str) -> tuple[Measurements, np.ndarray]:
-    """A prepared recording's (12, N) mV signal at 500 Hz: its :class:`Measurements` and its
-    ``features.record_features(signal, age, sex)``, from one beat detection (the costliest step of either)."""
+    """A prepared recording's (12, N) mV signal at 500 Hz: its :class:`Measurements` and its record feature
+    vector (NUM_RECORD_FEATURES,): ``features.record_features(signal, age, sex)``, then the measurements that
+    define classes (feature_names.CRITERION_FEATURE_NAMES, for ecg12.criteria), from one beat detection."""
     measured = signal[:, :MEASURED_SAMPLES]
     beats = detect_beats(measured)
-    return measure(measured, TARGET_FREQUENCY, beats), record_features(measured, age, sex, beats)
+    try:
+        measurements = measure(measured, TARGET_FREQUENCY, beats)
+    except Exception as error:  # an odd median beat must not cost the recording its classification
+        warnings.warn(f"not measured ({type(error).__name__}: {error}): no criteria applied", MeasurementWarning, 2)
+        measurements = NOT_MEASURED
+    defining = [getattr(measurements, name) for name in CRITERION_FEATURE_NAMES]
+    return measurements, np.concatenate([record_features(measured, age, sex, beats), defining]).astype(np.float32)
 
 
 def _rhythm(beats: np.ndarray, premature: np.ndarray, frequency: float) -> dict[str, float]:
@@ -176,8 +189,9 @@ def _morphology(delineation: Delineation, heart_rate: float) -> dict[str, float]
         "qrs": delineation.milliseconds(fiducials.qrs_onset, fiducials.qrs_offset),
         "qt": delineation.milliseconds(fiducials.qrs_onset, fiducials.t_end),
     }
-    if math.isnan(fiducials.qrs_onset):
-        return values
+    onset, offset = fiducials.qrs_onset, fiducials.qrs_offset
+    if not (math.isfinite(onset) and math.isfinite(offset)) or round(offset) < round(onset):
+        return values  # no QRS complex found in the median beat (noise, say): nothing measured on it
     rr_s = 60.0 / heart_rate
     values["qtc"] = values["qt"] / math.sqrt(rr_s)
     values["qtc_fridericia"] = values["qt"] / rr_s ** (1 / 3)

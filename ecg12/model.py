@@ -31,6 +31,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ecg12.comparators import COMPARATORS
 from ecg12.config import WINDOW_SAMPLES, ModelConfig
+from ecg12.feature_names import NUM_RECORD_FEATURES
 from ecg12.network import NUM_LEADS, ECGNetwork
 
 
@@ -144,7 +145,7 @@ def network_size(config: ModelConfig) -> tuple[int, float]:
 
     network = build_network(config).eval()
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        network(torch.zeros(1, NUM_LEADS, WINDOW_SAMPLES), torch.zeros(1, config.num_record_features))
+        network(torch.zeros(1, NUM_LEADS, WINDOW_SAMPLES), torch.zeros(1, NUM_RECORD_FEATURES))
     return sum(parameter.numel() for parameter in network.parameters()), float(counter.get_total_flops())
 
 

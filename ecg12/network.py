@@ -11,7 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecg12.classes import scored_classes
 from ecg12.config import ModelConfig
+from ecg12.criteria import CriterionLayer
 
 NUM_LEADS = 12
 FEATURE_CLIP = 5.0  # standardised record features are clipped to +-5 standard deviations
@@ -80,6 +82,8 @@ class ECGNetwork(nn.Module):
         # A direct linear path from the record features to the logits: rhythm and conduction diagnoses are
         # nearly linear in the measurements (heart rate, RR variation, QRS duration), learnt from few examples.
         self.record_path = nn.Linear(config.num_record_features, config.num_classes) if config.record_path else None
+        # No parameters: built after the head, it leaves a seed's initial weights as they were.
+        self.criteria = CriterionLayer(scored_classes().codes) if config.criteria else None
 
     def signal_features(self, signals: torch.Tensor) -> torch.Tensor:
         """(B, 12, T) mV -> (B, F) features of the backbone."""
@@ -103,6 +107,8 @@ class ECGNetwork(nn.Module):
         logits = self.head(torch.cat([features, side], dim=1))
         if self.record_path is not None:
             logits = logits + self.record_path(side)
+        if self.criteria is not None:
+            logits = self.criteria(logits, record_features)
         return logits
 
     def standardized(self, record_features: torch.Tensor) -> torch.Tensor:

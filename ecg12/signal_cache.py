@@ -50,16 +50,16 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from ecg12.feature_names import NUM_RECORD_FEATURES
-from ecg12.features import record_features
 from ecg12.files import atomic_write_text, lock_exclusively, unlock
 from ecg12.headers import RecordError, read_header
 from ecg12.logs import Progress
+from ecg12.measurements import measure_record
 from ecg12.preprocess import TARGET_FREQUENCY, prepare_signal, resampled_length
 from ecg12.recordings import Recording, check_counts, list_recordings, load_signal
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 5  # 5: beats found with each lead scaled to its own QRS (features.detect_beats)
+CACHE_FORMAT = 6  # 5: beats found with each lead scaled to its own QRS; 6: the criteria's measurements appended
 MICROVOLTS_PER_MV = 1000.0
 _INT16_MAX = np.iinfo(np.int16).max
 
@@ -80,7 +80,7 @@ class SignalCache:
     folder: Path
     names: tuple[str, ...]
     codes: tuple[tuple[str, ...], ...]  # #Dx codes per recording
-    features: np.ndarray  # (n, NUM_RECORD_FEATURES) float32: ecg12.features.record_features
+    features: np.ndarray  # (n, NUM_RECORD_FEATURES) float32: ecg12.measurements.measure_record
     offsets: np.ndarray  # (n,) int64
     lengths: np.ndarray  # (n,) int64, samples at 500 Hz
     skipped: tuple[tuple[str, str], ...]  # (recording, reason) that could not be used
@@ -606,8 +606,8 @@ def _write_chunk(
             continue
         microvolts = np.clip(np.rint(signal * MICROVOLTS_PER_MV), -_INT16_MAX, _INT16_MAX).astype(np.int16)
         signals[record["offset"] : record["offset"] + record["length"]] = microvolts.T
-        # The first 5 minutes, as in classification (record_features takes no more)
-        features[record["name"]] = record_features(signal, header.age, header.sex).tolist()
+        # The first 5 minutes, as in classification (measure_record takes no more)
+        features[record["name"]] = measure_record(signal, header.age, header.sex)[1].tolist()
     signals.flush()
     note.unlink(missing_ok=True)
     return errors, features

@@ -38,13 +38,14 @@ def test_the_paper_recipe_is_the_papers_method() -> None:
     model = paper.model_config()
     assert not model.ecg_measurements and not model.record_path and model.architecture == "msse"
     assert not model.measurement_model and not model.baseline_filter  # the paper has no denoising
+    assert not model.criteria  # nor a criterion layer
     assert model.num_record_features == 4  # age, "age unknown", male, female
     assert paper.class_count_floor == 2.0 and paper.hard_example_fraction == 0.7 and paper.metric_loss == 0.0
     assert paper.decision_rule == "patch-fraction" and paper.window_stride == 5000
     assert paper.noise_std > 0 and paper.max_shift > 0  # the paper's random shift and Gaussian noise
     default = TrainConfig()
     assert default.recipe == "default"
-    assert default.model_config() == dataclasses.replace(MODEL_SIZES["paper"], measurement_model=True)
+    assert default.model_config() == dataclasses.replace(MODEL_SIZES["paper"], measurement_model=True, criteria=True)
     changed = TrainConfig.for_recipe("paper", seed=4, hard_example_fraction=1.0, device="cpu", cache_dir="/tmp/c")
     assert changed.departures() == {"seed": 4, "hard_example_fraction": 1.0}
     assert TrainConfig.from_dict(asdict(changed)) == changed  # the recipe and every value are saved

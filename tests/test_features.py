@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from scipy.signal import sosfiltfilt, sosfreqz
 
-from ecg12.feature_names import MORPHOLOGY_FEATURE_NAMES, NUM_DEMOGRAPHICS, NUM_RECORD_FEATURES, RHYTHM_FEATURE_NAMES
+from ecg12.feature_names import (
+    CRITERION_FEATURES_START,
+    MORPHOLOGY_FEATURE_NAMES,
+    NUM_DEMOGRAPHICS,
+    RHYTHM_FEATURE_NAMES,
+)
 from ecg12.features import (
     MEASURED_SAMPLES,
     _qrs_band,
@@ -102,8 +107,8 @@ def test_flat_or_short_signals_give_zero_measurements() -> None:
 def test_record_features_are_demographics_then_measurements() -> None:
     signal = synthesize_ecg(np.random.default_rng(1), 500, 10, 70.0)
     features = record_features(signal, 60.0, "Female")
-    assert features.shape == (NUM_RECORD_FEATURES,) and features.dtype == np.float32
-    assert NUM_DEMOGRAPHICS + len(RHYTHM_FEATURE_NAMES) + len(MORPHOLOGY_FEATURE_NAMES) == NUM_RECORD_FEATURES
+    assert features.shape == (CRITERION_FEATURES_START,) and features.dtype == np.float32
+    assert NUM_DEMOGRAPHICS + len(RHYTHM_FEATURE_NAMES) + len(MORPHOLOGY_FEATURE_NAMES) == CRITERION_FEATURES_START
     np.testing.assert_array_equal(features[:NUM_DEMOGRAPHICS], demographic_features(60.0, "Female"))
     np.testing.assert_array_equal(features[NUM_DEMOGRAPHICS:], measurements(signal))
     assert np.isfinite(features).all()

@@ -43,7 +43,7 @@ def network_of(features: np.ndarray, seed: int = 0) -> MultiScaleSENet:
 
 def test_the_measurement_model_learns_what_the_measurements_decide() -> None:
     features, labels = separable_features()
-    model = MeasurementModel.fit(features, labels, NUM_RECORD_FEATURES)
+    model = MeasurementModel.fit(features, labels, MEASURED.num_record_features)
     weights = model.weight.numpy()
     assert weights[3, 4] > 2.0 and np.abs(np.delete(weights[3], 4)).max() < weights[3, 4] / 5
     measured = model.probabilities(features)
@@ -55,7 +55,7 @@ def test_the_measurement_model_learns_what_the_measurements_decide() -> None:
 def test_the_measurement_model_standardises_as_the_network_and_clips() -> None:
     features, labels = separable_features()
     features = features * 3.0 + 2.0
-    model = MeasurementModel.fit(features, labels, NUM_RECORD_FEATURES)
+    model = MeasurementModel.fit(features, labels, MEASURED.num_record_features)
     network = network_of(features)
     assert torch.equal(model.feature_shift, network.feature_shift)
     assert torch.equal(model.feature_scale, network.feature_scale)
@@ -65,7 +65,7 @@ def test_the_measurement_model_standardises_as_the_network_and_clips() -> None:
 
 def test_the_measurement_model_fit_is_deterministic() -> None:
     features, labels = separable_features()
-    fitted = [MeasurementModel.fit(features, labels, NUM_RECORD_FEATURES) for _ in range(2)]
+    fitted = [MeasurementModel.fit(features, labels, MEASURED.num_record_features) for _ in range(2)]
     assert torch.equal(fitted[0].weight, fitted[1].weight) and torch.equal(fitted[0].bias, fitted[1].bias)
 
 
@@ -73,7 +73,7 @@ def test_the_measurement_model_leaves_out_the_classes_a_recording_was_not_labell
     features, labels = separable_features()
     targets = labels.astype(np.float32)
     targets[labels[:, 3], 3] = -1.0  # every positive of class 3 left out: as if its database never labelled it
-    model = MeasurementModel.fit(features, targets, NUM_RECORD_FEATURES)
+    model = MeasurementModel.fit(features, targets, MEASURED.num_record_features)
     assert model.probabilities(features)[:, 3].max() < 0.05  # only negatives counted
 
 
@@ -103,7 +103,7 @@ def test_the_network_gives_its_own_logits_in_training_and_in_evaluation() -> Non
 def test_a_measured_network_averages_the_two_models_probabilities(share: float) -> None:
     features, labels = separable_features()
     network = network_of(features)
-    measurement = MeasurementModel.fit(features, labels, NUM_RECORD_FEATURES)
+    measurement = MeasurementModel.fit(features, labels, MEASURED.num_record_features)
     measured = MeasuredNetwork(network, measurement, share).eval()
     x, batch = torch.randn(4, 12, 5000), torch.from_numpy(features[:4])
     with torch.inference_mode():
@@ -132,7 +132,7 @@ def test_the_share_of_the_lowest_loss_is_chosen_the_smallest_of_a_tie() -> None:
 def test_the_saved_state_is_the_networks_with_the_measurement_models_beside_it() -> None:
     features, labels = separable_features()
     network = network_of(features)
-    measured = MeasuredNetwork(network, MeasurementModel.fit(features, labels, NUM_RECORD_FEATURES), 0.25)
+    measured = MeasuredNetwork(network, MeasurementModel.fit(features, labels, MEASURED.num_record_features), 0.25)
     state = measured.saved_state()
     assert set(state) == set(network.state_dict()) | set(SAVED_TENSORS)
     assert network_state(state).keys() == network.state_dict().keys()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ecg12.delineation import delineate, premature_beats
+from ecg12.feature_names import CRITERION_FEATURE_NAMES, CRITERION_FEATURES_START, NUM_RECORD_FEATURES
 from ecg12.features import MEASURED_SAMPLES, detect_beats, record_features
 from ecg12.measurements import (
     _HEXAXIAL,
@@ -203,4 +204,7 @@ def test_one_detection_gives_the_measurements_and_the_record_features() -> None:
     signal, _ = synthesize_known_ecg(np.random.default_rng(15), KnownBeat(), seconds=320)
     measurements, features = measure_record(signal, 61.0, "Female")
     assert measurements == measure(signal)
-    np.testing.assert_array_equal(features, record_features(signal, 61.0, "Female"))
+    np.testing.assert_array_equal(features[:CRITERION_FEATURES_START], record_features(signal, 61.0, "Female"))
+    defining = [getattr(measurements, name) for name in CRITERION_FEATURE_NAMES]  # the criteria's, in their units
+    np.testing.assert_array_equal(features[CRITERION_FEATURES_START:], np.float32(defining))
+    assert features.shape == (NUM_RECORD_FEATURES,) and np.isfinite(defining).all()
