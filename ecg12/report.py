@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 
 from ecg12.classes import class_abbreviations, class_name, class_terms
 from ecg12.config import TARGET_FREQUENCY, WINDOW_SAMPLES
+from ecg12.criteria import fired
 from ecg12.files import atomic_write, printable
 from ecg12.headers import Header, RecordError
 from ecg12.inference import Classifier
@@ -251,6 +252,7 @@ def _draw_page_header(figure: Figure, analysis: RecordingAnalysis) -> None:
     facts = [
         f"{_age_text(header.age)}, {_sex_text(header.sex)}",
         *measurement_lines(analysis.measurements),
+        *criteria_lines(analysis),
         f"{header.num_leads} leads{_lead_order_note(header)}, recorded at {_number(header.frequency)}{NBSP}Hz, "
         f"{header.num_samples / header.frequency:.1f}{NBSP}s",
         "Labels in the header: " + (", ".join(_label_text(code) for code in header.labels) or "none"),
@@ -277,6 +279,21 @@ def measurement_lines(measurements: Measurements) -> list[str]:
         f"QT/QTc {value('qt')}/{value('qtc')}{NBSP}ms",
         f"P-R-T axes {value('p_axis')} {value('qrs_axis')} {value('t_axis')}",
     ]
+
+
+def criteria_lines(analysis: RecordingAnalysis) -> list[str]:
+    """The textbook criteria the recording meets (ecg12.criteria), those of predicted classes first: which class
+    each would define and the measurement that met it."""
+    predicted = {code for code, on in zip(analysis.classes.codes, analysis.predicted, strict=True) if on}
+    met = fired(analysis.measurements)
+    lines = []
+    for label, group in (
+        ("Criteria met", [item for item in met if item[0].code in predicted]),
+        ("Criteria met, class not predicted", [item for item in met if item[0].code not in predicted]),
+    ):
+        if group:
+            lines.append(f"{label}: " + "; ".join(f"{criterion.name}, {text}" for criterion, text in group))
+    return lines
 
 
 def _draw_diagnoses_table(axes: Axes, analysis: RecordingAnalysis, left: float, top: float) -> None:

@@ -415,3 +415,22 @@ def test_a_measurement_that_cannot_be_made_is_a_dash_never_a_number():
     lines = [line.replace("\u00a0", " ") for line in measurement_lines(no_p)]
     assert lines[0] == "Rate 140 bpm, PR \u2013 ms, QRS 90 ms, QT/QTc \u2013/\u2013 ms"
     assert lines[1] == "P-R-T axes \u2013 \u2013 \u2013"
+
+
+def test_the_report_names_the_criteria_met_by_predicted_and_by_other_classes(classifier, tmp_path):
+    from ecg12.criteria import CRITERIA
+    from ecg12.measurements import NOT_MEASURED
+    from ecg12.report import criteria_lines
+
+    analysis = analyse_recording(classifier, synthetic(tmp_path, "slow", 500, 10.0))
+    sb = next(c for c in CRITERIA if c.name == "SB")
+    predicted = analysis.predicted.copy()
+    predicted[:] = False
+    predicted[analysis.classes.codes.index(sb.code)] = True
+    measured = dataclasses.replace(NOT_MEASURED, heart_rate=50.0, pr=150.0)
+    lines = criteria_lines(dataclasses.replace(analysis, predicted=predicted, measurements=measured))
+    assert lines == [
+        "Criteria met: SB, heart rate < 60 bpm (50)",
+        "Criteria met, class not predicted: Brady, heart rate < 60 bpm (50)",
+    ]
+    assert criteria_lines(dataclasses.replace(analysis, measurements=NOT_MEASURED)) == []
