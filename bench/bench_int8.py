@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecg12.headers import read_header  # noqa: E402
-from ecg12.inference import Classifier, load_classifier, prepare_recording  # noqa: E402
+from ecg12.inference import Classifier, load_classifier  # noqa: E402
 from ecg12.preprocess import WINDOW_SAMPLES, extract_windows  # noqa: E402
 from ecg12.recordings import list_recordings, open_counts  # noqa: E402
+from ecg12.scoring import prepare_recording  # noqa: E402
 from ecg12.thresholds import patch_fractions  # noqa: E402
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]

@@ -52,12 +52,12 @@ import numpy as np
 from ecg12.features import MEASURED_SAMPLES
 from ecg12.files import FolderInUse, atomic_write_text, one_run, printable, remove_temporaries
 from ecg12.headers import Header, RecordError, read_header
-from ecg12.inference import COMPILE_FROM_RECORDINGS, Classifier, prepare_recording
 from ecg12.logs import Progress
 from ecg12.measurements import CSV_COLUMNS, NOT_MEASURED, Measurements, csv_row, measure
 from ecg12.outputs import ERRORS_FILE, WARNINGS_FILE, report_name, save_outputs
 from ecg12.preprocess import WINDOW_SAMPLES, DegradedRecordingWarning, PreparedSignal
 from ecg12.recordings import Recording, list_recordings, open_counts
+from ecg12.scoring import COMPILE_FROM_RECORDINGS, RecordingClassifier, prepare_recording
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def recorded_repairs() -> Iterator[list[str]]:
 
 
 def classify_recording(
-    classifier: Classifier, header: Header, counts: np.ndarray
+    classifier: RecordingClassifier, header: Header, counts: np.ndarray
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Output codes, binary labels and probabilities (27 each) of one recording in raw ADC counts."""
     codes, labels, scores = classifier.challenge_outputs(classifier.scores([prepare_recording(header, counts)]))
@@ -182,7 +182,7 @@ def classify_recording(
 
 
 def classify_folder(
-    classifier: Classifier,
+    classifier: RecordingClassifier,
     data_folder: str | os.PathLike[str],
     output_folder: str | os.PathLike[str],
     chunk_size: int = 16,
@@ -198,8 +198,8 @@ def classify_folder(
     of them for a recording that could not be read). It must lie outside ``output_folder``, whose CSV files are the
     scorer's.
 
-    ``compile_network``: classify with the network compiled (:meth:`Classifier.compile`, falling back to the eager
-    one); None compiles on a CPU for folders of :data:`~ecg12.inference.COMPILE_FROM_RECORDINGS` or more recordings,
+    ``compile_network``: classify with the network compiled (the classifier's ``compile``, falling back to the
+    eager one); None compiles on a CPU for folders of :data:`~ecg12.scoring.COMPILE_FROM_RECORDINGS` or more recordings,
     where the time it takes pays. Raises :class:`DataFolderError` or :class:`OutputFolderError` (before any
     recording is read) and :class:`FolderInterrupted` on Ctrl-C; a report that cannot be written at the end is the
     result's ``report_problem``, beside the counts of what was written.
@@ -218,7 +218,7 @@ def classify_folder(
         prepare_output_folder(measurements_path.parent)  # a folder that cannot take it fails now, not at the end
     with output_folder_lock(output_folder):
         if compile_network is None:
-            compile_network = classifier.device.type == "cpu" and len(recordings) >= COMPILE_FROM_RECORDINGS
+            compile_network = classifier.compiles_by_default and len(recordings) >= COMPILE_FROM_RECORDINGS
         if compile_network:
             classifier.compile()
         outputs = {f"{recording.name}.csv" for recording in recordings}
@@ -272,7 +272,7 @@ class _FolderRun:
     of each recording, and this thread records that, in the recordings' order.
     """
 
-    def __init__(self, classifier: Classifier, output_folder: Path, measuring: bool = False) -> None:
+    def __init__(self, classifier: RecordingClassifier, output_folder: Path, measuring: bool = False) -> None:
         self.classifier = classifier
         self.output_folder = output_folder
         self.measuring = measuring

@@ -1,10 +1,7 @@
-"""Model folders and classification: saving and loading a trained model, recording probabilities.
+"""Model folders and the torch classifier: saving and loading a trained model, its network arranged to classify.
 
-A recording is cut into 10 s windows (the paper's patches); each window gets per-class probabilities and the
-recording takes, per class, the maximum over its windows, and the patch fractions that the paper's one-vote-in-favour
-rule decides on (:class:`RecordingScores`). Windows of many recordings are batched through the network
-together, a bounded number at a time; a long recording is prepared a segment at a time as its windows are read
-(:class:`~ecg12.preprocess.PreparedSignal`), so that a day-long recording costs time but not memory.
+How recordings become scores (windows in batches, maxima over them, the decision rule) is ecg12.scoring's, which
+this classifier shares with the ONNX Runtime one (ecg12.onnx_classifier).
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ import logging
 import os
 import pickle
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,21 +23,24 @@ from ecg12 import __version__
 from ecg12.classes import ScoredClasses, scored_classes
 from ecg12.devices import resolve_device
 from ecg12.feature_names import NUM_RECORD_FEATURES
-from ecg12.features import MEASURED_SAMPLES
 from ecg12.files import atomic_write, atomic_write_text
-from ecg12.headers import Header
 from ecg12.measurement_model import MeasuredNetwork
-from ecg12.measurements import measure_record
 from ecg12.model import FoldEnsemble, ModelConfig, build_network, fold_batch_norms
 from ecg12.network import NUM_LEADS, ECGNetwork
 from ecg12.precision import describe, resolve_precision
-from ecg12.preprocess import WINDOW_SAMPLES, PreparedSignal, extract_windows, window_starts
-from ecg12.recordings import CountsReader, counts_in_memory, millivolts_reader
-from ecg12.thresholds import DecisionRule, patch_fractions
+from ecg12.preprocess import WINDOW_SAMPLES
+from ecg12.scoring import (
+    MODEL_FILE,
+    ModelFolderError,
+    PreparedRecording,
+    RecordingClassifier,
+    RecordingScores,
+    score_recordings,
+)
+from ecg12.thresholds import DecisionRule
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.pt"
 # Bump when the contents of model.pt change so that an older ecg12 would misread them. 2: a list of member state
 # dicts; 3: the architecture and the record path in model_config (absent in format 2: msse, with the path); 4: the
 # measurement model, its tensors beside the network's in each member's state dict (absent in formats 2 and 3: none).
@@ -50,114 +50,31 @@ _REQUIRED_KEYS = ("format", "model_config", "classes", "decision_rule", "state_d
 # What a model folder holds: a network, a network with its measurement model (ecg12.measurement_model), or a fold
 # ensemble of either.
 SavedModel = ECGNetwork | MeasuredNetwork | FoldEnsemble
-# Folders from this many recordings get a compiled network (auto): compiling the paper network takes 30-40 s on
-# 2 cores with torch's compile cache empty (3-12 s with it warm) and saves about 1.7 ms per recording in the driver
-# (164 -> 227 recordings/s), so it pays from about 20,000 recordings cold (docs/performance.md).
-COMPILE_FROM_RECORDINGS = 20_000
 
 
-class ModelFolderError(RuntimeError):
-    """A model folder that is missing, incomplete or from an incompatible version."""
-
-
-def iterate_windows(
-    signal: np.ndarray | PreparedSignal, stride: int, batch: int, window: int = WINDOW_SAMPLES
-) -> Iterator[np.ndarray]:
-    """(k, 12, window) float32 blocks of a (12, N) signal's windows, at most ``batch`` at a time, zero-padded.
-
-    A :class:`PreparedSignal` is read window by window, in order: it computes each segment once.
-    """
-    starts = window_starts(signal.shape[1], window, stride)
-    for first in range(0, len(starts), batch):
-        yield extract_windows(signal, starts[first : first + batch], window, np.float32)
-
-
-@dataclass(frozen=True)
-class RecordingScores:
-    """What the network gives for n recordings, (n, classes) each: ``probabilities``, every class's maximum over
-    the recording's patches (the Challenge output probabilities), and ``patch_fractions``, what the paper's
-    patch-wise rule decides on (:func:`~ecg12.thresholds.patch_fractions`)."""
-
-    probabilities: np.ndarray
-    patch_fractions: np.ndarray
-
-    def labels(self, rule: DecisionRule) -> np.ndarray:
-        """(n, classes) bool labels under ``rule``."""
-        return rule.apply(self.probabilities, self.patch_fractions)
-
-    @classmethod
-    def concatenate(cls, parts: Sequence[RecordingScores]) -> RecordingScores:
-        """The scores of several groups of recordings, in order."""
-        return cls(
-            np.concatenate([part.probabilities for part in parts]),
-            np.concatenate([part.patch_fractions for part in parts]),
-        )
-
-    def subset(self, rows: slice | np.ndarray) -> RecordingScores:
-        """The scores of the recordings ``rows`` selects (a slice, indices or a mask)."""
-        return RecordingScores(self.probabilities[rows], self.patch_fractions[rows])
-
-
-@torch.inference_mode()
 def predict_scores(
     model: torch.nn.Module,
-    records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]],
+    records: Iterable[PreparedRecording],
     device: torch.device,
     stride: int = WINDOW_SAMPLES,
     batch_size: int = 64,
 ) -> RecordingScores:
-    """Scores of recordings given as ((12, N) mV at 500 Hz, record features).
-
-    Windows of consecutive recordings share batches; a recording's windows may span batches, and both of its
-    scores are maxima over windows, so they are folded in batch by batch.
-    """
+    """Scores of recordings given as ((12, N) mV at 500 Hz, record features): :func:`~ecg12.scoring.score_recordings`
+    with ``model`` on ``device``."""
     model.eval()
-    classes = _num_classes(model)
-    probabilities: list[np.ndarray] = []
-    fractions: list[np.ndarray] = []
-    pending_windows: list[np.ndarray] = []
-    pending_features: list[np.ndarray] = []
-    pending_owner: list[np.ndarray] = []
-    pending = 0
 
-    def flush() -> None:
-        nonlocal pending
-        if not pending:
-            return
-        windows = torch.from_numpy(np.concatenate(pending_windows)).to(device)
-        side = torch.from_numpy(np.concatenate(pending_features)).to(device)
-        # Full precision on every device, so that a GPU gives the CPU's probabilities (within float rounding).
-        batch = torch.sigmoid(model(windows, side).float()).cpu().numpy()
-        owners = np.concatenate(pending_owner)
-        for owner in np.unique(owners):
-            windows_of_owner = batch[owners == owner]
-            probabilities[owner] = np.maximum(probabilities[owner], windows_of_owner.max(axis=0))
-            fractions[owner] = np.maximum(fractions[owner], patch_fractions(windows_of_owner))
-        pending_windows.clear()
-        pending_features.clear()
-        pending_owner.clear()
-        pending = 0
+    @torch.inference_mode()
+    def window_probabilities(windows: np.ndarray, features: np.ndarray) -> np.ndarray:
+        signals, side = torch.from_numpy(windows).to(device), torch.from_numpy(features).to(device)
+        # Full precision out of every device, so that a GPU gives the CPU's probabilities (within float rounding).
+        return torch.sigmoid(model(signals, side).float()).cpu().numpy()
 
-    for signal, features in records:
-        owner = len(probabilities)
-        probabilities.append(np.zeros(classes, dtype=np.float64))
-        fractions.append(np.zeros(classes, dtype=np.float64))
-        for block in iterate_windows(signal, stride, batch_size):
-            if pending + len(block) > batch_size:
-                flush()
-            pending_windows.append(block)
-            pending_features.append(np.repeat(features[None, :], len(block), axis=0))
-            pending_owner.append(np.full(len(block), owner))
-            pending += len(block)
-    flush()
-    if not probabilities:
-        return RecordingScores(np.zeros((0, classes)), np.zeros((0, classes)))
-    return RecordingScores(np.stack(probabilities), np.stack(fractions))
+    return score_recordings(window_probabilities, records, _num_classes(model), stride, batch_size)
 
 
 def predict_probabilities(
     model: torch.nn.Module,
-    records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]],
+    records: Iterable[PreparedRecording],
     device: torch.device,
     stride: int = WINDOW_SAMPLES,
     batch_size: int = 64,
@@ -233,7 +150,7 @@ def compiled_network(network: SavedModel, device: torch.device, largest_batch: i
 
 
 @dataclass
-class Classifier:
+class Classifier(RecordingClassifier):
     """A loaded model folder: the model (:data:`SavedModel`), its decision rule and the class list.
 
     ``model`` is the model as saved; ``network`` the copy that classifies (:func:`inference_network`).
@@ -251,32 +168,20 @@ class Classifier:
     def __post_init__(self) -> None:
         self.network = inference_network(self.model, self.device, self.precision)
 
-    def scores(self, records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]]) -> RecordingScores:
+    def scores(self, records: Iterable[PreparedRecording]) -> RecordingScores:
         """Scores (n, 24) of prepared recordings ((12, N) mV at 500 Hz, record features)."""
         return predict_scores(self.network, records, self.device, self.window_stride, self.batch_size)
 
-    def probabilities(self, records: Iterable[tuple[np.ndarray | PreparedSignal, np.ndarray]]) -> np.ndarray:
-        """(n, 24) probabilities of prepared recordings ((12, N) mV at 500 Hz, record features)."""
-        return self.scores(records).probabilities
+    @property
+    def compiles_by_default(self) -> bool:
+        """On a CPU (on a GPU the network's time is small beside the rest)."""
+        return self.device.type == "cpu"
 
     def compile(self) -> bool:
         """Classify with the network compiled (:func:`compiled_network`) from now on; False where it could not be."""
         if not isinstance(self.network, CompiledNetwork):
             self.network = compiled_network(self.network, self.device, self.batch_size)
         return isinstance(self.network, CompiledNetwork)
-
-    def challenge_outputs(self, scores: RecordingScores) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """The 27 output codes, their binary labels and probabilities for n recordings' scores."""
-        labels = scores.labels(self.decision_rule)
-        return list(self.classes.output_codes), self.classes.expand(labels), self.classes.expand(scores.probabilities)
-
-
-def prepare_recording(header: Header, counts: CountsReader | np.ndarray) -> tuple[PreparedSignal, np.ndarray]:
-    """Raw ADC counts (read from their file as needed, or in memory) and their header -> ((12, N) mV at 500 Hz,
-    computed a segment at a time as the network reads it; record features, from the first 5 minutes)."""
-    reader = counts if isinstance(counts, CountsReader) else counts_in_memory(counts, header.source)
-    signal = PreparedSignal(millivolts_reader(reader, header), reader.shape[1], header)
-    return signal, measure_record(signal.samples(0, MEASURED_SAMPLES), header.age, header.sex)[1]
 
 
 def save_model_folder(

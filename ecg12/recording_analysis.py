@@ -21,11 +21,12 @@ from ecg12.classify import recorded_repairs
 from ecg12.config import WINDOW_SAMPLES
 from ecg12.features import MEASURED_SAMPLES
 from ecg12.headers import Header, RecordError, read_header
-from ecg12.inference import Classifier, iterate_windows, prepare_recording
+from ecg12.inference import Classifier
 from ecg12.measurements import Measurements, measure
 from ecg12.preprocess import PreparedSignal, extract_windows, window_starts
 from ecg12.recordings import open_counts, signal_file
 from ecg12.saliency import grad_cam
+from ecg12.scoring import iterate_windows, prepare_recording
 from ecg12.thresholds import DecisionRule, patch_fractions
 
 MAX_EXPLAINED = 6  # classes explained with a saliency map; the rest of a long list of predictions is only named

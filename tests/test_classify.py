@@ -32,15 +32,16 @@ import torch
 from trained_model import REPOSITORY, TrainedModel, subprocess_env
 
 import driver
-from ecg12 import classify, inference
+from ecg12 import classify, scoring
 from ecg12.classes import EQUIVALENT_CLASSES, scored_classes
 from ecg12.classify import ERRORS_FILE, WARNINGS_FILE, classify_folder
 from ecg12.files import temporary_key
 from ecg12.headers import read_header
-from ecg12.inference import MODEL_FILE, MODEL_FORMAT, load_classifier, prepare_recording
+from ecg12.inference import MODEL_FILE, MODEL_FORMAT, load_classifier
 from ecg12.outputs import load_outputs, save_outputs
 from ecg12.preprocess import SEGMENT_SAMPLES, MissingLeadsWarning, window_starts
 from ecg12.recordings import load_counts
+from ecg12.scoring import prepare_recording
 from ecg12.synthetic import MessyFolder, make_messy_folder, synthesize_ecg, write_record
 from team_code import load_12ECG_model, run_12ECG_classifier
 
@@ -109,14 +110,14 @@ def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest
     run = CleanRun(root / "outputs", classify.FolderResult(), classifier.batch_size)
     hook = classifier.network.register_forward_pre_hook(lambda module, inputs: run.forward_rows.append(len(inputs[0])))
     scores = classifier.scores
-    iterate_windows = inference.iterate_windows
+    iterate_windows = scoring.iterate_windows
 
     def counted_windows(*args: object, **kwargs: object) -> Iterator[np.ndarray]:
         for block in iterate_windows(*args, **kwargs):  # type: ignore[arg-type]
             run.blocks.append(len(block))
             yield block
 
-    def measured(records: object) -> inference.RecordingScores:
+    def measured(records: object) -> scoring.RecordingScores:
         """Network phase of a chunk: windows, NumPy peak (tracemalloc) and resident-memory peak growth."""
         rows_before = sum(run.forward_rows)
         baseline, peak_rss, stop = rss_bytes(), [0], threading.Event()
@@ -142,11 +143,11 @@ def clean_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest
         return result
 
     classifier.scores = measured  # type: ignore[method-assign]
-    inference.iterate_windows = counted_windows  # type: ignore[assignment]
+    scoring.iterate_windows = counted_windows  # type: ignore[assignment]
     try:
         run.result = classify_folder(classifier, data, run.outputs, chunk_size=5, show_progress=False)
     finally:
-        inference.iterate_windows = iterate_windows
+        scoring.iterate_windows = iterate_windows
         hook.remove()
     return run
 
@@ -500,7 +501,7 @@ def test_a_recording_that_fails_in_the_network_fails_alone(
     header = read_header(data / "good_257hz.hea")
     _, features_257hz = prepare_recording(header, load_counts(data / "good_257hz.mat", header))
 
-    def faulty(records: object) -> inference.RecordingScores:
+    def faulty(records: object) -> scoring.RecordingScores:
         """good_short (300 samples) makes the network raise; good_257hz gets NaN probabilities."""
         chunk = list(records)  # type: ignore[call-overload]
         if any(signal.shape[1] == 300 for signal, _ in chunk):

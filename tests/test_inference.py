@@ -20,8 +20,6 @@ from ecg12.inference import (
     MODEL_FORMAT,
     CompiledNetwork,
     ModelFolderError,
-    RecordingScores,
-    iterate_windows,
     load_classifier,
     predict_probabilities,
     predict_scores,
@@ -30,6 +28,7 @@ from ecg12.inference import (
 from ecg12.measurement_model import SAVED_TENSORS, MeasuredNetwork, MeasurementModel
 from ecg12.model import FoldEnsemble, MultiScaleSENet
 from ecg12.preprocess import WINDOW_SAMPLES, window_starts
+from ecg12.scoring import RecordingScores, iterate_windows
 from ecg12.thresholds import DecisionRule
 
 CPU = torch.device("cpu")

@@ -19,12 +19,13 @@ from trained_model import subprocess_env
 
 import report
 from ecg12.headers import read_header
-from ecg12.inference import load_classifier, prepare_recording
+from ecg12.inference import load_classifier
 from ecg12.model import FoldEnsemble
 from ecg12.preprocess import STANDARD_LEADS, window_starts
 from ecg12.recording_analysis import analyse_recording, decision_thresholds, header_path_of
 from ecg12.recordings import open_counts, signal_file
 from ecg12.report import measurement_lines, page_count, report_pages, save_pages, write_recording_report
+from ecg12.scoring import prepare_recording
 from ecg12.synthetic import synthesize_ecg, write_record
 from ecg12.thresholds import DecisionRule, patch_fractions
 
