@@ -58,17 +58,26 @@ def main(argv: list[str] | None = None) -> int:
         "FILE.csv, one row per recording, an empty field where one cannot be made; outside OUTPUTS",
     )
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_CHOICES)
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="what runs the network: torch, or ONNX Runtime from the export of MODEL (export_model.py; no torch "
+        "imported: docs/deployment.md)",
+    )
+    parser.add_argument("--onnx", metavar="FILE.onnx", help="with --backend onnxruntime: the export (MODEL/model.onnx)")
     # While the network classifies a chunk, the main thread prepares the next one (ecg12.classify): a core of its
     # own keeps torch's threads from waiting for each other at every operation (docs/performance.md).
     add_threads_argument(parser, spare_core_for="reads and prepares the next recordings meanwhile")
     arguments = parser.parse_args(argv)
-    apply_threads(arguments)
+    conflict = backend_conflict(arguments)
+    if conflict is not None:
+        print(f"driver.py: {conflict}", file=sys.stderr)
+        return 2
     # Only now: torch takes seconds to import, and --help or a usage error need not wait for it.
     from ecg12.classify import FolderInterrupted, classify_folder
-    from ecg12.devices import DeviceError
-    from ecg12.inference import ModelFolderError
     from ecg12.recordings import DataFolderError
-    from team_code import load_12ECG_model
+    from ecg12.scoring import ModelFolderError
 
     model_folder = Path(arguments.model)
     if model_folder.is_file():
@@ -76,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"driver.py: {message}", file=sys.stderr)
         return 2
     try:
-        model = load_12ECG_model(model_folder, arguments.device, arguments.precision)
+        model = load_model(model_folder, arguments)
         result = classify_folder(
             model,
             arguments.data,
@@ -96,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted before any recording was classified", file=sys.stderr)
         return INTERRUPTED
-    except (ModelFolderError, DeviceError, DataFolderError, FileNotFoundError, RuntimeError) as error:
+    except (ModelFolderError, ValueError, DataFolderError, FileNotFoundError, RuntimeError) as error:
         print(f"driver.py: {error}", file=sys.stderr)
         return 2
     print(result.summary())
@@ -116,6 +125,35 @@ def main(argv: list[str] | None = None) -> int:
         for name, problem in failures:
             print(f"{name}: no report: {problem}", file=sys.stderr)
     return 1 if result.failed or result.report_problem else 0
+
+
+def backend_conflict(arguments: argparse.Namespace) -> str | None:
+    """What in the options the backend cannot do, in a line that says what to do instead; None if nothing."""
+    if arguments.backend == "torch":
+        return "--onnx is the export --backend onnxruntime runs; add --backend onnxruntime" if arguments.onnx else None
+    refused = {
+        "--device": arguments.device not in ("auto", "cpu"),
+        "--compile always": arguments.compile == "always",
+        "--precision bfloat16": arguments.precision == "bfloat16",
+        "--plots": arguments.plots is not None,
+    }
+    given = [option for option, asked in refused.items() if asked]
+    if given:
+        return f"{', '.join(given)}: torch's only (ONNX Runtime runs on the CPU in float32); use --backend torch"
+    return None
+
+
+def load_model(folder: Path, arguments: argparse.Namespace) -> object:
+    """The classifier of ``folder`` for the backend asked for, its threads set as ``--threads`` says."""
+    if arguments.backend == "onnxruntime":
+        from ecg12.onnx_classifier import load_onnx_classifier
+
+        threads = arguments.threads or max((os.cpu_count() or 1) - arguments.spare_cores, 1)
+        return load_onnx_classifier(folder, arguments.onnx, threads)
+    apply_threads(arguments)
+    from team_code import load_12ECG_model
+
+    return load_12ECG_model(folder, arguments.device, arguments.precision)
 
 
 def keep_freed_memory_for_reuse() -> None:

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from ecg12.headers import read_header  # noqa: E402
 from ecg12.inference import Classifier, load_classifier  # noqa: E402
+from ecg12.onnx_export import export_network  # noqa: E402
 from ecg12.preprocess import WINDOW_SAMPLES, extract_windows  # noqa: E402
 from ecg12.recordings import list_recordings, open_counts  # noqa: E402
 from ecg12.scoring import prepare_recording  # noqa: E402
@@ -65,29 +66,6 @@ def torch_forward(network: torch.nn.Module) -> Forward:
         return torch.sigmoid(logits.float()).numpy()
 
     return forward
-
-
-class _Probabilities(torch.nn.Module):
-    """The network with its sigmoid, as exported."""
-
-    def __init__(self, network: torch.nn.Module) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.network(signals, record_features))
-
-
-def export(classifier: Classifier, path: Path, windows: np.ndarray, features: np.ndarray) -> None:
-    torch.onnx.export(
-        _Probabilities(classifier.network).eval(),  # export restores the wrapper's mode to all it holds
-        (torch.from_numpy(windows[:2]), torch.from_numpy(features[:2])),
-        str(path),
-        input_names=["signals", "record_features"],
-        output_names=["probabilities"],
-        dynamic_axes={"signals": {0: "batch"}, "record_features": {0: "batch"}, "probabilities": {0: "batch"}},
-        dynamo=False,
-    )
 
 
 class _Calibration(CalibrationDataReader):
@@ -144,7 +122,7 @@ def main() -> None:
     print(f"{len(windows)} recordings of {arguments.data}, model {arguments.model}; {load_average()}")
     with tempfile.TemporaryDirectory() as scratch:
         fp32_onnx, int8_onnx = Path(scratch) / "model.onnx", Path(scratch) / "model-int8.onnx"
-        export(reference, fp32_onnx, windows, features)
+        export_network(reference.network, fp32_onnx)
         started = time.perf_counter()
         quantize_static(
             str(fp32_onnx),

@@ -31,7 +31,7 @@ def standardize(record_features: torch.Tensor, shift: torch.Tensor, scale: torch
     """(B, >= len(shift)) record features -> their first len(shift), standardised by ``shift`` and ``scale`` and
     clipped to +-:data:`FEATURE_CLIP`: a measurement far outside the training range (an odd recording from another
     database) must not saturate every output."""
-    side = (record_features[:, : len(shift)] - shift) / scale
+    side = (record_features[:, : shift.shape[0]] - shift) / scale
     return side.clamp(-FEATURE_CLIP, FEATURE_CLIP)
 
 

@@ -26,6 +26,8 @@ from ecg12.recordings import CountsReader, counts_in_memory, millivolts_reader
 from ecg12.thresholds import DecisionRule, patch_fractions
 
 MODEL_FILE = "model.pt"
+ONNX_FILE = "model.onnx"  # the model folder's export (ecg12.onnx_export), what ecg12.onnx_classifier runs
+ONNX_EXPORT_FORMAT = 1  # of the export's description, OUT.json
 # Folders from this many recordings get a compiled network (auto): compiling the paper network takes 30-40 s on
 # 2 cores with torch's compile cache empty (3-12 s with it warm) and saves about 1.7 ms per recording in the driver
 # (164 -> 227 recordings/s), so it pays from about 20,000 recordings cold (docs/performance.md).
