@@ -87,8 +87,8 @@ def main() -> None:
             ratio = f", x{reference_wall / walls[label]:.2f} the reference's recordings/s" if reference_wall else ""
             print(
                 f"  {label:22s} {walls[label]:5.2f} s whole command "
-                f"({arguments.records / walls[label]:6.1f} recordings/s{ratio}), classification {rate:6.1f} recordings/s; against torch float32: largest probability "
-                f"difference {largest:.1e}, {other} of {compared} with other labels"
+                f"({arguments.records / walls[label]:6.1f} recordings/s{ratio}), classification {rate:6.1f} "
+                f"recordings/s; against torch float32: largest probability difference {largest:.1e}, {other} of {compared} with other labels"
             )
     print(f"({load_average()})")
 
