@@ -88,7 +88,8 @@ def main() -> None:
             print(
                 f"  {label:22s} {walls[label]:5.2f} s whole command "
                 f"({arguments.records / walls[label]:6.1f} recordings/s{ratio}), classification {rate:6.1f} "
-                f"recordings/s; against torch float32: largest probability difference {largest:.1e}, {other} of {compared} with other labels"
+                f"recordings/s; against torch float32: largest probability difference {largest:.1e}, "
+                f"{other} of {compared} with other labels"
             )
     print(f"({load_average()})")
 
