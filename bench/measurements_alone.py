@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecg12.classes import scored_classes  # noqa: E402
-from ecg12.feature_names import NUM_RECORD_FEATURES  # noqa: E402
+from ecg12.feature_names import CRITERION_FEATURES_START  # noqa: E402
 from ecg12.measurement_model import MeasurementModel  # noqa: E402
 from ecg12.metrics import score  # noqa: E402
 from ecg12.signal_cache import default_cache_root, load_or_build_cache  # noqa: E402
@@ -35,7 +35,7 @@ def measurement_model_outputs(features: np.ndarray, labels: np.ndarray, folds: n
     probabilities = np.zeros(labels.shape)
     for fold in np.unique(folds):
         training = folds != fold
-        model = MeasurementModel.fit(features[training], labels[training], NUM_RECORD_FEATURES)
+        model = MeasurementModel.fit(features[training], labels[training], CRITERION_FEATURES_START)
         probabilities[~training] = model.probabilities(features[~training])
     return probabilities
 

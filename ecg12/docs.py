@@ -20,6 +20,7 @@ OPTIONS_PAGE = Path("docs") / "options.md"
 COMMANDS = (
     "train_model.py",
     "driver.py",
+    "export_model.py",
     "evaluate_model.py",
     "cross_validate.py",
     "report.py",

@@ -85,5 +85,5 @@ def test_spawned_loader_workers_deliver_the_same_batches(
         assert len(batches) == len(expected) > 0
         for got, want in zip(batches, expected, strict=True):
             for got_part, want_part in zip(got, want, strict=True):
-                torch.testing.assert_close(got_part, want_part, rtol=0, atol=0)
+                torch.testing.assert_close(got_part, want_part, rtol=0, atol=0, equal_nan=True)
     assert in_process[0][0].dtype == torch.int16  # windows travel as int16 µV

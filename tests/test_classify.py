@@ -68,7 +68,10 @@ class DriverRun:
 def driver_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytest.TempPathFactory) -> DriverRun:
     """The real driver.py over the messy folder (good and bad recordings, the 30-minute one included)."""
     outputs = tmp_path_factory.mktemp("driver") / "outputs"
-    command = [sys.executable, "driver.py", str(shared.model), str(messy.folder), str(outputs), "--device", "cpu"]
+    command = [
+        sys.executable, "driver.py", str(shared.model), str(messy.folder), str(outputs), "--device", "cpu",
+        "--precision", "float32",  # as the in-process classifiers compared with it
+    ]  # fmt: skip
     done = subprocess.run(
         command, cwd=REPOSITORY, env=subprocess_env(), capture_output=True, text=True, timeout=600, check=False
     )
@@ -257,9 +260,9 @@ import json, sys
 from pathlib import Path
 import torch
 from ecg12.classify import classify_folder
-from ecg12.features import record_features
 from ecg12.headers import read_header
 from ecg12.inference import load_classifier
+from ecg12.measurements import measure_record
 from ecg12.outputs import load_outputs
 from ecg12.preprocess import prepare_signal
 from ecg12.recordings import load_counts, to_millivolts
@@ -279,7 +282,7 @@ if mode == "driver":
 else:
     header = read_header(Path(data) / f"{name}.hea")
     signal = prepare_signal(to_millivolts(load_counts(Path(data) / f"{name}.mat", header), header), header)
-    row = classifier.scores([(signal, record_features(signal, header.age, header.sex))])
+    row = classifier.scores([(signal, measure_record(signal, header.age, header.sex)[1])])
     probabilities = classifier.challenge_outputs(row)[2][0].tolist()
 print(json.dumps({"growth": memory("VmHWM:") - before, "probabilities": probabilities}))
 """
@@ -329,7 +332,7 @@ def test_a_long_recording_is_classified_in_memory_that_does_not_grow_with_its_le
 def test_run_12ecg_classifier_gives_the_driver_numbers(
     name: str, shared: TrainedModel, messy: MessyFolder, driver_run: DriverRun
 ) -> None:
-    model = load_12ECG_model(shared.model)
+    model = load_12ECG_model(shared.model, precision="float32")  # as driver_run
     data = scipy.io.loadmat(messy.folder / f"{name}.mat")["val"].astype(np.float64)
     with open(messy.folder / f"{name}.hea") as handle:  # as the Challenge's driver reads it
         header_data = handle.readlines()

@@ -77,7 +77,22 @@ def test_the_driver_gives_the_plain_paths_outputs_within_the_tolerance(
     model_folder: Path, data: Path, tmp_path: Path
 ) -> None:
     outputs = tmp_path / "outputs"
-    assert driver.main([str(model_folder), str(data), str(outputs), "--device", "cpu", "--chunk-size", "3"]) == 0
+    assert (
+        driver.main(
+            [
+                str(model_folder),
+                str(data),
+                str(outputs),
+                "--device",
+                "cpu",
+                "--chunk-size",
+                "3",
+                "--precision",
+                "float32",
+            ]
+        )
+        == 0
+    )
     thresholds = np.asarray(load_classifier(model_folder).classes.expand(np.linspace(0.3, 0.7, 24)[None])[0])
     for name in RECORDINGS:
         expected_labels, expected = plain_outputs(model_folder, data, name)

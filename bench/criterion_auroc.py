@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""Does the model rank each criterion class at least as well as its criterion's measurement alone?
+
+    python bench/criterion_auroc.py DATA OUT1 OUT2 ... [--cache-dir DIR]
+
+Each OUT is a cross_validate.py folder run on DATA. For each class with a textbook criterion (ecg12.criteria), the
+AUROC of the run's pooled out-of-fold probabilities and the AUROC of the measurement alone (signed so that
+"past the threshold" ranks high; a recording the measurement could not be made on ranks lowest), from the signal
+cache's record features (their last columns are the criteria's measurements). Prints one row per class: the
+positives, each run's model AUROC and the criterion's, and the runs' mean; and each run's pooled Challenge metric.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ecg12.classes import scored_classes  # noqa: E402
+from ecg12.criteria import CRITERIA  # noqa: E402
+from ecg12.feature_names import CRITERION_FEATURE_NAMES, CRITERION_FEATURES_START  # noqa: E402
+from ecg12.metrics import auc, score  # noqa: E402
+from ecg12.signal_cache import default_cache_root, load_or_build_cache  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path, help="the data folder the runs classified")
+    parser.add_argument("runs", nargs="+", type=Path, help="cross_validate.py output folders")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="signal cache root (default: ecg12's)")
+    arguments = parser.parse_args(argv)
+    cache = load_or_build_cache(arguments.data, arguments.cache_dir or default_cache_root())
+    row_of = {name: row for row, name in enumerate(cache.names)}
+    classes = scored_classes()
+    runs = []
+    for run in arguments.runs:
+        if not (run / "oof.npz").is_file():
+            print(f"criterion_auroc.py: {run} holds no finished cross-validation (oof.npz)", file=sys.stderr)
+            return 1
+        with np.load(run / "oof.npz", allow_pickle=False) as saved:
+            names, labels, probabilities, binary = (saved[k] for k in ("names", "labels", "probabilities", "binary"))
+        features = cache.features[[row_of[str(name)] for name in names]]
+        runs.append((run.name, labels, probabilities, features))
+        metric = score(labels, binary, probabilities, classes).challenge_metric
+        print(f"{run.name}: pooled out-of-fold Challenge metric {metric:.3f}")
+    print(f"\n{'class':12s} {'criterion':24s} {'positives':>9s}  " + "  ".join(f"{n:>13s}" for n, *_ in runs))
+    print(
+        f"{'':12s} {'':24s} {'':>9s}  " + "  ".join(f"{'model crit.':>13s}" for _ in runs) + "   mean model, criterion"
+    )
+    for criterion in CRITERIA:
+        index = list(classes.codes).index(criterion.code)
+        column = CRITERION_FEATURES_START + CRITERION_FEATURE_NAMES.index(criterion.measurement)
+        cells, models, alone = [], [], []
+        for _, labels, probabilities, features in runs:
+            values = features[:, column].astype(np.float64) * (1.0 if criterion.above else -1.0)
+            values = np.where(np.isnan(values), np.nanmin(values) - 1.0, values)
+            model_auroc = auc(labels[:, [index]], probabilities[:, [index]])[2][0]
+            criterion_auroc = auc(labels[:, [index]], values[:, None])[2][0]
+            models.append(model_auroc)
+            alone.append(criterion_auroc)
+            cells.append(f"{model_auroc:6.3f} {criterion_auroc:6.3f}")
+        positives = int(runs[0][1][:, index].sum())
+        mean = f"{np.nanmean(models):6.3f} {np.nanmean(alone):6.3f}" if positives else "     -      -"
+        print(f"{criterion.name:12s} {criterion.statement:24s} {positives:9d}  " + "  ".join(cells) + f"   {mean}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
