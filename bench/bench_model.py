@@ -57,6 +57,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -212,10 +213,12 @@ def model_for_tree(tree: Path, model: Path, scratch: Path) -> Path:
     return folder
 
 
-def whole_command(tree: Path, model: Path, data: Path, outputs: Path) -> tuple[float, float]:
-    """Wall seconds of ``driver.py MODEL DATA OUTPUTS`` run from ``tree`` in a fresh process, and the
+def whole_command(
+    tree: Path, model: Path, data: Path, outputs: Path, options: Sequence[str] = ()
+) -> tuple[float, float]:
+    """Wall seconds of ``driver.py MODEL DATA OUTPUTS [options]`` run from ``tree`` in a fresh process, and the
     classification rate it prints (recordings/s)."""
-    command = [sys.executable, str(tree / "driver.py"), str(model), str(data), str(outputs)]
+    command = [sys.executable, str(tree / "driver.py"), str(model), str(data), str(outputs), *options]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=tree, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-from bench_model import SUMMARY, load_average, model_for_tree, output_difference, reference_tree
+from bench_model import load_average, model_for_tree, output_difference, reference_tree, whole_command
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,18 +34,6 @@ from ecg12.model import MultiScaleSENet  # noqa: E402
 from ecg12.onnx_export import export_model  # noqa: E402
 from ecg12.synthetic import make_learnable_dataset  # noqa: E402
 from ecg12.thresholds import DecisionRule  # noqa: E402
-
-
-def run_driver(tree: Path, model: Path, data: Path, outputs: Path, options: list[str]) -> tuple[float, float]:
-    """Wall seconds of one fresh ``driver.py`` of ``tree`` and the classification rate it prints."""
-    command = [sys.executable, str(tree / "driver.py"), str(model), str(data), str(outputs), *options]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=tree, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    match = SUMMARY.search(done.stdout)
-    if done.returncode != 0 or match is None:
-        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return wall, float(match.group(2))
 
 
 def main() -> None:
@@ -78,7 +64,7 @@ def main() -> None:
         runs: dict[str, list[tuple[float, float]]] = {label: [] for label in configurations}
         for _ in range(arguments.repeats):
             for index, (label, (tree, folder_model, options)) in enumerate(configurations.items()):
-                runs[label].append(run_driver(tree, folder_model, data, scratch / f"out-{index}", options))
+                runs[label].append(whole_command(tree, folder_model, data, scratch / f"out-{index}", options))
         walls = {label: statistics.median(wall for wall, _ in measured) for label, measured in runs.items()}
         reference_wall = walls[f"{arguments.reference}, defaults"] if old is not None else None
         for index, (label, measured) in enumerate(runs.items()):
