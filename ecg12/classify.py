@@ -49,15 +49,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ecg12.features import MEASURED_SAMPLES
 from ecg12.files import FolderInUse, atomic_write_text, one_run, printable, remove_temporaries
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.logs import Progress
-from ecg12.measurements import CSV_COLUMNS, NOT_MEASURED, Measurements, csv_row, measure
+from ecg12.measurements import CSV_COLUMNS, NOT_MEASURED, Measurements, csv_row
 from ecg12.outputs import ERRORS_FILE, WARNINGS_FILE, report_name, save_outputs
 from ecg12.preprocess import WINDOW_SAMPLES, DegradedRecordingWarning, PreparedSignal
 from ecg12.recordings import Recording, list_recordings, open_counts
-from ecg12.scoring import COMPILE_FROM_RECORDINGS, RecordingClassifier, prepare_recording
+from ecg12.scoring import COMPILE_FROM_RECORDINGS, RecordingClassifier, prepare_measured_recording, prepare_recording
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +258,7 @@ class _Pending:
     repairs: list[str] = field(default_factory=list)
     failure: tuple[str, str] | None = None  # (stage, message)
     written: bool = False  # its output file (an answer or all-negative) is written
-    measurements: Measurements = NOT_MEASURED  # measured when asked for (NaN: not measured)
+    measurements: Measurements = NOT_MEASURED  # NaN where not measured (or not read)
 
 
 class _FolderRun:
@@ -315,16 +314,10 @@ class _FolderRun:
                 header = read_header(recording.header)
                 counts = open_counts(recording.signal, header)
                 stage = "preprocess"
-                prepared = prepare_recording(header, counts)
+                signal, features, measurements = prepare_measured_recording(header, counts)
         except Exception as error:  # one bad recording must never stop the batch
             return _Pending(recording.name, None, failure=(stage, _describe(error)))
-        item = _Pending(recording.name, prepared, repairs)
-        if self.measuring:
-            try:
-                item.measurements = measure(prepared[0].samples(0, MEASURED_SAMPLES))
-            except Exception as error:  # its classification goes on; its measurements stay empty
-                log.warning("%s: cannot be measured: %s", printable(recording.name), _describe(error))
-        return item
+        return _Pending(recording.name, (signal, features), repairs, measurements=measurements)
 
     def record(self, progress: Progress) -> None:
         """Wait for the chunk in the network, if any, and count what became of its recordings."""

@@ -19,14 +19,13 @@ import numpy as np
 from ecg12.classes import ScoredClasses
 from ecg12.classify import recorded_repairs
 from ecg12.config import WINDOW_SAMPLES
-from ecg12.features import MEASURED_SAMPLES
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import Classifier
-from ecg12.measurements import Measurements, measure
+from ecg12.measurements import Measurements
 from ecg12.preprocess import PreparedSignal, extract_windows, window_starts
 from ecg12.recordings import open_counts, signal_file
 from ecg12.saliency import grad_cam
-from ecg12.scoring import iterate_windows, prepare_recording
+from ecg12.scoring import iterate_windows, prepare_measured_recording
 from ecg12.thresholds import DecisionRule, patch_fractions
 
 MAX_EXPLAINED = 6  # classes explained with a saliency map; the rest of a long list of predictions is only named
@@ -81,14 +80,15 @@ def analyse_recording(
     try:
         with recorded_repairs() as repairs:
             header = read_header(header_path)
-            signal, features = prepare_recording(header, open_counts(signal_file(header_path), header))
+            signal, features, measurements = prepare_measured_recording(
+                header, open_counts(signal_file(header_path), header)
+            )
             # The signal is read from its file as the windows are: a file that fails midway fails here too.
             starts = window_starts(signal.shape[1], WINDOW_SAMPLES, classifier.window_stride)
             window_probabilities = _window_probabilities(classifier, signal, features)
             probabilities = window_probabilities.max(axis=0)
             fractions = patch_fractions(window_probabilities)
             predicted = classifier.decision_rule.apply(probabilities[None], fractions[None])[0]
-            measurements = measure(signal.samples(0, MEASURED_SAMPLES))
             explained = _explained_classes(probabilities, predicted, max_explained)
             evidence = [
                 _class_evidence(

@@ -20,7 +20,7 @@ import numpy as np
 from ecg12.classes import ScoredClasses
 from ecg12.features import MEASURED_SAMPLES
 from ecg12.headers import Header
-from ecg12.measurements import measure_record
+from ecg12.measurements import Measurements, measure_record
 from ecg12.preprocess import WINDOW_SAMPLES, PreparedSignal, extract_windows, window_starts
 from ecg12.recordings import CountsReader, counts_in_memory, millivolts_reader
 from ecg12.thresholds import DecisionRule, patch_fractions
@@ -133,12 +133,22 @@ def score_recordings(
     return RecordingScores(np.stack(probabilities), np.stack(fractions))
 
 
-def prepare_recording(header: Header, counts: CountsReader | np.ndarray) -> tuple[PreparedSignal, np.ndarray]:
+def prepare_measured_recording(
+    header: Header, counts: CountsReader | np.ndarray
+) -> tuple[PreparedSignal, np.ndarray, Measurements]:
     """Raw ADC counts (read from their file as needed, or in memory) and their header -> ((12, N) mV at 500 Hz,
-    computed a segment at a time as the network reads it; record features, from the first 5 minutes)."""
+    computed a segment at a time as the network reads it; record features and Measurements, from the first 5
+    minutes, one delineation for both)."""
     reader = counts if isinstance(counts, CountsReader) else counts_in_memory(counts, header.source)
     signal = PreparedSignal(millivolts_reader(reader, header), reader.shape[1], header)
-    return signal, measure_record(signal.samples(0, MEASURED_SAMPLES), header.age, header.sex)[1]
+    measurements, features = measure_record(signal.samples(0, MEASURED_SAMPLES), header.age, header.sex)
+    return signal, features, measurements
+
+
+def prepare_recording(header: Header, counts: CountsReader | np.ndarray) -> tuple[PreparedSignal, np.ndarray]:
+    """:func:`prepare_measured_recording` without the Measurements: what the network takes."""
+    signal, features, _ = prepare_measured_recording(header, counts)
+    return signal, features
 
 
 class RecordingClassifier:

@@ -181,16 +181,16 @@ def test_repaired_recordings_are_answered_and_listed_in_warnings_csv(
 ) -> None:
     data = write_recordings(tmp_path / "data", ["clean", "gappy", "noisy"])
     write_recordings(data, ["six_leads", "six_leads_gappy"], seed=1, lead_names=LIMB_LEADS)
-    prepare_recording = classify.prepare_recording
+    prepare_measured_recording = classify.prepare_measured_recording
 
     def repairing(header: classify.Header, counts: CountsReader) -> tuple[PreparedSignal, np.ndarray]:
         if "gappy" in header.record_name:
             warnings.warn(f"{header.record_name}: 2 gaps of NaN samples filled", GapsFilledWarning, stacklevel=1)
         if header.record_name == "noisy":
             warnings.warn("not a repair: it goes on as a warning", UserWarning, stacklevel=1)
-        return prepare_recording(header, counts)
+        return prepare_measured_recording(header, counts)
 
-    monkeypatch.setattr(classify, "prepare_recording", repairing)
+    monkeypatch.setattr(classify, "prepare_measured_recording", repairing)
     outputs = tmp_path / "outputs"
     with pytest.warns(UserWarning, match="not a repair") as passed_on:
         assert run_driver(shared.model, data, outputs) == 0
@@ -230,14 +230,14 @@ def test_with_warnings_as_errors_repairs_are_still_listed_and_other_warnings_fai
 ) -> None:
     data = write_recordings(tmp_path / "data", ["clean", "noisy"])
     write_recordings(data, ["six_leads"], lead_names=LIMB_LEADS)
-    prepare_recording = classify.prepare_recording
+    prepare_measured_recording = classify.prepare_measured_recording
 
     def noisy(header: classify.Header, counts: CountsReader) -> tuple[PreparedSignal, np.ndarray]:
         if header.record_name == "noisy":
             warnings.warn("something odd", UserWarning, stacklevel=1)
-        return prepare_recording(header, counts)
+        return prepare_measured_recording(header, counts)
 
-    monkeypatch.setattr(classify, "prepare_recording", noisy)
+    monkeypatch.setattr(classify, "prepare_measured_recording", noisy)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # python -W error
         result = classify_folder(load_classifier(shared.model), data, tmp_path / "outputs", show_progress=False)
