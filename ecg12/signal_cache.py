@@ -529,7 +529,8 @@ def _write_records(
         try:
             # No more processes than chunks: a small folder is cached in this process, without starting workers.
             jobs = max(1, min(workers, len(pending)))
-            for errors, chunk_features in _in_workers(pending, signals_path, total, jobs, journal):
+            # A copy: joblib takes the chunks from the list as it goes, and this loop pops the finished ones.
+            for errors, chunk_features in _in_workers(list(pending), signals_path, total, jobs, journal):
                 failed.update(errors)
                 features.update(chunk_features)
                 progress.update(progress.done + len(pending.pop(0)))

@@ -162,6 +162,21 @@ def test_an_unexpected_error_in_one_recording_skips_only_that_recording(
 REAL_WRITE_CHUNK = signal_cache._write_chunk
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_folder_of_several_chunks_caches_every_recording(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    monkeypatch.setattr(signal_cache, "CHUNK_RECORDS", 2)  # 7 recordings: 4 chunks, the last one short
+    folder = small_folder(tmp_path / "data", count=7)
+    cache = load_or_build_cache(folder, tmp_path / "cache", workers=workers)
+    assert sorted(cache.names) == [f"R{index}" for index in range(7)]
+    for index, name in enumerate(cache.names):
+        header = read_header(folder / f"{name}.hea")
+        expected = prepared(folder / f"{name}.hea")
+        assert np.abs(cache.signal(index) - expected).max() <= 1e-3, name  # mV: no chunk left as zeros
+        np.testing.assert_allclose(cache.features[index], measure_record(expected, header.age, header.sex)[1], 1e-5)
+
+
 def killed_at_r2(records: list[dict], signals_path: Path, total: int, journal: Path) -> object:
     """signal_cache._write_chunk in a worker process that the system kills (SIGKILL, as its OOM killer does) on R2."""
     for index, record in enumerate(records):
