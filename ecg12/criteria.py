@@ -16,14 +16,24 @@ Ten of the 24 scored classes are defined by a threshold on one measurement that 
 | prolonged QT (LQT) | QTc (Bazett) > 460 ms |
 
 A network trained on a few hundred recordings cannot learn what a 200 ms PR interval is; the measurement can say
-it on every recording from every cart. :class:`CriterionLayer` adds each criterion's evidence to its class's
-logit: ``(1 - share) * logit + share * evidence``, where the evidence is the signed distance of the measurement
-past its threshold in units of the measurement's tolerance (about its error: 2.5 bpm, 10 ms for PR and QTc,
-5 ms for QRS, 7.5 degrees, 0.05 mV), clipped to +-4. A measurement that cannot be made (NaN: no PR in atrial
-fibrillation) gives no evidence: the logit stays the network's. The thresholds, tolerances and the share 0.5 are
-fixed from the textbook and the measurements' errors, not fitted to the sample recordings, which are too few to
-fit them and are not the recordings the product will see. The evidence is monotone in its measurement, so a
-class's probability never falls as its own measurement moves further past its threshold.
+it on every recording from every cart. :class:`CriterionLayer` makes each criterion lead its class's logit, the
+network refining it within the measurement's error: ``evidence + REACH * tanh(logit / REACH)``. The evidence is
+the signed distance of the measurement past its threshold in units of the measurement's tolerance (about its
+error: 2.5 bpm, 10 ms for PR and QTc, 5 ms for QRS, 7.5 degrees, 0.05 mV), clipped to +-4; the network moves the
+logit by less than ``REACH`` = 1 either way, so it can reorder recordings whose measurements lie within about two
+tolerances of each other (where the measurement cannot tell them apart), and decide among those whose
+measurements are far past the threshold (clipped to the same evidence: a wide QRS is right or left bundle branch
+block by its shape), but never rank a recording far short of its class's criterion above one that meets it.
+(A first version added ``0.5 * logit + 0.5 * evidence``: the network learnt logits large enough to overrule the
+measurement, and ranked 9 of 11 criterion classes below their measurement alone leaving one source out; docs/
+model.md, "Criteria".) A measurement that cannot be made (NaN: no PR in atrial fibrillation) gives no evidence:
+the logit stays the network's. The thresholds, tolerances, clip and reach are fixed from the textbook and the
+measurements' errors, not fitted to the sample recordings, which are too few to fit them and are not the
+recordings the product will see. The output is monotone in the measurement, so a class's probability never falls
+as its own measurement moves further past its threshold.
+
+With a measurement model (ecg12.measurement_model) the layer comes last, after its average with the network: the
+criterion has the last word in every model that has it.
 
 The measurements reach the layer as the record features' last columns (:data:`CRITERION_FEATURE_NAMES`, raw
 units, NaN where not measured; ecg12.measurements.measure_record), which the network's head does not read.
@@ -41,7 +51,7 @@ from torch import nn
 
 from ecg12.feature_names import CRITERION_FEATURE_NAMES, CRITERION_FEATURES_START
 
-SHARE = 0.5  # the criteria's weight in the logit: as much as the network's
+REACH = 1.0  # logit units the network may move a criterion class's logit either way: one tolerance
 EVIDENCE_LIMIT = 4.0  # logit units: a measurement far past its threshold is strong evidence, never certainty
 
 
@@ -99,7 +109,7 @@ def fired(measurements: object, criteria: Sequence[Criterion] = CRITERIA) -> lis
 
 
 class CriterionLayer(nn.Module):
-    """Each criterion's evidence added to its class's logit (module docstring); no parameters to train.
+    """Each criterion leading its class's logit, the network's within reach (module docstring); nothing to train.
 
     Its criteria are buffers, saved with the weights: a model classifies with the criteria it was trained with.
     """
@@ -113,12 +123,22 @@ class CriterionLayer(nn.Module):
         self.register_buffer("feature_index", torch.tensor(columns, dtype=torch.long))
         self.register_buffer("threshold", torch.tensor([c.threshold for c in known]))
         self.register_buffer("scale", torch.tensor([c.tolerance if c.above else -c.tolerance for c in known]))
-        self.register_buffer("share", torch.tensor(SHARE))
+        self.register_buffer("reach", torch.tensor(REACH))
 
     def forward(self, logits: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
         """(B, classes) logits and (B, NUM_RECORD_FEATURES) record features -> (B, classes) logits."""
         values = record_features[:, self.feature_index].float()
         strength = torch.clamp((values - self.threshold) / self.scale, -EVIDENCE_LIMIT, EVIDENCE_LIMIT)
-        own = logits[:, self.class_index]
-        blended = torch.where(torch.isnan(values), own, (1 - self.share) * own + self.share * strength)
-        return logits.index_copy(1, self.class_index, blended.to(logits.dtype))
+        own = logits[:, self.class_index].float()
+        led = strength + self.reach * torch.tanh(own / self.reach)
+        return logits.index_copy(1, self.class_index, torch.where(torch.isnan(values), own, led).to(logits.dtype))
+
+    def probabilities(self, probabilities: np.ndarray, record_features: np.ndarray) -> np.ndarray:
+        """The layer on (n, classes) probabilities of n recordings with their (n, >= NUM_RECORD_FEATURES) record
+        features: what it makes of a record-level average (the measurement model's, ecg12.training.validate)."""
+        device = self.threshold.device
+        clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
+        logits = torch.from_numpy(np.log(clipped / (1 - clipped))).to(device)
+        features = torch.as_tensor(record_features, dtype=torch.float32, device=device)
+        with torch.no_grad():
+            return torch.sigmoid(self(logits, features).double()).cpu().numpy()

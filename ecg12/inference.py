@@ -293,6 +293,10 @@ def _saved_state(member: ECGNetwork | MeasuredNetwork) -> dict[str, torch.Tensor
 
 def _saved_member(config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> ECGNetwork | MeasuredNetwork:
     """One member, loaded from its saved tensors: the network, with its measurement model where it has one."""
+    if "criteria.share" in state_dict:  # saved between 44b2440 and the criterion-led layer (ecg12.criteria)
+        raise ValueError(
+            "it was trained with the criteria's first rule (a share of the logit), since replaced: retrain it"
+        )
     network = build_network(config)
     if config.measurement_model:
         return MeasuredNetwork.from_saved_state(network, state_dict)

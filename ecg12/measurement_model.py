@@ -99,11 +99,15 @@ class MeasurementModel(nn.Module):
 
 
 def choose_share(
-    network: np.ndarray, measured: np.ndarray, loss_of: Callable[[np.ndarray], float]
+    network: np.ndarray,
+    measured: np.ndarray,
+    loss_of: Callable[[np.ndarray], float],
+    finish: Callable[[np.ndarray], np.ndarray] = lambda average: average,
 ) -> tuple[float, np.ndarray, float]:
-    """The share of :data:`SHARES` whose average of the (n, classes) ``network`` and ``measured`` probabilities has
-    the lowest ``loss_of``, the smallest of a tie: (share, its averaged probabilities, its loss)."""
-    averages = {share: (1 - share) * network + share * measured for share in SHARES}
+    """The share of :data:`SHARES` whose average of the (n, classes) ``network`` and ``measured`` probabilities,
+    ``finish``-ed (the criteria, where the network has them), has the lowest ``loss_of``, the smallest of a tie:
+    (share, its probabilities, its loss)."""
+    averages = {share: finish((1 - share) * network + share * measured) for share in SHARES}
     losses = {share: loss_of(average) for share, average in averages.items()}
     share = min(SHARES, key=losses.__getitem__)
     return share, averages[share], losses[share]
@@ -111,9 +115,10 @@ def choose_share(
 
 class MeasuredNetwork(nn.Module):
     """A network and its measurement model as one classifier: the logit of the weighted mean of their
-    probabilities, ``share`` the measurement model's weight."""
+    probabilities, ``share`` the measurement model's weight, led by the network's criteria (ecg12.criteria) where it
+    has them and ``criteria`` is true (false: the average as it is, what a share is chosen from)."""
 
-    def __init__(self, network: ECGNetwork, measurement: MeasurementModel, share: float) -> None:
+    def __init__(self, network: ECGNetwork, measurement: MeasurementModel, share: float, criteria: bool = True) -> None:
         super().__init__()
         if not network.config.measurement_model:  # what tells a model folder's reader to expect one
             raise ValueError("this network has no measurement model (ModelConfig.measurement_model)")
@@ -121,17 +126,18 @@ class MeasuredNetwork(nn.Module):
         self.measurement = measurement
         self.register_buffer("share", torch.full((), float(share), device=measurement.weight.device))
         self.config = network.config
+        self.criteria = criteria
 
     def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
         """``signals`` (B, 12, T) in mV, ``record_features`` (B, >= num_record_features) -> logits (B, classes)."""
-        logits = self.network(signals, record_features)
+        logits = self.network.network_logits(signals, record_features)
         measured = torch.sigmoid(self.measurement(record_features).float())
-        mixed = (1 - self.share) * torch.sigmoid(logits.float()) + self.share * measured
-        return torch.logit(mixed, eps=1e-7)
+        mixed = torch.logit((1 - self.share) * torch.sigmoid(logits.float()) + self.share * measured, eps=1e-7)
+        return self.network.with_criteria(mixed, record_features) if self.criteria else mixed
 
-    def with_share(self, share: float) -> MeasuredNetwork:
-        """The same network and measurement model (not copies) at another share."""
-        return MeasuredNetwork(self.network, self.measurement, share)
+    def with_share(self, share: float, criteria: bool = True) -> MeasuredNetwork:
+        """The same network and measurement model (not copies) at another share, with or without the criteria."""
+        return MeasuredNetwork(self.network, self.measurement, share, criteria)
 
     def saved_state(self) -> dict[str, torch.Tensor]:
         """The tensors as model.pt keeps them: the network's, and beside them the measurement model's weights and

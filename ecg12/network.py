@@ -96,6 +96,14 @@ class ECGNetwork(nn.Module):
 
     def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
         """``signals`` (B, 12, T) in mV, ``record_features`` (B, >= num_record_features) -> logits (B, classes)."""
+        return self.with_criteria(self.network_logits(signals, record_features), record_features)
+
+    def with_criteria(self, logits: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
+        """``logits`` led by the textbook criteria where the network has them (ecg12.criteria), else as they are."""
+        return logits if self.criteria is None else self.criteria(logits, record_features)
+
+    def network_logits(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
+        """The logits before the criteria: what the backbone, head and record path make of a window."""
         side = self.standardized(record_features)
         if self.config.baseline_filter:
             signals = remove_baseline(signals)
@@ -107,8 +115,6 @@ class ECGNetwork(nn.Module):
         logits = self.head(torch.cat([features, side], dim=1))
         if self.record_path is not None:
             logits = logits + self.record_path(side)
-        if self.criteria is not None:
-            logits = self.criteria(logits, record_features)
         return logits
 
     def standardized(self, record_features: torch.Tensor) -> torch.Tensor:

@@ -186,8 +186,9 @@ def validate(
     """
     cache, config, device = run.cache, run.config, run.device
     measured = isinstance(model, MeasuredNetwork)
-    # With a measurement model, the network's own probabilities as its share 0 gives them: every average follows.
-    alone = model.with_share(0.0) if measured else model
+    # With a measurement model, the network's own probabilities as its share 0 gives them, before the criteria that
+    # lead every average (MeasuredNetwork): each share's probabilities follow from them.
+    alone = model.with_share(0.0, criteria=False) if measured else model
     inputs = ((cache.signal(int(r)), cache.features[int(r)]) for r in records)
     scores = predict_scores(alone, inputs, device, config.window_stride)
     if not np.isfinite(scores.probabilities).all():
@@ -203,8 +204,11 @@ def validate(
     if measured:
         # The network's maximum over windows plus a constant per recording: each average's record probabilities
         # are the average of the record probabilities. (The patch-fraction rule, needing each window's, is refused.)
-        measurements = model.measurement.probabilities(cache.features[records])
-        share, probabilities, loss = choose_share(probabilities, measurements, loss_of)
+        features = cache.features[records]
+        measurements = model.measurement.probabilities(features)
+        layer = model.network.criteria
+        finish = (lambda average: layer.probabilities(average, features)) if layer is not None else (lambda p: p)
+        share, probabilities, loss = choose_share(probabilities, measurements, loss_of, finish)
         chosen = model.with_share(share)
     else:
         loss = loss_of(probabilities)

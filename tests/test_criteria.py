@@ -11,7 +11,7 @@ import torch
 
 from ecg12.classes import scored_classes
 from ecg12.config import MODEL_SIZES, TrainConfig
-from ecg12.criteria import CRITERIA, EVIDENCE_LIMIT, CriterionLayer, evidence, fired
+from ecg12.criteria import CRITERIA, EVIDENCE_LIMIT, REACH, CriterionLayer, evidence, fired
 from ecg12.feature_names import CRITERION_FEATURE_NAMES, CRITERION_FEATURES_START, NUM_RECORD_FEATURES
 from ecg12.measurements import NOT_MEASURED
 from ecg12.model import MultiScaleSENet
@@ -53,14 +53,25 @@ def test_evidence_is_the_distance_past_the_threshold_in_tolerances(name: str, va
     assert evidence([BY_NAME[name]], np.array([[value]]))[0, 0] == pytest.approx(expected)
 
 
-def test_the_layer_adds_the_evidence_to_its_class_and_leaves_the_others() -> None:
+def test_the_criterion_leads_its_class_and_leaves_the_others() -> None:
     layer = CriterionLayer(CODES)
     logits = torch.linspace(-2, 2, len(CODES))[None]
     out = layer(logits, features_with(heart_rate=50.0))
     changed = {CODES[i] for i in torch.nonzero(out[0] != logits[0]).flatten().tolist()}
     assert changed == {BY_NAME["SB"].code, BY_NAME["Brady"].code, BY_NAME["STach"].code}
     sb = CODES.index(BY_NAME["SB"].code)
-    assert out[0, sb].item() == pytest.approx(0.5 * logits[0, sb].item() + 0.5 * 4.0)
+    assert out[0, sb].item() == pytest.approx(EVIDENCE_LIMIT + REACH * math.tanh(logits[0, sb].item() / REACH))
+
+
+def test_however_sure_the_network_a_recording_short_of_the_criterion_ranks_below_one_that_meets_it() -> None:
+    layer = CriterionLayer(CODES)
+    sb = CODES.index(BY_NAME["SB"].code)
+    sure, doubtful = torch.full((1, len(CODES)), 50.0), torch.full((1, len(CODES)), -50.0)
+    short = layer(sure, features_with(heart_rate=66.0))[0, sb]  # 2.4 tolerances short of < 60 bpm
+    meets = layer(doubtful, features_with(heart_rate=54.0))[0, sb]  # 2.4 past it
+    assert meets > short
+    # Within the measurement's error of each other, the network decides.
+    assert layer(sure, features_with(heart_rate=61.0))[0, sb] > layer(doubtful, features_with(heart_rate=59.0))[0, sb]
 
 
 def test_a_measurement_that_could_not_be_made_leaves_the_logits_as_they_are() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ecg12.config import MODEL_SIZES
+from ecg12.config import MODEL_SIZES, ModelConfig
 from ecg12.feature_names import NUM_RECORD_FEATURES
 from ecg12.measurement_model import (
     SAVED_TENSORS,
@@ -33,10 +33,10 @@ def separable_features(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndar
     return features, labels
 
 
-def network_of(features: np.ndarray, seed: int = 0) -> MultiScaleSENet:
+def network_of(features: np.ndarray, seed: int = 0, config: ModelConfig = MEASURED) -> MultiScaleSENet:
     """A tiny network with a measurement model in its configuration, standardised on ``features``."""
     torch.manual_seed(seed)
-    network = MultiScaleSENet(MEASURED)
+    network = MultiScaleSENet(config)
     network.standardize_record_features(features)
     return network.eval()
 
@@ -111,6 +111,23 @@ def test_a_measured_network_averages_the_two_models_probabilities(share: float) 
         expected = (1 - share) * own + share * torch.from_numpy(measurement.probabilities(features[:4]))
         torch.testing.assert_close(torch.sigmoid(measured(x, batch)).double(), expected, rtol=0, atol=1e-6)
     assert measured.with_share(0.5).network is network and float(measured.with_share(0.5).share) == 0.5
+
+
+def test_with_criteria_the_criteria_lead_the_average_not_the_network_alone() -> None:
+    features, labels = separable_features()
+    features[:, -6:] = np.array([55.0, 230.0, 130.0, -60.0, 0.4, 480.0])  # every criterion met (criteria.py)
+    network = network_of(features, config=dataclasses.replace(MEASURED, criteria=True))
+    measurement = MeasurementModel.fit(features, labels, MEASURED.num_record_features)
+    measured = MeasuredNetwork(network, measurement, 0.5).eval()
+    x, batch = torch.randn(4, 12, 5000), torch.from_numpy(features[:4])
+    with torch.inference_mode():
+        average = torch.sigmoid(measured.with_share(0.5, criteria=False)(x, batch)).double().numpy()
+        led = torch.sigmoid(measured(x, batch)).double().numpy()
+        own = (0.5 * torch.sigmoid(network.network_logits(x, batch)).double()).numpy()
+    np.testing.assert_allclose(average, own + 0.5 * measurement.probabilities(features[:4]), atol=1e-6)
+    np.testing.assert_allclose(led, network.criteria.probabilities(average, features[:4]), atol=1e-5)
+    changed = np.flatnonzero(np.abs(led - average).max(axis=0) > 1e-6)
+    np.testing.assert_array_equal(changed, np.sort(network.criteria.class_index.numpy()))
 
 
 def test_a_measured_network_needs_the_setting() -> None:
