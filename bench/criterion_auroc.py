@@ -14,38 +14,27 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
+from crossval_runs import add_run_arguments, load_runs
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from ecg12.classes import scored_classes  # noqa: E402
-from ecg12.criteria import CRITERIA  # noqa: E402
-from ecg12.feature_names import CRITERION_FEATURE_NAMES, CRITERION_FEATURES_START  # noqa: E402
-from ecg12.metrics import auc, score  # noqa: E402
-from ecg12.signal_cache import default_cache_root, load_or_build_cache  # noqa: E402
+from ecg12.classes import scored_classes
+from ecg12.criteria import CRITERIA
+from ecg12.feature_names import CRITERION_FEATURE_NAMES, CRITERION_FEATURES_START
+from ecg12.metrics import auc, score
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", type=Path, help="the data folder the runs classified")
-    parser.add_argument("runs", nargs="+", type=Path, help="cross_validate.py output folders")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="signal cache root (default: ecg12's)")
-    arguments = parser.parse_args(argv)
-    cache = load_or_build_cache(arguments.data, arguments.cache_dir or default_cache_root())
-    row_of = {name: row for row, name in enumerate(cache.names)}
+    add_run_arguments(parser)
+    loaded = load_runs(parser.parse_args(argv), "criterion_auroc.py")
+    if loaded is None:
+        return 1
     classes = scored_classes()
     runs = []
-    for run in arguments.runs:
-        if not (run / "oof.npz").is_file():
-            print(f"criterion_auroc.py: {run} holds no finished cross-validation (oof.npz)", file=sys.stderr)
-            return 1
-        with np.load(run / "oof.npz", allow_pickle=False) as saved:
-            names, labels, probabilities, binary = (saved[k] for k in ("names", "labels", "probabilities", "binary"))
-        features = cache.features[[row_of[str(name)] for name in names]]
-        runs.append((run.name, labels, probabilities, features))
+    for run in loaded:
+        labels, probabilities, binary = (run.saved[key] for key in ("labels", "probabilities", "binary"))
+        runs.append((run.name, labels, probabilities, run.features))
         metric = score(labels, binary, probabilities, classes).challenge_metric
         print(f"{run.name}: pooled out-of-fold Challenge metric {metric:.3f}")
     print(f"\n{'class':12s} {'criterion':24s} {'positives':>9s}  " + "  ".join(f"{n:>13s}" for n, *_ in runs))

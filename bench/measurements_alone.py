@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
+from crossval_runs import add_run_arguments, load_runs
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from ecg12.classes import scored_classes  # noqa: E402
-from ecg12.feature_names import CRITERION_FEATURES_START  # noqa: E402
-from ecg12.measurement_model import MeasurementModel  # noqa: E402
-from ecg12.metrics import score  # noqa: E402
-from ecg12.signal_cache import default_cache_root, load_or_build_cache  # noqa: E402
-from ecg12.thresholds import DecisionRule  # noqa: E402
+from ecg12.classes import scored_classes
+from ecg12.feature_names import CRITERION_FEATURES_START
+from ecg12.measurement_model import MeasurementModel
+from ecg12.metrics import score
+from ecg12.thresholds import DecisionRule
 
 
 def measurement_model_outputs(features: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
@@ -42,26 +38,15 @@ def measurement_model_outputs(features: np.ndarray, labels: np.ndarray, folds: n
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", type=Path, help="the data folder the runs classified")
-    parser.add_argument("runs", nargs="+", type=Path, help="cross_validate.py output folders")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="signal cache root (default: ecg12's)")
-    arguments = parser.parse_args(argv)
-    for run in arguments.runs:
-        if not (run / "oof.npz").is_file():
-            print(f"measurements_alone.py: {run} holds no finished cross-validation (oof.npz)", file=sys.stderr)
-            return 1
-    cache = load_or_build_cache(arguments.data, arguments.cache_dir or default_cache_root())
-    row_of = {name: row for row, name in enumerate(cache.names)}
+    add_run_arguments(parser)
+    runs = load_runs(parser.parse_args(argv), "measurements_alone.py")
+    if runs is None:
+        return 1
     classes, rule = scored_classes(), DecisionRule("max-fraction")
     print(f"{'run':40s} {'network':>15s} {'measurements':>15s} {'half and half':>15s}   (Challenge metric, AUROC)")
-    for run in arguments.runs:
-        with np.load(run / "oof.npz", allow_pickle=False) as saved:
-            names, labels, network, folds = (saved[key] for key in ("names", "labels", "probabilities", "folds"))
-        missing = [str(name) for name in names if name not in row_of]
-        if missing:
-            print(f"measurements_alone.py: {run} classified recordings not in {arguments.data}: {missing[:3]}")
-            return 1
-        features = cache.features[[row_of[str(name)] for name in names]]
+    for run in runs:
+        labels, network, folds = (run.saved[key] for key in ("labels", "probabilities", "folds"))
+        features = run.features
         measured = measurement_model_outputs(features, labels, folds)
         cells = []
         for probabilities in (network, measured, (network + measured) / 2):
