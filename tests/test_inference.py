@@ -381,6 +381,20 @@ def test_a_newer_format_says_update_and_an_older_one_retrain(model_folder: Path)
             load_classifier(model_folder)
 
 
+def test_a_model_of_the_criteria_first_rule_is_refused_with_retrain(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    network = MultiScaleSENet(dataclasses.replace(MODEL_SIZES["tiny"], criteria=True)).eval()
+    folder = tmp_path / "model"
+    save_model_folder(folder, network, DecisionRule(), WINDOW_SAMPLES, {})
+    load_classifier(folder)  # as saved today: loads
+    bundle = torch.load(folder / MODEL_FILE, weights_only=True)
+    state = bundle["state_dicts"][0]
+    state["criteria.share"] = state.pop("criteria.reach")  # as 44b2440 to 5a949b7 saved it
+    torch.save(bundle, folder / MODEL_FILE)
+    with pytest.raises(ModelFolderError, match=r"criteria's first rule.*retrain"):
+        load_classifier(folder)
+
+
 def test_a_format_2_model_of_the_previous_version_loads_as_the_network_it_was(
     network: MultiScaleSENet, model_folder: Path
 ) -> None:
