@@ -12,11 +12,10 @@ positives, each run's model AUROC and the criterion's, and the runs' mean; and e
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
-from crossval_runs import add_run_arguments, load_runs
+from crossval_runs import load_runs
 
 from ecg12.classes import scored_classes
 from ecg12.criteria import CRITERIA
@@ -25,19 +24,15 @@ from ecg12.metrics import auc, score
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_arguments(parser)
-    loaded = load_runs(parser.parse_args(argv), "criterion_auroc.py")
-    if loaded is None:
+    runs = load_runs(__doc__, argv, "criterion_auroc.py")
+    if runs is None:
         return 1
     classes = scored_classes()
-    runs = []
-    for run in loaded:
+    for run in runs:
         labels, probabilities, binary = (run.saved[key] for key in ("labels", "probabilities", "binary"))
-        runs.append((run.name, labels, probabilities, run.features))
         metric = score(labels, binary, probabilities, classes).challenge_metric
         print(f"{run.name}: pooled out-of-fold Challenge metric {metric:.3f}")
-    print(f"\n{'class':12s} {'criterion':24s} {'positives':>9s}  " + "  ".join(f"{n:>13s}" for n, *_ in runs))
+    print(f"\n{'class':12s} {'criterion':24s} {'positives':>9s}  " + "  ".join(f"{run.name:>13s}" for run in runs))
     print(
         f"{'':12s} {'':24s} {'':>9s}  " + "  ".join(f"{'model crit.':>13s}" for _ in runs) + "   mean model, criterion"
     )
@@ -45,15 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         index = list(classes.codes).index(criterion.code)
         column = CRITERION_FEATURES_START + CRITERION_FEATURE_NAMES.index(criterion.measurement)
         cells, models, alone = [], [], []
-        for _, labels, probabilities, features in runs:
-            values = features[:, column].astype(np.float64) * (1.0 if criterion.above else -1.0)
+        for run in runs:
+            labels, probabilities = run.saved["labels"], run.saved["probabilities"]
+            values = run.features[:, column].astype(np.float64) * (1.0 if criterion.above else -1.0)
             values = np.where(np.isnan(values), np.nanmin(values) - 1.0, values)
             model_auroc = auc(labels[:, [index]], probabilities[:, [index]])[2][0]
             criterion_auroc = auc(labels[:, [index]], values[:, None])[2][0]
             models.append(model_auroc)
             alone.append(criterion_auroc)
             cells.append(f"{model_auroc:6.3f} {criterion_auroc:6.3f}")
-        positives = int(runs[0][1][:, index].sum())
+        positives = int(runs[0].saved["labels"][:, index].sum())
         mean = f"{np.nanmean(models):6.3f} {np.nanmean(alone):6.3f}" if positives else "     -      -"
         print(f"{criterion.name:12s} {criterion.statement:24s} {positives:9d}  " + "  ".join(cells) + f"   {mean}")
     return 0

@@ -29,16 +29,15 @@ class CrossValidationRun:
     features: np.ndarray  # (recordings, NUM_RECORD_FEATURES), in the order of saved["names"]
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """DATA, the run folders and --cache-dir."""
+def load_runs(description: str, argv: list[str] | None, script: str) -> list[CrossValidationRun] | None:
+    """The runs named on ``script``'s command line (DATA, run folders, --cache-dir; ``description`` its help), each
+    with its features; None after one line on stderr where a run is unfinished or classified recordings that are not
+    in the data folder."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, help="the data folder the runs classified")
     parser.add_argument("runs", nargs="+", type=Path, help="cross_validate.py output folders")
     parser.add_argument("--cache-dir", type=Path, default=None, help="signal cache root (default: ecg12's)")
-
-
-def load_runs(arguments: argparse.Namespace, script: str) -> list[CrossValidationRun] | None:
-    """Every run of ``arguments`` with its features; None after one line on stderr (naming ``script``) where a run
-    is unfinished or classified recordings that are not in the data folder."""
+    arguments = parser.parse_args(argv)
     for run in arguments.runs:
         if not (run / "oof.npz").is_file():
             print(f"{script}: {run} holds no finished cross-validation (oof.npz)", file=sys.stderr)

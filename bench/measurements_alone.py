@@ -13,11 +13,10 @@ folds.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
-from crossval_runs import add_run_arguments, load_runs
+from crossval_runs import load_runs
 
 from ecg12.classes import scored_classes
 from ecg12.feature_names import CRITERION_FEATURES_START
@@ -37,17 +36,14 @@ def measurement_model_outputs(features: np.ndarray, labels: np.ndarray, folds: n
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_arguments(parser)
-    runs = load_runs(parser.parse_args(argv), "measurements_alone.py")
+    runs = load_runs(__doc__, argv, "measurements_alone.py")
     if runs is None:
         return 1
     classes, rule = scored_classes(), DecisionRule("max-fraction")
     print(f"{'run':40s} {'network':>15s} {'measurements':>15s} {'half and half':>15s}   (Challenge metric, AUROC)")
     for run in runs:
         labels, network, folds = (run.saved[key] for key in ("labels", "probabilities", "folds"))
-        features = run.features
-        measured = measurement_model_outputs(features, labels, folds)
+        measured = measurement_model_outputs(run.features, labels, folds)
         cells = []
         for probabilities in (network, measured, (network + measured) / 2):
             scores = score(labels, rule.apply(probabilities), probabilities, classes)
