@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Classify a folder: python driver.py MODEL DATA OUTPUTS  -> OUTPUTS/NAME.csv per recording, OUTPUTS/errors.csv.
 
-Loads the model once (load_12ECG_model), then classifies every recording: every NAME.hea, NAME.mat or NAME.dat
-in DATA gets NAME.csv. One that cannot be read or classified gets an all-negative output and a row in errors.csv;
-one answered after a repair (zero-filled leads...) a row in warnings.csv. Where a recording is itself named
-errors or warnings, the report takes another name (errors_2.csv...); the summary line says where the reports went.
+Loads the model once (as team_code's load_12ECG_model: ecg12.backends), then classifies every recording: every
+NAME.hea, NAME.mat or NAME.dat in DATA gets NAME.csv. One that cannot be read or classified gets an all-negative
+output and a row in errors.csv; one answered after a repair (zero-filled leads...) a row in warnings.csv. Where a
+recording is itself named errors or warnings, the report takes another name (errors_2.csv...); the summary line
+says where the reports went.
 
 Exit codes: 0 all recordings done, 1 some failed or a report could not be written (the summary line says how many
 outputs were written), 2 nothing classified (a problem with MODEL, DATA or OUTPUTS, or another run writing into
@@ -19,9 +20,12 @@ import os
 import sys
 from pathlib import Path
 
+from ecg12.backends import BACKEND_CHOICES, BACKENDS, torch_only_options
+from ecg12.backends import load_model as load_model_of
 from ecg12.cli import INTERRUPTED, HelpFormatter, add_threads_argument, apply_threads
 from ecg12.config import DEVICE_CHOICES, PRECISION_CHOICES, PRECISIONS
 from ecg12.logs import configure_logging
+from ecg12.scoring import RecordingClassifier
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,14 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         "FILE.csv, one row per recording, an empty field where one cannot be made; outside OUTPUTS",
     )
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_CHOICES)
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help=f"what runs the network: {BACKEND_CHOICES}")
     parser.add_argument(
-        "--backend",
-        choices=("torch", "onnxruntime"),
-        default="torch",
-        help="what runs the network: torch, or ONNX Runtime from the export of MODEL (export_model.py; no torch "
-        "imported: docs/deployment.md)",
+        "--onnx", metavar="FILE.onnx", help="the export ONNX Runtime runs (default MODEL/model.onnx); means onnxruntime"
     )
-    parser.add_argument("--onnx", metavar="FILE.onnx", help="with --backend onnxruntime: the export (MODEL/model.onnx)")
     # While the network classifies a chunk, the main thread prepares the next one (ecg12.classify): a core of its
     # own keeps torch's threads from waiting for each other at every operation (docs/performance.md).
     add_threads_argument(parser, spare_core_for="reads and prepares the next recordings meanwhile")
@@ -130,30 +130,24 @@ def main(argv: list[str] | None = None) -> int:
 def backend_conflict(arguments: argparse.Namespace) -> str | None:
     """What in the options the backend cannot do, in a line that says what to do instead; None if nothing."""
     if arguments.backend == "torch":
-        return "--onnx is the export --backend onnxruntime runs; add --backend onnxruntime" if arguments.onnx else None
-    refused = {
-        "--device": arguments.device not in ("auto", "cpu"),
-        "--compile always": arguments.compile == "always",
-        "--precision bfloat16": arguments.precision == "bfloat16",
-        "--plots": arguments.plots is not None,
-    }
-    given = [option for option, asked in refused.items() if asked]
+        return "--onnx is the export ONNX Runtime runs; drop --backend torch" if arguments.onnx else None
+    if arguments.backend == "auto" and arguments.onnx is None:
+        return None  # auto takes torch where an option asks for it
+    given = torch_only_options(arguments.device, arguments.compile, arguments.precision, arguments.plots)
     if given:
         return f"{', '.join(given)}: torch's only (ONNX Runtime runs on the CPU in float32); use --backend torch"
     return None
 
 
-def load_model(folder: Path, arguments: argparse.Namespace) -> object:
-    """The classifier of ``folder`` for the backend asked for, its threads set as ``--threads`` says."""
-    if arguments.backend == "onnxruntime":
-        from ecg12.onnx_classifier import load_onnx_classifier
-
-        threads = arguments.threads or max((os.cpu_count() or 1) - arguments.spare_cores, 1)
-        return load_onnx_classifier(folder, arguments.onnx, threads)
-    apply_threads(arguments)
-    from team_code import load_12ECG_model
-
-    return load_12ECG_model(folder, arguments.device, arguments.precision)
+def load_model(folder: Path, arguments: argparse.Namespace) -> RecordingClassifier:
+    """The classifier of ``folder`` on the backend asked for (ecg12.backends), on the threads ``--threads`` says."""
+    torch_only = torch_only_options(arguments.device, arguments.compile, arguments.precision, arguments.plots)
+    backend = "torch" if arguments.backend == "auto" and torch_only and arguments.onnx is None else arguments.backend
+    onnx_threads = arguments.threads or max((os.cpu_count() or 1) - arguments.spare_cores, 1)
+    model = load_model_of(folder, backend, arguments.device, arguments.precision, arguments.onnx, onnx_threads)
+    if model.backend == "torch":
+        apply_threads(arguments)
+    return model
 
 
 def keep_freed_memory_for_reuse() -> None:

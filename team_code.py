@@ -10,11 +10,12 @@ import sys
 
 import numpy as np
 
+from ecg12.backends import load_model
 from ecg12.classify import classify_recording
 from ecg12.config import TrainConfig
 from ecg12.headers import RecordError, parse_header
-from ecg12.inference import Classifier, load_classifier
 from ecg12.runs import train
+from ecg12.scoring import RecordingClassifier
 
 
 def training_code(
@@ -34,15 +35,15 @@ def training_code(
 
 
 def load_12ECG_model(
-    model_directory: str | os.PathLike[str], device: str = "auto", precision: str = "auto"
-) -> Classifier:
-    """Load a trained model folder (checked completely before any recording is read), on a GPU if there is one;
-    on a CPU with bfloat16 units, its convolutions in bfloat16 (ecg12.precision)."""
-    return load_classifier(model_directory, device, precision)
+    model_directory: str | os.PathLike[str], device: str = "auto", precision: str = "auto", backend: str = "auto"
+) -> RecordingClassifier:
+    """Load a trained model folder (checked completely before any recording is read): on a CPU, with ONNX Runtime
+    from the folder's current export where there is one, else torch (ecg12.backends); on a GPU if there is one."""
+    return load_model(model_directory, backend, device, precision)
 
 
 def run_12ECG_classifier(
-    data: np.ndarray, header_data: list[str] | str, model: Classifier
+    data: np.ndarray, header_data: list[str] | str, model: RecordingClassifier
 ) -> tuple[list[int], list[float], list[str]]:
     """Classify one recording: ``data`` is the ``val`` array (raw ADC counts), ``header_data`` the header's lines.
 

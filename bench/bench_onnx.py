@@ -1,12 +1,14 @@
 #!/usr/bin/env python
-"""The whole driver command on the torch and the ONNX Runtime backends, against a reference commit's driver.
+"""The whole driver command with its defaults and on each backend, against a reference commit's driver.
 
     python bench/bench_onnx.py [--records 200] [--repeats 3] [--reference 5819eef]
 
 On ``--records`` synthetic ten-second 500 Hz recordings (ecg12.synthetic), the paper network (untrained, seed
-0), each command in a fresh process, the configurations one after another in each of ``--repeats`` rounds:
-- this tree's ``driver.py MODEL DATA OUTPUTS`` with its defaults (torch, bfloat16 convolutions where the CPU has
-  the units), with ``--precision float32``, and with ``--backend onnxruntime`` (from ``export_model.py MODEL``);
+0) in a model folder with its export (``export_model.py MODEL``, as training leaves it), each command in a fresh
+process, the configurations one after another in each of ``--repeats`` rounds:
+- this tree's ``driver.py MODEL DATA OUTPUTS`` with its defaults (``--backend auto``: ONNX Runtime from the
+  export), with ``--backend torch`` (bfloat16 convolutions where the CPU has the units), and with ``--backend
+  torch --precision float32``;
 - the reference commit's driver with its defaults (its tree taken with ``git archive``; its own model folder,
   the same weights saved by its code).
 Prints the median wall time, the rate the driver prints, the ratio to the reference, and how far each
@@ -51,9 +53,9 @@ def main() -> None:
         save_model_folder(model, MultiScaleSENet(MODEL_SIZES["paper"]), DecisionRule(), 5000, {"benchmark": True})
         export_model(model)
         configurations: dict[str, tuple[Path, Path, list[str]]] = {
-            "torch float32": (ROOT, model, ["--precision", "float32"]),
-            "torch, defaults": (ROOT, model, []),
-            "onnxruntime": (ROOT, model, ["--backend", "onnxruntime"]),
+            "torch float32": (ROOT, model, ["--backend", "torch", "--precision", "float32"]),
+            "torch": (ROOT, model, ["--backend", "torch"]),
+            "defaults (onnxruntime)": (ROOT, model, []),
         }
         old = reference_tree(arguments.reference, scratch / "reference")
         if old is not None:

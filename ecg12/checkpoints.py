@@ -34,6 +34,7 @@ from ecg12.devices import device_random_state, restore_device_random_state
 from ecg12.files import atomic_write, atomic_write_text, printable, remove_temporaries
 from ecg12.inference import MODEL_FILE, plain, unreadable_reason
 from ecg12.measurement_model import network_state
+from ecg12.scoring import ONNX_DESCRIPTION_FILE, ONNX_FILE
 from ecg12.signal_cache import SignalCache
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,19 @@ MEMBERS_FOLDER = "members"  # fold models of an ensemble, each a complete model 
 PREVIOUS_FOLDER = ".previous-run"  # the run an --overwrite run replaces, kept until the new run has a model
 _SETTING_ASIDE, _PUTTING_BACK = f"{PREVIOUS_FOLDER}.moving", f"{PREVIOUS_FOLDER}.returning"
 TRAINING_LOCK = ".training.lock"  # held by the run that trains into a model folder (ecg12.files.one_run)
-# What a training run writes into its model folder (model.pt, config.json and thresholds.json by save_model_folder).
-RUN_FILES = (MODEL_FILE, "config.json", "thresholds.json", CHECKPOINT_FILE, HISTORY_FILE, CURVES_FILE, SPLIT_FILE)
+# What a training run writes into its model folder (model.pt, config.json and thresholds.json by save_model_folder;
+# the export ecg12.runs.train writes at the end).
+RUN_FILES = (
+    MODEL_FILE,
+    "config.json",
+    "thresholds.json",
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    CURVES_FILE,
+    SPLIT_FILE,
+    ONNX_FILE,
+    ONNX_DESCRIPTION_FILE,
+)
 _RUN_ENTRIES = (*RUN_FILES, SKIPPED_FILE, MEMBERS_FOLDER)
 _CHECKPOINT_KEYS = (
     "train_config",

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -156,6 +157,7 @@ class Classifier(RecordingClassifier):
     ``model`` is the model as saved; ``network`` the copy that classifies (:func:`inference_network`).
     """
 
+    backend: ClassVar[str] = "torch"
     model: SavedModel
     decision_rule: DecisionRule
     classes: ScoredClasses

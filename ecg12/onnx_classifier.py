@@ -9,9 +9,11 @@ its start-up (about 1.5 s of a 2-core machine's) is saved, and a machine needs o
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -29,9 +31,13 @@ from ecg12.scoring import (
 )
 from ecg12.thresholds import DecisionRule
 
+log = logging.getLogger(__name__)
+
 
 class OnnxClassifier(RecordingClassifier):
     """An ONNX Runtime session of an export, with its decision rule and classes."""
+
+    backend: ClassVar[str] = "onnxruntime"
 
     def __init__(self, session: object, decision_rule: DecisionRule, window_stride: int, batch_size: int = 64) -> None:
         self.session = session
@@ -91,4 +97,5 @@ def load_onnx_classifier(
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own types for damaged files
         raise ModelFolderError(f"{path} cannot be loaded by ONNX Runtime ({error}): {again}") from error
+    log.info("Classifying with ONNX Runtime from %s on %d thread(s)", path, options.intra_op_num_threads)
     return OnnxClassifier(session, rule, stride)

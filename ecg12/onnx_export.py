@@ -15,7 +15,9 @@ that a classifier refuses an export that no longer matches its model folder.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -28,6 +30,8 @@ from ecg12.model import FoldEnsemble
 from ecg12.network import NUM_LEADS
 from ecg12.preprocess import WINDOW_SAMPLES
 from ecg12.scoring import MODEL_FILE, ONNX_EXPORT_FORMAT, ONNX_FILE
+
+log = logging.getLogger(__name__)
 
 INPUTS = ("signals", "record_features")
 OUTPUT = "probabilities"
@@ -46,7 +50,7 @@ class _Probabilities(torch.nn.Module):
 
 
 def sidecar_path(onnx_path: str | os.PathLike[str]) -> Path:
-    """``OUT.json`` beside ``OUT.onnx``."""
+    """``OUT.json`` beside ``OUT.onnx`` (the model folder's: ONNX_DESCRIPTION_FILE)."""
     return Path(onnx_path).with_suffix(".json")
 
 
@@ -83,6 +87,25 @@ def export_model(folder: str | os.PathLike[str], out: str | os.PathLike[str] | N
     export_network(classifier.network, path)
     atomic_write_text(sidecar_path(path), json.dumps(describe_export(classifier, folder, path), indent=2) + "\n")
     return path
+
+
+def export_trained_model(folder: Path) -> None:
+    """After training: the model folder's export, for ``driver.py``'s default backend (ecg12.backends).
+
+    A failure is logged, not raised: the trained model is saved already, and torch classifies it without an export.
+    """
+    started = time.perf_counter()
+    try:
+        path = export_model(folder)
+    except Exception as error:  # whatever the exporter raises, the trained model stays usable
+        log.warning(
+            "Could not export the model to ONNX (%s: %s); torch classifies it. Retry: python export_model.py %s",
+            type(error).__name__,
+            str(error).splitlines()[0] if str(error) else "",
+            folder,
+        )
+        return
+    log.info("Exported the model for ONNX Runtime: %s (%.1f s)", path, time.perf_counter() - started)
 
 
 def describe_export(classifier: Classifier, folder: Path, path: Path) -> dict[str, object]:

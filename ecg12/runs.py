@@ -29,6 +29,7 @@ from ecg12.distributed import Rank, process_group
 from ecg12.ensemble import fit_fold_ensemble
 from ecg12.files import one_run
 from ecg12.model import network_size
+from ecg12.onnx_export import export_trained_model
 from ecg12.signal_cache import SignalCache, default_cache_root, load_or_build_cache
 from ecg12.split import train_validation_split
 from ecg12.training import fit_network
@@ -77,7 +78,10 @@ def train(
                 raise ValueError(f"{data_folder}: no usable recording (see {model_folder / SKIPPED_FILE})")
             run = TrainingRun.of(cache, config, model_folder, rank, device, resume)
             with process_group(rank, device):
-                return fit(run, np.arange(len(cache)), member)
+                best = fit(run, np.arange(len(cache)), member)
+            if rank.is_main and member is None:
+                export_trained_model(model_folder)
+            return best
         except KeyboardInterrupt:
             folder = model_folder if member is None else member_folder(model_folder, member)
             raise TrainingInterrupted(folder, resume or has_checkpoint(folder)) from None

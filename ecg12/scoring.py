@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from ecg12.thresholds import DecisionRule, patch_fractions
 
 MODEL_FILE = "model.pt"
 ONNX_FILE = "model.onnx"  # the model folder's export (ecg12.onnx_export), what ecg12.onnx_classifier runs
+ONNX_DESCRIPTION_FILE = "model.json"  # beside it: its classes, decision rule and what it was exported from
 ONNX_EXPORT_FORMAT = 1  # of the export's description, OUT.json
 # Folders from this many recordings get a compiled network (auto): compiling the paper network takes 30-40 s on
 # 2 cores with torch's compile cache empty (3-12 s with it warm) and saves about 1.7 ms per recording in the driver
@@ -155,6 +157,7 @@ class RecordingClassifier:
     """What classifying a folder needs of a loaded model, whatever runs its network: scores of prepared
     recordings, the decision rule, the class list, and whether compiling is the default where it runs."""
 
+    backend: ClassVar[str]  # what runs the network: "torch" or "onnxruntime" (ecg12.backends)
     decision_rule: DecisionRule
     classes: ScoredClasses
 

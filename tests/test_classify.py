@@ -70,7 +70,7 @@ def driver_run(shared: TrainedModel, messy: MessyFolder, tmp_path_factory: pytes
     outputs = tmp_path_factory.mktemp("driver") / "outputs"
     command = [
         sys.executable, "driver.py", str(shared.model), str(messy.folder), str(outputs), "--device", "cpu",
-        "--precision", "float32",  # as the in-process classifiers compared with it
+        "--backend", "torch", "--precision", "float32",  # as the in-process classifiers compared with it
     ]  # fmt: skip
     done = subprocess.run(
         command, cwd=REPOSITORY, env=subprocess_env(), capture_output=True, text=True, timeout=600, check=False
@@ -332,7 +332,7 @@ def test_a_long_recording_is_classified_in_memory_that_does_not_grow_with_its_le
 def test_run_12ecg_classifier_gives_the_driver_numbers(
     name: str, shared: TrainedModel, messy: MessyFolder, driver_run: DriverRun
 ) -> None:
-    model = load_12ECG_model(shared.model, precision="float32")  # as driver_run
+    model = load_12ECG_model(shared.model, precision="float32", backend="torch")  # as driver_run
     data = scipy.io.loadmat(messy.folder / f"{name}.mat")["val"].astype(np.float64)
     with open(messy.folder / f"{name}.hea") as handle:  # as the Challenge's driver reads it
         header_data = handle.readlines()

@@ -664,7 +664,7 @@ def test_the_network_is_compiled_for_large_folders_or_when_asked(
     monkeypatch.setattr(classify, "COMPILE_FROM_RECORDINGS", 2)  # a large folder: 2 recordings or more
     calls: list[object] = []
     monkeypatch.setattr(inference.Classifier, "compile", lambda classifier: calls.append(classifier) or False)
-    assert run_driver(shared.model, data, tmp_path / "outputs", "--compile", option) == 0
+    assert run_driver(shared.model, data, tmp_path / "outputs", "--compile", option, "--backend", "torch") == 0
     assert len(calls) == int(compiled)
     assert all(is_answer(tmp_path / "outputs" / f"r{index}.csv") for index in range(recordings))
 
@@ -694,9 +694,10 @@ def test_precision_auto_takes_bfloat16_where_the_cpu_has_units_and_the_outputs_s
         taken.append(classifier.precision)
         return classifier
 
-    monkeypatch.setattr("team_code.load_classifier", recording_load)
-    assert run_driver(shared.model, data, tmp_path / "auto", "--precision", "auto") == 0
-    assert run_driver(shared.model, data, tmp_path / "float32", "--precision", "float32") == 0
+    monkeypatch.setattr(inference, "load_classifier", recording_load)
+    torch_backend = ("--backend", "torch")  # ONNX Runtime has float32 alone (tests/test_export_model.py)
+    assert run_driver(shared.model, data, tmp_path / "auto", "--precision", "auto", *torch_backend) == 0
+    assert run_driver(shared.model, data, tmp_path / "float32", "--precision", "float32", *torch_backend) == 0
     assert [str(dtype_taken) for dtype_taken in taken] == [f"torch.{dtype}", "torch.float32"]
     for name in ("r0", "r1"):
         reduced = np.array(load_outputs(tmp_path / "auto" / f"{name}.csv")[2])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -16,13 +17,14 @@ from trained_model import REPOSITORY, TrainedModel, subprocess_env
 
 import driver
 import export_model
+from ecg12 import backends, inference, onnx_classifier, onnx_export
 from ecg12.classify import classify_folder
 from ecg12.config import MODEL_SIZES
 from ecg12.inference import load_classifier, save_model_folder
 from ecg12.model import FoldEnsemble, MultiScaleSENet
 from ecg12.onnx_classifier import load_onnx_classifier
 from ecg12.outputs import load_outputs
-from ecg12.scoring import ONNX_FILE, ModelFolderError
+from ecg12.scoring import ONNX_DESCRIPTION_FILE, ONNX_FILE, ModelFolderError
 from ecg12.thresholds import DecisionRule
 
 # ONNX Runtime's float32 kernels sum in another order than oneDNN's: the probabilities agree within this.
@@ -90,11 +92,79 @@ def test_the_driver_classifies_with_onnxruntime_without_importing_torch(model: P
     assert len(outputs_of(tmp_path / "out")) == 10
 
 
+def test_training_leaves_a_current_export_that_the_default_backend_runs_without_torch(
+    model: Path, tmp_path: Path
+) -> None:
+    assert {ONNX_FILE, ONNX_DESCRIPTION_FILE} <= {path.name for path in model.iterdir()}
+    script = (
+        "import sys, driver\n"
+        f"code = driver.main([{str(model)!r}, {str(SAMPLE)!r}, {str(tmp_path / 'auto')!r}, '--threads', '1'])\n"
+        "print(code, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPOSITORY, env=subprocess_env(), capture_output=True)
+    assert done.stdout.decode().split()[-2:] == ["0", "False"], done.stderr.decode()
+    assert "Classifying with ONNX Runtime" in done.stderr.decode()
+    options = ["--backend", "torch", "--precision", "float32", "--threads", "1"]
+    assert driver.main([str(model), str(SAMPLE), str(tmp_path / "torch"), *options]) == 0
+    exported, reference = outputs_of(tmp_path / "auto"), outputs_of(tmp_path / "torch")
+    assert exported.keys() == reference.keys() and len(reference) == 10
+    for name, (labels, probabilities) in reference.items():
+        np.testing.assert_allclose(exported[name][1], probabilities, rtol=0, atol=TOLERANCE)
+        assert exported[name][0] == labels, name
+
+
+@pytest.mark.parametrize("why", ["no export", "stale export", "torch's option", "a GPU", "a GPU, --device cpu"])
+def test_the_default_backend_takes_torch_where_onnx_runtime_cannot_serve(
+    why: str, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = ["--threads", "1"]
+    if why == "no export":
+        (model / ONNX_FILE).unlink()
+    elif why == "stale export":
+        bundle = torch.load(model / "model.pt", weights_only=True)
+        bundle["training"] = {"retrained": True}
+        torch.save(bundle, model / "model.pt")
+    elif why == "torch's option":
+        options += ["--precision", "bfloat16"]
+    else:
+        monkeypatch.setattr(backends, "gpu_visible", lambda: True)  # torch finds none: it classifies on the CPU
+        options += ["--device", "cpu"] if why.endswith("cpu") else []
+    loaded: list[str] = []
+    real_onnx, real_torch = onnx_classifier.load_onnx_classifier, inference.load_classifier
+    monkeypatch.setattr(onnx_classifier, "load_onnx_classifier", lambda *a: loaded.append("onnx") or real_onnx(*a))
+    monkeypatch.setattr(inference, "load_classifier", lambda *a: loaded.append("torch") or real_torch(*a))
+    with caplog.at_level(logging.INFO):
+        assert driver.main([str(model), str(SAMPLE), str(tmp_path / "out"), *options]) == 0
+    expected = {"stale export": ["onnx", "torch"], "a GPU, --device cpu": ["onnx"]}
+    assert loaded == expected.get(why, ["torch"])
+    said = {"no export": "has no ONNX export", "stale export": "another model.pt"}
+    if why in said:
+        line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Classifying with torch"))
+        assert said[why] in line and "export_model.py" in line
+    assert len(outputs_of(tmp_path / "out")) == 10
+
+
+def test_an_export_that_fails_after_training_keeps_the_model_and_says_how_to_retry(
+    model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = (model / "model.pt").read_bytes()
+
+    def full_disk(folder: Path) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(onnx_export, "export_model", full_disk)
+    with caplog.at_level(logging.WARNING):
+        onnx_export.export_trained_model(model)
+    assert "No space left on device" in caplog.text and f"python export_model.py {model}" in caplog.text
+    assert (model / "model.pt").read_bytes() == before
+
+
 def test_an_export_of_another_model_or_none_is_refused_with_what_to_do(
     model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (model / ONNX_FILE).unlink()  # training wrote one
     with pytest.raises(ModelFolderError, match=r"export_model\.py"):
-        load_onnx_classifier(model)  # none yet
+        load_onnx_classifier(model)
     assert export_model.main([str(model)]) == 0
     bundle = torch.load(model / "model.pt", weights_only=True)
     bundle["window_stride"] = 2500  # retrained, say: model.pt is not what was exported
@@ -115,7 +185,8 @@ def test_an_export_of_another_model_or_none_is_refused_with_what_to_do(
         (["--backend", "onnxruntime", "--plots", "reports"], "--plots: torch's only"),
         (["--backend", "onnxruntime", "--precision", "bfloat16"], "--precision bfloat16: torch's only"),
         (["--backend", "onnxruntime", "--device", "cuda"], "--device: torch's only"),
-        (["--onnx", "x.onnx"], "add --backend onnxruntime"),
+        (["--backend", "torch", "--onnx", "x.onnx"], "drop --backend torch"),
+        (["--onnx", "x.onnx", "--plots", "reports"], "--plots: torch's only"),
     ],
 )
 def test_options_the_backend_cannot_do_are_one_line(
