@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -74,7 +75,10 @@ def export_network(network: torch.nn.Module, path: str | os.PathLike[str]) -> No
             dynamo=False,
         )
 
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is chosen (docs/deployment.md); its deprecation notices would reach every user.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ecg12\.onnx_export")
         atomic_write(path, write)
 
 

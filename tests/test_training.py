@@ -59,6 +59,8 @@ TRAINING_FILES = {
     checkpoints.CURVES_FILE,
     checkpoints.SPLIT_FILE,
     checkpoints.SKIPPED_FILE,
+    "model.onnx",
+    "model.json",
 }
 
 
