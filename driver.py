@@ -144,10 +144,22 @@ def load_model(folder: Path, arguments: argparse.Namespace) -> RecordingClassifi
     torch_only = torch_only_options(arguments.device, arguments.compile, arguments.precision, arguments.plots)
     backend = "torch" if arguments.backend == "auto" and torch_only and arguments.onnx is None else arguments.backend
     onnx_threads = arguments.threads or max((os.cpu_count() or 1) - arguments.spare_cores, 1)
-    model = load_model_of(folder, backend, arguments.device, arguments.precision, arguments.onnx, onnx_threads)
+    model = load_model_of(
+        folder, backend, arguments.device, arguments.precision, arguments.onnx, onnx_threads, count(arguments.data)
+    )
     if model.backend == "torch":
         apply_threads(arguments)
     return model
+
+
+def count(data: str) -> int | None:
+    """How many recordings ``data`` holds; None where it cannot be listed (classify_folder then says why)."""
+    from ecg12.recordings import DataFolderError, list_recordings
+
+    try:
+        return len(list_recordings(data))
+    except (DataFolderError, OSError):
+        return None
 
 
 def keep_freed_memory_for_reuse() -> None:

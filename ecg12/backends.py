@@ -5,8 +5,10 @@ CPU, from a current export in the model folder (training writes one, ecg12.runs;
 nothing asked for is torch's alone. Its probabilities are torch's float32 ones within float32 rounding
 (tests/test_export_model.py), and the whole command is faster: torch is never imported (a second of a 2-core
 machine's start-up) and ONNX Runtime's float32 convolutions are faster than torch's on the CPUs measured
-(docs/performance.md). Torch runs everything else: a GPU, bfloat16, torch.compile, drawing reports, and a model
-folder without a usable export (a line says why when there was an export).
+(docs/performance.md). Torch runs everything else: a GPU, bfloat16, torch.compile, drawing reports, a model
+folder without a usable export (a line says why when there was one), and large folders on a CPU with bfloat16
+units, where torch's bfloat16 network (``--precision auto``) is faster than ONNX Runtime's float32 one by more
+than torch's start-up costs.
 
 Nothing here imports torch: deciding must not cost what ONNX Runtime saves.
 """
@@ -22,10 +24,16 @@ from ecg12.scoring import MODEL_FILE, ONNX_FILE, ModelFolderError, RecordingClas
 
 log = logging.getLogger(__name__)
 
+# From this many recordings, on a CPU with bfloat16 units, torch's faster network pays for its start-up: measured
+# on a 2-core Intel Xeon with AMX, ten-second recordings, the two cross at about 680 (docs/deployment.md); longer
+# recordings, with more windows each, cross earlier.
+TORCH_FROM_RECORDINGS = 500
+BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "amx_tile"})  # /proc/cpuinfo's names
 BACKENDS = ("auto", "torch", "onnxruntime")
 BACKEND_CHOICES = (
     "auto: ONNX Runtime where the model folder holds a current export and no GPU is used (no torch imported; "
-    "the same outputs, faster), torch otherwise; torch; onnxruntime (docs/deployment.md)"
+    f"the same outputs, faster), except from {TORCH_FROM_RECORDINGS} recordings on a CPU with bfloat16 units; "
+    "torch otherwise; torch; onnxruntime (docs/deployment.md)"
 )
 
 
@@ -36,14 +44,16 @@ def load_model(
     precision: str = "auto",
     onnx: str | os.PathLike[str] | None = None,
     onnx_threads: int | None = None,
+    recordings: int | None = None,
 ) -> RecordingClassifier:
     """The classifier of the model folder ``folder`` on ``backend`` (one of :data:`BACKENDS`; ``onnx``, an export
-    to run, means onnxruntime); ``onnx_threads``: ONNX Runtime's (default: one per core). ModelFolderError, in one
-    line that says what to do, where the folder or the export asked for cannot be used."""
+    to run, means onnxruntime); ``onnx_threads``: ONNX Runtime's (default: one per core); ``recordings``: how many
+    it is to classify, where known. ModelFolderError, in one line that says what to do, where the folder or the
+    export asked for cannot be used."""
     folder = Path(folder)
     asked = "onnxruntime" if onnx is not None else backend
-    torch_only = torch_only_options(device, "auto", precision, None)
-    if asked == "onnxruntime" or (asked == "auto" and onnx_backend_fits(folder, device, torch_only)):
+    fits = asked == "auto" and onnx_backend_fits(folder, device, precision, recordings)
+    if asked == "onnxruntime" or fits:
         from ecg12.onnx_classifier import load_onnx_classifier  # here: neither backend imports the other
 
         try:
@@ -76,9 +86,27 @@ def gpu_visible() -> bool:
     return any(Path("/dev").glob("nvidia[0-9]*"))
 
 
-def onnx_backend_fits(folder: Path, device: str, torch_only: list[str]) -> bool:
-    """Whether ``--backend auto`` should try ONNX Runtime on the model folder ``folder``'s default export."""
-    if torch_only or (device == "auto" and gpu_visible()):
+def cpu_has_bfloat16_units() -> bool:
+    """Whether this CPU computes bfloat16 in hardware, as Linux's /proc/cpuinfo lists it (False where there is none:
+    ecg12.precision asks torch, which is not imported here)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return not BFLOAT16_FLAGS.isdisjoint(flags)
+
+
+def onnx_backend_fits(folder: Path, device: str, precision: str, recordings: int | None) -> bool:
+    """Whether ``--backend auto`` should try ONNX Runtime on the model folder ``folder``'s default export, for
+    ``recordings`` recordings (None: unknown)."""
+    if torch_only_options(device, "auto", precision, None) or (device == "auto" and gpu_visible()):
+        return False
+    large = recordings is not None and recordings >= TORCH_FROM_RECORDINGS
+    if large and precision == "auto" and cpu_has_bfloat16_units():
+        log.info(
+            "Classifying with torch: %d recordings, and this CPU's bfloat16 units run its network faster", recordings
+        )
         return False
     if importlib.util.find_spec("onnxruntime") is None:
         log.info("Classifying with torch: onnxruntime is not installed (requirements.txt pins it)")

@@ -8,7 +8,8 @@ import sys
 import pytest
 from trained_model import REPOSITORY, subprocess_env
 
-from ecg12.backends import gpu_visible, torch_only_options
+from ecg12 import precision
+from ecg12.backends import cpu_has_bfloat16_units, gpu_visible, torch_only_options
 
 
 def test_the_options_only_torch_can_do_are_named() -> None:
@@ -32,3 +33,8 @@ def test_choosing_a_backend_imports_neither_torch_nor_onnx_runtime() -> None:
     script = "import sys, ecg12.backends\nprint(sorted({'torch', 'onnxruntime'} & set(sys.modules)))\n"
     done = subprocess.run([sys.executable, "-c", script], cwd=REPOSITORY, env=subprocess_env(), capture_output=True)
     assert done.stdout.decode().strip() == "[]", done.stderr.decode()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="read from Linux's /proc/cpuinfo")
+def test_bfloat16_units_are_found_as_torch_finds_them() -> None:
+    assert cpu_has_bfloat16_units() == precision.cpu_has_bfloat16_units()

@@ -113,9 +113,26 @@ def test_training_leaves_a_current_export_that_the_default_backend_runs_without_
         assert exported[name][0] == labels, name
 
 
-@pytest.mark.parametrize("why", ["no export", "stale export", "torch's option", "a GPU", "a GPU, --device cpu"])
-def test_the_default_backend_takes_torch_where_onnx_runtime_cannot_serve(
-    why: str, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("why", "tried"),
+    [
+        ("no export", ["torch"]),
+        ("stale export", ["onnx", "torch"]),
+        ("torch's option", ["torch"]),
+        ("a GPU", ["torch"]),
+        ("a GPU, --device cpu", ["onnx"]),
+        ("a large folder, bfloat16 units", ["torch"]),
+        ("a large folder, bfloat16 units, --precision float32", ["onnx"]),
+        ("a large folder, no bfloat16 units", ["onnx"]),
+    ],
+)
+def test_the_default_backend_takes_torch_where_onnx_runtime_cannot_serve_or_is_slower(
+    why: str,
+    tried: list[str],
+    model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     options = ["--threads", "1"]
     if why == "no export":
@@ -126,6 +143,10 @@ def test_the_default_backend_takes_torch_where_onnx_runtime_cannot_serve(
         torch.save(bundle, model / "model.pt")
     elif why == "torch's option":
         options += ["--precision", "bfloat16"]
+    elif why.startswith("a large folder"):
+        monkeypatch.setattr(backends, "TORCH_FROM_RECORDINGS", 10)  # SAMPLE's 10 recordings
+        monkeypatch.setattr(backends, "cpu_has_bfloat16_units", lambda: "no bfloat16" not in why)
+        options += ["--precision", "float32"] if why.endswith("float32") else []
     else:
         monkeypatch.setattr(backends, "gpu_visible", lambda: True)  # torch finds none: it classifies on the CPU
         options += ["--device", "cpu"] if why.endswith("cpu") else []
@@ -135,8 +156,7 @@ def test_the_default_backend_takes_torch_where_onnx_runtime_cannot_serve(
     monkeypatch.setattr(inference, "load_classifier", lambda *a: loaded.append("torch") or real_torch(*a))
     with caplog.at_level(logging.INFO):
         assert driver.main([str(model), str(SAMPLE), str(tmp_path / "out"), *options]) == 0
-    expected = {"stale export": ["onnx", "torch"], "a GPU, --device cpu": ["onnx"]}
-    assert loaded == expected.get(why, ["torch"])
+    assert loaded == tried
     said = {"no export": "has no ONNX export", "stale export": "another model.pt"}
     if why in said:
         line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Classifying with torch"))
