@@ -50,6 +50,7 @@ import torch
 from torch import nn
 
 from ecg12.feature_names import CRITERION_FEATURE_NAMES, CRITERION_FEATURES_START
+from ecg12.metrics import auc
 
 REACH = 1.0  # logit units the network may move a criterion class's logit either way: one tolerance
 EVIDENCE_LIMIT = 4.0  # logit units: a measurement far past its threshold is strong evidence, never certainty
@@ -95,7 +96,13 @@ def evidence(criteria: Sequence[Criterion], values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     threshold = np.array([c.threshold for c in criteria])
     scale = np.array([c.tolerance if c.above else -c.tolerance for c in criteria])
-    return np.clip((values - threshold) / scale, -EVIDENCE_LIMIT, EVIDENCE_LIMIT)
+    return soft_limit((values - threshold) / scale)
+
+
+def soft_limit(distance: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """``distance`` (tolerances past a threshold) bounded by EVIDENCE_LIMIT, strictly monotone: the order of the
+    measurements is kept however far they lie (a tanh would round to its limit in float32 from about 36)."""
+    return distance / (1 + abs(distance) / EVIDENCE_LIMIT)
 
 
 def fired(measurements: object, criteria: Sequence[Criterion] = CRITERIA) -> list[tuple[Criterion, str]]:
@@ -123,15 +130,29 @@ class CriterionLayer(nn.Module):
         self.register_buffer("feature_index", torch.tensor(columns, dtype=torch.long))
         self.register_buffer("threshold", torch.tensor([c.threshold for c in known]))
         self.register_buffer("scale", torch.tensor([c.tolerance if c.above else -c.tolerance for c in known]))
-        self.register_buffer("reach", torch.tensor(REACH))
+        # Per criterion: REACH while training; after it, 0 where the criterion alone ranked the validation
+        # recordings at least as well (choose_reach).
+        self.register_buffer("reach", torch.full((len(known),), REACH))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
+        reach = state_dict.get(prefix + "reach")
+        if reach is not None and reach.dim() == 0:  # saved before the reach was chosen per criterion: one for all
+            state_dict[prefix + "reach"] = reach.expand(self.reach.shape).clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]
+
+    def strength(self, record_features: torch.Tensor) -> torch.Tensor:
+        """(B, criteria) evidence (:func:`evidence`) of (B, NUM_RECORD_FEATURES) record features; NaN where the
+        measurement could not be made."""
+        values = record_features[:, self.feature_index].float()
+        return soft_limit((values - self.threshold) / self.scale)
 
     def forward(self, logits: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
         """(B, classes) logits and (B, NUM_RECORD_FEATURES) record features -> (B, classes) logits."""
-        values = record_features[:, self.feature_index].float()
-        strength = torch.clamp((values - self.threshold) / self.scale, -EVIDENCE_LIMIT, EVIDENCE_LIMIT)
+        strength = self.strength(record_features)
         own = logits[:, self.class_index].float()
-        led = strength + self.reach * torch.tanh(own / self.reach)
-        return logits.index_copy(1, self.class_index, torch.where(torch.isnan(values), own, led).to(logits.dtype))
+        refined = torch.where(self.reach > 0, self.reach * torch.tanh(own / self.reach.clamp_min(1e-6)), 0.0)
+        led = torch.where(torch.isnan(strength), own, strength + refined)
+        return logits.index_copy(1, self.class_index, led.to(logits.dtype))
 
     def probabilities(self, probabilities: np.ndarray, record_features: np.ndarray) -> np.ndarray:
         """The layer on (n, classes) probabilities of n recordings with their (n, >= NUM_RECORD_FEATURES) record
@@ -142,3 +163,25 @@ class CriterionLayer(nn.Module):
         features = torch.as_tensor(record_features, dtype=torch.float32, device=device)
         with torch.no_grad():
             return torch.sigmoid(self(logits, features).double()).cpu().numpy()
+
+    def choose_reach(
+        self, truth: np.ndarray, probabilities: np.ndarray, record_features: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per criterion, the reach that ranks the validation recordings better: the layer's own where the network's
+        refinement gives its class a higher AUROC than the criterion alone, else 0 (the criterion alone; also where
+        the recordings cannot tell, a class without positives or negatives). ``probabilities``: the (n, classes)
+        probabilities this layer gave, for n recordings with labels ``truth`` and their record features. Returns
+        the reach and the probabilities at it."""
+        features = torch.as_tensor(record_features, dtype=torch.float32, device=self.threshold.device)
+        with torch.no_grad():
+            alone = torch.sigmoid(self.strength(features).double()).cpu().numpy()
+        reach = self.reach.detach().cpu().numpy().astype(np.float64)
+        chosen = probabilities.copy()
+        for index, column in enumerate(self.class_index.tolist()):
+            criterion = np.where(np.isnan(alone[:, index]), probabilities[:, column], alone[:, index])
+            _, _, with_network, _ = auc(truth[:, [column]], probabilities[:, [column]])
+            _, _, without, _ = auc(truth[:, [column]], criterion[:, None])
+            if not with_network[0] > without[0]:  # NaN (nothing to rank) counts as not better
+                reach[index] = 0.0
+                chosen[:, column] = criterion
+        return reach, chosen
