@@ -25,7 +25,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 import torch
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -34,11 +33,12 @@ sys.path.insert(0, str(ROOT))
 
 from ecg12.headers import read_header  # noqa: E402
 from ecg12.inference import Classifier, load_classifier  # noqa: E402
+from ecg12.onnx_classifier import OnnxClassifier, onnx_session  # noqa: E402
 from ecg12.onnx_export import export_network  # noqa: E402
 from ecg12.preprocess import WINDOW_SAMPLES, extract_windows  # noqa: E402
 from ecg12.recordings import list_recordings, open_counts  # noqa: E402
 from ecg12.scoring import prepare_recording  # noqa: E402
-from ecg12.thresholds import patch_fractions  # noqa: E402
+from ecg12.thresholds import DecisionRule, patch_fractions  # noqa: E402
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -81,15 +81,8 @@ class _Calibration(CalibrationDataReader):
 
 
 def ort_forward(path: Path, threads: int) -> Forward:
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def forward(windows: np.ndarray, features: np.ndarray) -> np.ndarray:
-        return session.run(None, {"signals": windows, "record_features": features})[0]
-
-    return forward
+    """The window probabilities of the ONNX file ``path`` as the driver's ONNX Runtime backend computes them."""
+    return OnnxClassifier(onnx_session(path, threads), DecisionRule(), WINDOW_SAMPLES).window_probabilities
 
 
 def windows_per_second(forward: Forward, windows: np.ndarray, features: np.ndarray, batch: int) -> float:

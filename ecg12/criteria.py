@@ -15,22 +15,27 @@ Ten of the 24 scored classes are defined by a threshold on one measurement that 
 | low QRS voltages (LQRSV) | every limb lead's QRS under 0.5 mV |
 | prolonged QT (LQT) | QTc (Bazett) > 460 ms |
 
-A network trained on a few hundred recordings cannot learn what a 200 ms PR interval is; the measurement can say
-it on every recording from every cart. :class:`CriterionLayer` makes each criterion lead its class's logit, the
-network refining it within the measurement's error: ``evidence + REACH * tanh(logit / REACH)``. The evidence is
-the signed distance of the measurement past its threshold in units of the measurement's tolerance (about its
-error: 2.5 bpm, 10 ms for PR and QTc, 5 ms for QRS, 7.5 degrees, 0.05 mV), clipped to +-4; the network moves the
-logit by less than ``REACH`` = 1 either way, so it can reorder recordings whose measurements lie within about two
-tolerances of each other (where the measurement cannot tell them apart), and decide among those whose
-measurements are far past the threshold (clipped to the same evidence: a wide QRS is right or left bundle branch
-block by its shape), but never rank a recording far short of its class's criterion above one that meets it.
-(A first version added ``0.5 * logit + 0.5 * evidence``: the network learnt logits large enough to overrule the
-measurement, and ranked 9 of 11 criterion classes below their measurement alone leaving one source out; docs/
-model.md, "Criteria".) A measurement that cannot be made (NaN: no PR in atrial fibrillation) gives no evidence:
-the logit stays the network's. The thresholds, tolerances, clip and reach are fixed from the textbook and the
-measurements' errors, not fitted to the sample recordings, which are too few to fit them and are not the
-recordings the product will see. The output is monotone in the measurement, so a class's probability never falls
-as its own measurement moves further past its threshold.
+A network trained on a few hundred recordings cannot learn what a 200 ms PR interval is; the measurement can say it
+on every recording from every cart. :class:`CriterionLayer` makes each criterion lead its class's logit, the network
+refining it within the measurement's error: ``evidence + reach * tanh(logit / reach)``. The evidence is the signed
+distance ``d`` of the measurement past its threshold in units of the measurement's tolerance (about its error: 2.5
+bpm, 10 ms for PR and QTc, 5 ms for QRS, 7.5 degrees, 0.05 mV), softly limited to +-4 by ``d / (1 + |d| / 4)``,
+strictly monotone so that the measurements' order is kept however far they lie. While training, the network moves
+the logit by less than ``REACH`` = 1 either way, so it can reorder recordings whose measurements lie within about
+two tolerances of each other (where the measurement cannot tell them apart), and decide among those whose
+measurements are far past the threshold (where the limit flattens the evidence: a wide QRS is right or left bundle
+branch block by its shape), but never rank a recording far short of its class's criterion above one that meets it.
+After each epoch, validation keeps that reach only for the criteria whose class the network's refinement ranks
+better than the criterion alone, and sets it to 0, the criterion alone, for the others
+(:meth:`CriterionLayer.choose_reach`): the model saved gives each class the better of the two on its validation
+recordings, which it did not train on. (With the reach fixed at 1 for every criterion, leaving one source out ranked
+6 of 11 criterion classes below their measurement alone.) (A first version added ``0.5 * logit + 0.5 * evidence``:
+the network learnt logits large enough to overrule the measurement, and ranked 9 of 11 criterion classes below their
+measurement alone leaving one source out; docs/model.md, "Criteria".) A measurement that cannot be made (NaN: no PR
+in atrial fibrillation) gives no evidence: the logit stays the network's. The thresholds, tolerances, limit and
+training reach are fixed from the textbook and the measurements' errors, not fitted to the sample recordings, which
+are too few to fit them and are not the recordings the product will see. The output is monotone in the measurement,
+so a class's probability never falls as its own measurement moves further past its threshold.
 
 With a measurement model (ecg12.measurement_model) the layer comes last, after its average with the network: the
 criterion has the last word in every model that has it.

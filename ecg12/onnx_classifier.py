@@ -66,8 +66,6 @@ def load_onnx_classifier(
     """The export of the model folder ``folder`` (default ``folder/model.onnx``) in an ONNX Runtime session on
     ``threads`` threads; ModelFolderError, in one line that says what to do, for an export that is missing, damaged
     or not of ``folder``'s current model.pt."""
-    import onnxruntime  # here: importing the package costs start-up, and --help need not wait for it
-
     folder = Path(folder)
     path = Path(onnx_path) if onnx_path is not None else folder / ONNX_FILE
     sidecar = path.with_suffix(".json")
@@ -90,12 +88,19 @@ def load_onnx_classifier(
         raise ModelFolderError(f"{path} was exported from another {MODEL_FILE} than {folder}'s now: {again}")
     if file_sha256(path) != described.get("onnx_sha256"):
         raise ModelFolderError(f"{path} is not the file that was exported (it changed since): {again}")
+    try:
+        session = onnx_session(path, threads)
+    except Exception as error:  # onnxruntime raises its own types for damaged files
+        raise ModelFolderError(f"{path} cannot be loaded by ONNX Runtime ({error}): {again}") from error
+    log.info("Classifying with ONNX Runtime from %s on %d thread(s)", path, max(threads, 1))
+    return OnnxClassifier(session, rule, stride)
+
+
+def onnx_session(path: str | os.PathLike[str], threads: int) -> object:
+    """An ONNX Runtime CPU session of the ONNX file ``path`` on ``threads`` threads (one operation at a time)."""
+    import onnxruntime  # here: importing the package costs start-up, and --help need not wait for it
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = max(threads, 1)
     options.inter_op_num_threads = 1
-    try:
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime raises its own types for damaged files
-        raise ModelFolderError(f"{path} cannot be loaded by ONNX Runtime ({error}): {again}") from error
-    log.info("Classifying with ONNX Runtime from %s on %d thread(s)", path, options.intra_op_num_threads)
-    return OnnxClassifier(session, rule, stride)
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
