@@ -120,6 +120,25 @@ def fired(measurements: object, criteria: Sequence[Criterion] = CRITERIA) -> lis
     return met
 
 
+def decided_alone(model: nn.Module) -> dict[int, Criterion]:
+    """The classes (by index) whose output the criteria of ``model`` decide alone, the network moving nothing
+    (reach 0 in every criterion layer it holds: all members of a fold ensemble), each with its criterion."""
+    layers = [module for module in model.modules() if isinstance(module, CriterionLayer)]
+    alone = [
+        {
+            index: criterion
+            for index, criterion, reach in zip(
+                layer.class_index.tolist(), layer.known, layer.reach.tolist(), strict=True
+            )
+            if reach == 0
+        }
+        for layer in layers
+    ]
+    if not alone:
+        return {}
+    return {index: criterion for index, criterion in alone[0].items() if all(index in other for other in alone[1:])}
+
+
 class CriterionLayer(nn.Module):
     """Each criterion leading its class's logit, the network's within reach (module docstring); nothing to train.
 
@@ -131,6 +150,7 @@ class CriterionLayer(nn.Module):
         codes = list(class_codes)
         known = [c for c in criteria if c.code in codes]
         columns = [CRITERION_FEATURES_START + CRITERION_FEATURE_NAMES.index(c.measurement) for c in known]
+        self.known = tuple(known)  # the criteria of the classes it leads, in its buffers' order
         self.register_buffer("class_index", torch.tensor([codes.index(c.code) for c in known], dtype=torch.long))
         self.register_buffer("feature_index", torch.tensor(columns, dtype=torch.long))
         self.register_buffer("threshold", torch.tensor([c.threshold for c in known]))

@@ -163,8 +163,9 @@ def test_the_saliency_is_the_models(classifier, tmp_path):
         changed.model.network.head[-1].weight.mul_(-1.0)  # the network beside its measurement model
     changed_analysis = analyse_recording(changed, REAL / "A0101.hea", max_explained=24)
     networks = decided_by_the_network(classifier)
-    for item in analysis.evidence:  # where a criterion alone decides, the network's map is empty
+    for item in analysis.evidence:  # where a criterion alone decides, the network's map is empty, and it is named
         assert (item.saliency.max() > 0) == (item.class_index in networks), item.class_index
+        assert (item.criterion_alone is None) == (item.class_index in networks), item.class_index
     first = next(item for item in analysis.evidence if item.class_index in networks)
     same_class = next(item for item in changed_analysis.evidence if item.class_index == first.class_index)
     assert first.saliency.shape == (12, 5000) and first.saliency.max() > 0
