@@ -15,27 +15,22 @@ Ten of the 24 scored classes are defined by a threshold on one measurement that 
 | low QRS voltages (LQRSV) | every limb lead's QRS under 0.5 mV |
 | prolonged QT (LQT) | QTc (Bazett) > 460 ms |
 
-A network trained on a few hundred recordings cannot learn what a 200 ms PR interval is; the measurement can say it
-on every recording from every cart. :class:`CriterionLayer` makes each criterion lead its class's logit, the network
-refining it within the measurement's error: ``evidence + reach * tanh(logit / reach)``. The evidence is the signed
-distance ``d`` of the measurement past its threshold in units of the measurement's tolerance (about its error: 2.5
-bpm, 10 ms for PR and QTc, 5 ms for QRS, 7.5 degrees, 0.05 mV), softly limited to +-4 by ``d / (1 + |d| / 4)``,
-strictly monotone so that the measurements' order is kept however far they lie. While training, the network moves
-the logit by less than ``REACH`` = 1 either way, so it can reorder recordings whose measurements lie within about
-two tolerances of each other (where the measurement cannot tell them apart), and decide among those whose
-measurements are far past the threshold (where the limit flattens the evidence: a wide QRS is right or left bundle
-branch block by its shape), but never rank a recording far short of its class's criterion above one that meets it.
-After each epoch, validation keeps that reach only for the criteria whose class the network's refinement ranks
-better than the criterion alone, and sets it to 0, the criterion alone, for the others
-(:meth:`CriterionLayer.choose_reach`): the model saved gives each class the better of the two on its validation
-recordings, which it did not train on. (With the reach fixed at 1 for every criterion, leaving one source out ranked
-6 of 11 criterion classes below their measurement alone.) (A first version added ``0.5 * logit + 0.5 * evidence``:
-the network learnt logits large enough to overrule the measurement, and ranked 9 of 11 criterion classes below their
-measurement alone leaving one source out; docs/model.md, "Criteria".) A measurement that cannot be made (NaN: no PR
-in atrial fibrillation) gives no evidence: the logit stays the network's. The thresholds, tolerances, limit and
-training reach are fixed from the textbook and the measurements' errors, not fitted to the sample recordings, which
-are too few to fit them and are not the recordings the product will see. The output is monotone in the measurement,
-so a class's probability never falls as its own measurement moves further past its threshold.
+A network trained on a few hundred recordings cannot learn what a 200 ms PR interval is; the measurement can say
+it on every recording from every cart. :class:`CriterionLayer` makes each criterion lead its class's logit, the
+network refining it within the measurement's error: ``evidence + REACH * tanh(logit / REACH)``. The evidence is
+the signed distance of the measurement past its threshold in units of the measurement's tolerance (about its
+error: 2.5 bpm, 10 ms for PR and QTc, 5 ms for QRS, 7.5 degrees, 0.05 mV), clipped to +-4; the network moves the
+logit by less than ``REACH`` = 1 either way, so it can reorder recordings whose measurements lie within about two
+tolerances of each other (where the measurement cannot tell them apart), and decide among those whose
+measurements are far past the threshold (clipped to the same evidence: a wide QRS is right or left bundle branch
+block by its shape), but never rank a recording far short of its class's criterion above one that meets it.
+(A first version added ``0.5 * logit + 0.5 * evidence``: the network learnt logits large enough to overrule the
+measurement, and ranked 9 of 11 criterion classes below their measurement alone leaving one source out; docs/
+model.md, "Criteria".) A measurement that cannot be made (NaN: no PR in atrial fibrillation) gives no evidence:
+the logit stays the network's. The thresholds, tolerances, clip and reach are fixed from the textbook and the
+measurements' errors, not fitted to the sample recordings, which are too few to fit them and are not the
+recordings the product will see. The output is monotone in the measurement, so a class's probability never falls
+as its own measurement moves further past its threshold.
 
 With a measurement model (ecg12.measurement_model) the layer comes last, after its average with the network: the
 criterion has the last word in every model that has it.
@@ -55,7 +50,6 @@ import torch
 from torch import nn
 
 from ecg12.feature_names import CRITERION_FEATURE_NAMES, CRITERION_FEATURES_START
-from ecg12.metrics import auc
 
 REACH = 1.0  # logit units the network may move a criterion class's logit either way: one tolerance
 EVIDENCE_LIMIT = 4.0  # logit units: a measurement far past its threshold is strong evidence, never certainty
@@ -101,13 +95,7 @@ def evidence(criteria: Sequence[Criterion], values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     threshold = np.array([c.threshold for c in criteria])
     scale = np.array([c.tolerance if c.above else -c.tolerance for c in criteria])
-    return soft_limit((values - threshold) / scale)
-
-
-def soft_limit(distance: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """``distance`` (tolerances past a threshold) bounded by EVIDENCE_LIMIT, strictly monotone: the order of the
-    measurements is kept however far they lie (a tanh would round to its limit in float32 from about 36)."""
-    return distance / (1 + abs(distance) / EVIDENCE_LIMIT)
+    return np.clip((values - threshold) / scale, -EVIDENCE_LIMIT, EVIDENCE_LIMIT)
 
 
 def fired(measurements: object, criteria: Sequence[Criterion] = CRITERIA) -> list[tuple[Criterion, str]]:
@@ -118,25 +106,6 @@ def fired(measurements: object, criteria: Sequence[Criterion] = CRITERIA) -> lis
         if math.isfinite(value) and evidence([criterion], np.array([[value]]))[0, 0] > 0:
             met.append((criterion, criterion.describe(value)))
     return met
-
-
-def decided_alone(model: nn.Module) -> dict[int, Criterion]:
-    """The classes (by index) whose output the criteria of ``model`` decide alone, the network moving nothing
-    (reach 0 in every criterion layer it holds: all members of a fold ensemble), each with its criterion."""
-    layers = [module for module in model.modules() if isinstance(module, CriterionLayer)]
-    alone = [
-        {
-            index: criterion
-            for index, criterion, reach in zip(
-                layer.class_index.tolist(), layer.known, layer.reach.tolist(), strict=True
-            )
-            if reach == 0
-        }
-        for layer in layers
-    ]
-    if not alone:
-        return {}
-    return {index: criterion for index, criterion in alone[0].items() if all(index in other for other in alone[1:])}
 
 
 class CriterionLayer(nn.Module):
@@ -150,34 +119,19 @@ class CriterionLayer(nn.Module):
         codes = list(class_codes)
         known = [c for c in criteria if c.code in codes]
         columns = [CRITERION_FEATURES_START + CRITERION_FEATURE_NAMES.index(c.measurement) for c in known]
-        self.known = tuple(known)  # the criteria of the classes it leads, in its buffers' order
         self.register_buffer("class_index", torch.tensor([codes.index(c.code) for c in known], dtype=torch.long))
         self.register_buffer("feature_index", torch.tensor(columns, dtype=torch.long))
         self.register_buffer("threshold", torch.tensor([c.threshold for c in known]))
         self.register_buffer("scale", torch.tensor([c.tolerance if c.above else -c.tolerance for c in known]))
-        # Per criterion: REACH while training; after it, 0 where the criterion alone ranked the validation
-        # recordings at least as well (choose_reach).
-        self.register_buffer("reach", torch.full((len(known),), REACH))
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
-        reach = state_dict.get(prefix + "reach")
-        if reach is not None and reach.dim() == 0:  # saved before the reach was chosen per criterion: one for all
-            state_dict[prefix + "reach"] = reach.expand(self.reach.shape).clone()
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]
-
-    def strength(self, record_features: torch.Tensor) -> torch.Tensor:
-        """(B, criteria) evidence (:func:`evidence`) of (B, NUM_RECORD_FEATURES) record features; NaN where the
-        measurement could not be made."""
-        values = record_features[:, self.feature_index].float()
-        return soft_limit((values - self.threshold) / self.scale)
+        self.register_buffer("reach", torch.tensor(REACH))
 
     def forward(self, logits: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
         """(B, classes) logits and (B, NUM_RECORD_FEATURES) record features -> (B, classes) logits."""
-        strength = self.strength(record_features)
+        values = record_features[:, self.feature_index].float()
+        strength = torch.clamp((values - self.threshold) / self.scale, -EVIDENCE_LIMIT, EVIDENCE_LIMIT)
         own = logits[:, self.class_index].float()
-        refined = torch.where(self.reach > 0, self.reach * torch.tanh(own / self.reach.clamp_min(1e-6)), 0.0)
-        led = torch.where(torch.isnan(strength), own, strength + refined)
-        return logits.index_copy(1, self.class_index, led.to(logits.dtype))
+        led = strength + self.reach * torch.tanh(own / self.reach)
+        return logits.index_copy(1, self.class_index, torch.where(torch.isnan(values), own, led).to(logits.dtype))
 
     def probabilities(self, probabilities: np.ndarray, record_features: np.ndarray) -> np.ndarray:
         """The layer on (n, classes) probabilities of n recordings with their (n, >= NUM_RECORD_FEATURES) record
@@ -188,25 +142,3 @@ class CriterionLayer(nn.Module):
         features = torch.as_tensor(record_features, dtype=torch.float32, device=device)
         with torch.no_grad():
             return torch.sigmoid(self(logits, features).double()).cpu().numpy()
-
-    def choose_reach(
-        self, truth: np.ndarray, probabilities: np.ndarray, record_features: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Per criterion, the reach that ranks the validation recordings better: the layer's own where the network's
-        refinement gives its class a higher AUROC than the criterion alone, else 0 (the criterion alone; also where
-        the recordings cannot tell, a class without positives or negatives). ``probabilities``: the (n, classes)
-        probabilities this layer gave, for n recordings with labels ``truth`` and their record features. Returns
-        the reach and the probabilities at it."""
-        features = torch.as_tensor(record_features, dtype=torch.float32, device=self.threshold.device)
-        with torch.no_grad():
-            alone = torch.sigmoid(self.strength(features).double()).cpu().numpy()
-        reach = self.reach.detach().cpu().numpy().astype(np.float64)
-        chosen = probabilities.copy()
-        for index, column in enumerate(self.class_index.tolist()):
-            criterion = np.where(np.isnan(alone[:, index]), probabilities[:, column], alone[:, index])
-            _, _, with_network, _ = auc(truth[:, [column]], probabilities[:, [column]])
-            _, _, without, _ = auc(truth[:, [column]], criterion[:, None])
-            if not with_network[0] > without[0]:  # NaN (nothing to rank) counts as not better
-                reach[index] = 0.0
-                chosen[:, column] = criterion
-        return reach, chosen

@@ -19,7 +19,6 @@ import numpy as np
 from ecg12.classes import ScoredClasses
 from ecg12.classify import recorded_repairs
 from ecg12.config import WINDOW_SAMPLES
-from ecg12.criteria import Criterion, decided_alone
 from ecg12.headers import Header, RecordError, read_header
 from ecg12.inference import Classifier
 from ecg12.measurements import Measurements
@@ -40,7 +39,6 @@ class ClassEvidence:
     window_start: int  # first sample (at 500 Hz) of the window with the class's largest probability
     window: np.ndarray  # (12, 5000) mV, the window as the network read it (zero past the recording's end)
     saliency: np.ndarray  # (12, 5000) Grad-CAM of the class's logit for that window, >= 0
-    criterion_alone: Criterion | None = None  # the criterion that decides the class without the network, if one does
 
 
 @dataclass(frozen=True)
@@ -130,8 +128,7 @@ def _class_evidence(
 ) -> ClassEvidence:
     """The window of ``signal`` from ``start`` and its saliency map for one class."""
     window = extract_windows(signal, [start], WINDOW_SAMPLES, np.float32)[0]
-    saliency = grad_cam(classifier.model, window, features, [class_index])[0]
-    return ClassEvidence(class_index, start, window, saliency, decided_alone(classifier.model).get(class_index))
+    return ClassEvidence(class_index, start, window, grad_cam(classifier.model, window, features, [class_index])[0])
 
 
 def decision_thresholds(rule: DecisionRule, window_probabilities: np.ndarray) -> np.ndarray:

@@ -553,12 +553,7 @@ def _draw_panel_title(axes: Axes, analysis: RecordingAnalysis, item: ClassEviden
     if len(analysis.window_starts) > 1:
         start = item.window_start / TARGET_FREQUENCY
         notes.append(f"the window {start:.1f}-{start + WINDOW_SECONDS:.1f} s, where its probability is largest")
-    if item.criterion_alone is not None:
-        notes.append(
-            f"decided by its criterion alone ({item.criterion_alone.statement}), which ranked the validation "
-            "recordings better than the network: no part of the window moves it"
-        )
-    elif faint:
+    if faint:
         notes.append(
             "hardly any part of the window raised its output: the record features and the network's biases carry it"
         )

@@ -10,7 +10,6 @@ model.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
@@ -202,21 +201,17 @@ def validate(
         return float(criterion.per_sample(torch.from_numpy(np.log(clipped / (1 - clipped))).to(device), targets).mean())
 
     chosen, share, probabilities = model, None, scores.probabilities
-    features = cache.features[records]
-    layer = model.network.criteria if measured else model.criteria
     if measured:
         # The network's maximum over windows plus a constant per recording: each average's record probabilities
         # are the average of the record probabilities. (The patch-fraction rule, needing each window's, is refused.)
+        features = cache.features[records]
         measurements = model.measurement.probabilities(features)
+        layer = model.network.criteria
         finishing = {"finish": lambda average: layer.probabilities(average, features)} if layer is not None else {}
-        share, probabilities, _ = choose_share(probabilities, measurements, loss_of, **finishing)
+        share, probabilities, loss = choose_share(probabilities, measurements, loss_of, **finishing)
         chosen = model.with_share(share)
-    if layer is not None:
-        # Each criterion's reach, chosen on what the share gave: what is saved is a copy, the network trains on.
-        reach, probabilities = layer.choose_reach(truth, probabilities, features)
-        chosen = copy.deepcopy(chosen)
-        (chosen.network.criteria if measured else chosen.criteria).reach.copy_(torch.from_numpy(reach))
-    loss = loss_of(probabilities)
+    else:
+        loss = loss_of(probabilities)
     rule = choose_decision_rule(truth, probabilities, config.decision_rule)
     labels_given = rule.apply(probabilities, scores.patch_fractions)  # only the patch-fraction rule reads fractions
     return Validation(loss, probabilities, rule, score(truth, labels_given, probabilities, run.classes), chosen, share)
