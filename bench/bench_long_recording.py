@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """Long recordings: peak memory and time of classifying one with driver.py, at 1 hour and at 24 hours.
 
-    python bench/bench_long_recording.py [--hours 1 24] [--size paper] [--threads N] [--reference]
+    python bench/bench_long_recording.py [--hours 1 24] [--size paper] [--threads N] [--export] [--reference]
 
 For each length, writes one 500 Hz 12-lead recording into a temporary folder (a MATLAB v4 file with an int16
 ``val``, as the Challenge ships them; a synthetic minute of ECG repeated; 24 hours is 1.04 GB on disk), classifies
 it with driver.py in a fresh process and prints the driver's wall time and its peak resident memory (VmHWM of that
 process, read by it as it ends; not getrusage, which Linux carries over from the parent, see bench_model.py). The
 model is an untrained network of ``--size``: the time is the network's and the pipeline's whatever the weights.
+With ``--export`` the model folder also holds its ONNX export, as training leaves it, and the driver's default
+backend runs ONNX Runtime; without it, torch.
 
 With ``--reference`` the shortest recording is also classified as the driver did before it read recordings a
 segment at a time: the whole recording in memory (load_counts), prepared at once (prepare_signal), in one process.
@@ -105,6 +107,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, nargs="+", default=[1, 24], help="recording lengths")
     parser.add_argument("--size", default="paper", help="model size (ecg12.config.MODEL_SIZES)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the driver")
+    parser.add_argument("--export", action="store_true", help="export the model (the driver then runs ONNX Runtime)")
     parser.add_argument("--reference", action="store_true", help="also the whole-recording path, shortest length")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -117,14 +120,18 @@ def main() -> None:
     from ecg12.config import MODEL_SIZES
     from ecg12.inference import save_model_folder
     from ecg12.model import MultiScaleSENet
+    from ecg12.onnx_export import export_model
     from ecg12.thresholds import DecisionRule
 
-    print(f"torch {torch.__version__}, {arguments.threads} threads, untrained {arguments.size} model, 500 Hz, 12 leads")
+    backend = "ONNX Runtime (the export)" if arguments.export else f"torch {torch.__version__}"
+    print(f"{backend}, {arguments.threads} threads, untrained {arguments.size} model, 500 Hz, 12 leads")
     results: dict[float, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-long-") as scratch:
         model = Path(scratch) / "model"
         torch.manual_seed(0)
         save_model_folder(model, MultiScaleSENet(MODEL_SIZES[arguments.size]), DecisionRule(), 5000, {"bench": True})
+        if arguments.export:
+            export_model(model)
         for hours in sorted(arguments.hours):
             data = Path(scratch) / f"data-{hours:g}h"
             data.mkdir()

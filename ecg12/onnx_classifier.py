@@ -35,11 +35,16 @@ log = logging.getLogger(__name__)
 
 
 class OnnxClassifier(RecordingClassifier):
-    """An ONNX Runtime session of an export, with its decision rule and classes."""
+    """An ONNX Runtime session of an export, with its decision rule and classes.
+
+    Windows go through in batches of 16, not the torch classifier's 64: ONNX Runtime's memory arena keeps what
+    its largest batch needed, and a 24-hour recording (batches of 64) then peaked at 817 MB against 367 MB with
+    16, which is also its faster batch here (82 against 69 windows/s on a 1-hour recording; docs/performance.md).
+    """
 
     backend: ClassVar[str] = "onnxruntime"
 
-    def __init__(self, session: object, decision_rule: DecisionRule, window_stride: int, batch_size: int = 64) -> None:
+    def __init__(self, session: object, decision_rule: DecisionRule, window_stride: int, batch_size: int = 16) -> None:
         self.session = session
         self.decision_rule = decision_rule
         self.classes = scored_classes()
