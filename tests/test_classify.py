@@ -290,10 +290,11 @@ print(json.dumps({"growth": memory("VmHWM:") - before, "probabilities": probabil
 
 @pytest.fixture(scope="module")
 def long_recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Folders 10min/ and 30min/, each with one 500 Hz recording of that length (a synthetic minute repeated)."""
+    """Folders 10min/, 30min/ and 60min/, each with one 500 Hz recording of that length (a synthetic minute
+    repeated)."""
     root = tmp_path_factory.mktemp("long")
     minute = synthesize_ecg(np.random.default_rng(4), 500, 60, 72.0)
-    for minutes in (10, 30):
+    for minutes in (10, 30, 60):
         write_record(root / f"{minutes}min", f"long{minutes}", np.tile(minute, minutes), 500, age=70.0, sex="Male")
     return root
 
@@ -312,11 +313,16 @@ def test_a_long_recording_is_classified_in_memory_that_does_not_grow_with_its_le
 ) -> None:
     ten = classified_in_child("driver", shared.model, long_recordings / "10min", tmp_path / "10")
     thirty = classified_in_child("driver", shared.model, long_recordings / "30min", tmp_path / "30")
+    hour = classified_in_child("driver", shared.model, long_recordings / "60min", tmp_path / "60")
     whole = classified_in_child("whole", shared.model, long_recordings / "30min", tmp_path / "whole")
     recording_bytes = 12 * 30 * 60 * 500 * 8  # the 30-minute recording in float64: 86 MB
     assert whole["growth"] > 2 * recording_bytes  # the measurement sees a path that holds the whole recording...
     assert thirty["growth"] < whole["growth"] / 2  # ...and the driver's is far below it
-    assert thirty["growth"] < ten["growth"] + 20e6  # three times as long, the same memory (measured: within 1 MB)
+    # Six times as long, the same memory. glibc's malloc, its thresholds moving with the first frees, takes about
+    # 21 MB more in some runs than in others whatever the length (measured: 91 or 112 MB at 10 minutes, 105 at
+    # 30, under load); holding the extra 50 minutes, even prepared in float32, would take 72 MB more.
+    extra_float32 = 12 * 50 * 60 * 500 * 4
+    assert hour["growth"] < ten["growth"] + extra_float32 / 2, (ten["growth"], hour["growth"])
     # The same windows and record features (the first 5 minutes) as the whole recording prepared at once; measured
     # bit-identical, compared here within what the output files' text could round.
     np.testing.assert_allclose(thirty["probabilities"], whole["probabilities"], rtol=1e-6, atol=1e-9)
