@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="trained model folder (the folder that holds model.pt)")
     parser.add_argument("out", nargs="?", help="the ONNX file to write (default: MODEL/model.onnx)")
     arguments = parser.parse_args(argv)
-    from ecg12.onnx_export import export_model, sidecar_path  # only now: torch takes seconds to import
-    from ecg12.scoring import ModelFolderError
+    from ecg12.onnx_export import export_model  # only now: torch takes seconds to import
+    from ecg12.scoring import ModelFolderError, sidecar_path
 
     if arguments.out is not None and Path(arguments.out).suffix.lower() != ".onnx":
         print(f"export_model.py: {arguments.out}: the export's name must end in .onnx", file=sys.stderr)

@@ -28,6 +28,7 @@ from ecg12.scoring import (
     RecordingClassifier,
     RecordingScores,
     score_recordings,
+    sidecar_path,
 )
 from ecg12.thresholds import DecisionRule
 
@@ -73,7 +74,7 @@ def load_onnx_classifier(
     or not of ``folder``'s current model.pt."""
     folder = Path(folder)
     path = Path(onnx_path) if onnx_path is not None else folder / ONNX_FILE
-    sidecar = path.with_suffix(".json")
+    sidecar = sidecar_path(path)
     again = f"run python export_model.py {folder} {path}"
     if not (folder / MODEL_FILE).is_file():
         raise ModelFolderError(f"model folder {folder} has no {MODEL_FILE} (train a model into it first)")

@@ -30,7 +30,7 @@ from ecg12.inference import Classifier, load_classifier
 from ecg12.model import FoldEnsemble
 from ecg12.network import NUM_LEADS
 from ecg12.preprocess import WINDOW_SAMPLES
-from ecg12.scoring import MODEL_FILE, ONNX_EXPORT_FORMAT, ONNX_FILE
+from ecg12.scoring import MODEL_FILE, ONNX_EXPORT_FORMAT, ONNX_FILE, sidecar_path
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,6 @@ class _Probabilities(torch.nn.Module):
 
     def forward(self, signals: torch.Tensor, record_features: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.network(signals, record_features).float())
-
-
-def sidecar_path(onnx_path: str | os.PathLike[str]) -> Path:
-    """``OUT.json`` beside ``OUT.onnx`` (the model folder's: ONNX_DESCRIPTION_FILE)."""
-    return Path(onnx_path).with_suffix(".json")
 
 
 def export_network(network: torch.nn.Module, path: str | os.PathLike[str]) -> None:

@@ -12,8 +12,10 @@ score through :func:`score_recordings`, and the second runs without torch instal
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -28,7 +30,14 @@ from ecg12.thresholds import DecisionRule, patch_fractions
 
 MODEL_FILE = "model.pt"
 ONNX_FILE = "model.onnx"  # the model folder's export (ecg12.onnx_export), what ecg12.onnx_classifier runs
-ONNX_DESCRIPTION_FILE = "model.json"  # beside it: its classes, decision rule and what it was exported from
+
+
+def sidecar_path(onnx_path: str | os.PathLike[str]) -> Path:
+    """``OUT.json`` beside ``OUT.onnx``: the export's classes, decision rule and what it was exported from."""
+    return Path(onnx_path).with_suffix(".json")
+
+
+ONNX_DESCRIPTION_FILE = sidecar_path(ONNX_FILE).name  # the model folder's export's description, model.json
 ONNX_EXPORT_FORMAT = 1  # of the export's description, OUT.json
 # Folders from this many recordings get a compiled network (auto): compiling the paper network takes 30-40 s on
 # 2 cores with torch's compile cache empty (3-12 s with it warm) and saves about 1.7 ms per recording in the driver
