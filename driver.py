@@ -144,8 +144,9 @@ def load_model(folder: Path, arguments: argparse.Namespace) -> RecordingClassifi
     torch_only = torch_only_options(arguments.device, arguments.compile, arguments.precision, arguments.plots)
     backend = "torch" if arguments.backend == "auto" and torch_only and arguments.onnx is None else arguments.backend
     onnx_threads = arguments.threads or max((os.cpu_count() or 1) - arguments.spare_cores, 1)
+    recordings = count(arguments.data) if backend == "auto" else None  # only auto weighs the folder's size
     model = load_model_of(
-        folder, backend, arguments.device, arguments.precision, arguments.onnx, onnx_threads, count(arguments.data)
+        folder, backend, arguments.device, arguments.precision, arguments.onnx, onnx_threads, recordings
     )
     if model.backend == "torch":
         apply_threads(arguments)
